@@ -1,0 +1,201 @@
+// Command llmproxy is a self-hosted, privacy-focused proxy for LLM APIs.
+//
+//	llmproxy [serve] [flags]   run the proxy (the default command)
+//	llmproxy presets           print the preset table
+//	llmproxy version           print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/privacy"
+	"github.com/llmproxy/llmproxy/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit statuses.
+const (
+	exitOK       = 0
+	exitFailure  = 1 // e.g. the listen address is taken
+	exitSettings = 2 // a bad flag, variable or config value
+)
+
+// usageError marks command-line mistakes, which exit with status 2.
+type usageError struct{ error }
+
+// run is main without the process: tests call it with their own arguments,
+// output and context.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := &cli.App{
+		Name:            "llmproxy",
+		Usage:           "a self-hosted, privacy-focused proxy for LLM APIs",
+		Version:         versionString(),
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		Flags:           serveFlags(),
+		Action:          serve,
+		HideHelpCommand: true,
+		ExitErrHandler:  func(*cli.Context, error) {}, // run decides the exit status
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{err}
+		},
+		Commands: []*cli.Command{
+			{
+				Name:   "serve",
+				Usage:  "run the proxy (the default)",
+				Flags:  serveFlags(),
+				Action: serve,
+				OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+					return usageError{err}
+				},
+			},
+			{
+				Name:   "presets",
+				Usage:  "print the preset table (name, path, upstream, transport)",
+				Flags:  serveFlags(),
+				Action: printPresets,
+			},
+			{
+				Name:  "version",
+				Usage: "print the version",
+				Action: func(c *cli.Context) error {
+					fmt.Fprintln(c.App.Writer, versionString())
+					return nil
+				},
+			},
+		},
+	}
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return exitOK
+	}
+	var se *config.SettingError
+	var ue usageError
+	switch {
+	case errors.As(err, &se):
+		fmt.Fprintf(stderr, "llmproxy: bad setting %s: %s\n", describe(se.Setting), se.Msg)
+		return exitSettings
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "llmproxy: %v\n", ue.error)
+		return exitSettings
+	case isFlagParseError(err):
+		fmt.Fprintf(stderr, "llmproxy: %v\n", err)
+		return exitSettings
+	}
+	fmt.Fprintf(stderr, "llmproxy: %v\n", err)
+	return exitFailure
+}
+
+// isFlagParseError recognises urfave/cli's errors for values it could not
+// parse from a flag or an environment variable (e.g. PRESET_AUTH_ENABLED=maybe).
+func isFlagParseError(err error) bool {
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return false
+	}
+	for _, sign := range []string{"could not parse", "invalid value", "flag provided but not defined", "flag needs an argument"} {
+		if strings.Contains(err.Error(), sign) {
+			return true
+		}
+	}
+	return false
+}
+
+func serve(c *cli.Context) error {
+	if c.Args().Present() {
+		return usageError{fmt.Errorf("unexpected argument %q (commands: serve, presets, version)", c.Args().First())}
+	}
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	redactor := privacy.NewRedactor(cfg.AuthToken)
+	logger := newLogger(c.App.ErrWriter, cfg.LogFormat, cfg.Debug, redactor)
+
+	srv, err := server.New(cfg, server.Options{Logger: logger, Version: versionString()})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", cfg.Listen, errors.Unwrap(err))
+	}
+	logger.Info("llmproxy listening",
+		"addr", "http://"+ln.Addr().String(),
+		"version", versionString(),
+		"transport", cfg.Transport,
+		"token_set", cfg.AuthToken != "",
+		"preset_auth", cfg.PresetAuth,
+		"generic_mode", cfg.AuthToken != "")
+	return srv.Serve(c.Context, ln)
+}
+
+func printPresets(c *cli.Context) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	set, err := cfg.PresetSet()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPATH\tUPSTREAM\tTRANSPORT\tKEY")
+	for _, p := range set.All() {
+		path := "/" + p.Name
+		for _, a := range p.Aliases {
+			path += ", /" + a
+		}
+		mode := cfg.Transport
+		if p.Transport != "" {
+			mode = p.Transport
+		}
+		for i, u := range p.URLs() {
+			if i == 0 {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, path, u+p.ClientPath, mode, p.Key)
+			} else {
+				fmt.Fprintf(tw, "\t\t%s\t\t\n", u+p.ClientPath)
+			}
+		}
+	}
+	return tw.Flush()
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if v := info.Main.Version; v != "" && v != "(devel)" {
+			return v
+		}
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}

@@ -1,0 +1,153 @@
+package config
+
+import (
+	"crypto/x509"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/llmproxy/llmproxy/egress"
+	"github.com/llmproxy/llmproxy/preset"
+	"github.com/llmproxy/llmproxy/upstream"
+)
+
+// MinTokenLength is the shortest auth token llmproxy accepts.
+const MinTokenLength = 16
+
+// placeholders are tokens copied from examples (the seeds' own among them).
+// Anyone who read the same README could guess them.
+var placeholders = []string{
+	"your-auth-token", "your_auth_token", "your-token", "your-secret-token", "your-secret",
+	"changeme", "change-me", "change_me", "replace-me", "replaceme", "placeholder",
+	"my-secret-password-123", "my-secret-token", "secret-token", "auth-token",
+	"example-token", "token", "password", "client", "secret", "test-token",
+}
+
+// Validate checks every setting and returns the first bad one as a
+// *SettingError.
+func (c *Config) Validate() error {
+	if err := checkListen(c.Listen); err != nil {
+		return err
+	}
+	if err := checkToken(c.AuthToken); err != nil {
+		return err
+	}
+	if c.PresetAuth && c.AuthToken == "" {
+		return settingErr("preset_auth", "needs an auth token: presets would answer to no one")
+	}
+	if _, err := upstream.ParseMode(c.Transport); err != nil {
+		return settingErr("transport", "must be auto, socket or fetch")
+	}
+	switch c.LogFormat {
+	case "auto", "text", "json":
+	default:
+		return settingErr("log_format", "must be auto, text or json")
+	}
+	if _, err := c.RootCAs(); err != nil {
+		return err
+	}
+	if _, err := egress.New(egress.Options{Proxy: c.EgressProxy}); err != nil {
+		return settingErr("egress_proxy", "%v", err)
+	}
+	for _, o := range c.CORSOrigins {
+		if !validOrigin(o) {
+			return settingErr("cors_origins", "each origin must be * or scheme://host[:port]")
+		}
+	}
+	if c.MaxBodyBytes <= 0 {
+		return settingErr("max_body_bytes", "must be positive")
+	}
+	if c.MaxHeaderBytes < 4<<10 {
+		return settingErr("max_header_bytes", "must be at least 4096")
+	}
+	for name, d := range map[string]int64{
+		"timeouts.dial": int64(c.Timeouts.Dial), "timeouts.tls_handshake": int64(c.Timeouts.TLSHandshake),
+		"timeouts.response_header": int64(c.Timeouts.ResponseHeader), "timeouts.upstream_idle": int64(c.Timeouts.UpstreamIdle),
+		"timeouts.read_header": int64(c.Timeouts.ReadHeader), "timeouts.client_idle": int64(c.Timeouts.ClientIdle),
+		"timeouts.shutdown": int64(c.Timeouts.Shutdown),
+	} {
+		if d <= 0 {
+			return settingErr(name, "must be a positive duration such as 30s or 5m")
+		}
+	}
+	if _, err := c.PresetSet(); err != nil {
+		return settingErr("presets", "%v", err)
+	}
+	return nil
+}
+
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return settingErr("listen", "must be host:port, e.g. 127.0.0.1:8080 or :8080")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return settingErr("listen", "port must be a number from 0 to 65535")
+	}
+	if strings.ContainsAny(host, " /") {
+		return settingErr("listen", "must be host:port, e.g. 127.0.0.1:8080 or :8080")
+	}
+	return nil
+}
+
+func checkToken(token string) error {
+	if token == "" {
+		return nil
+	}
+	if len(token) < MinTokenLength {
+		return settingErr("auth_token", "is shorter than %d characters; generate one with: openssl rand -hex 24", MinTokenLength)
+	}
+	lower := strings.ToLower(token)
+	for _, p := range placeholders {
+		if lower == p {
+			return settingErr("auth_token", "is a well-known placeholder; generate one with: openssl rand -hex 24")
+		}
+	}
+	if strings.HasPrefix(lower, "your-") || strings.HasPrefix(lower, "your_") ||
+		strings.Contains(lower, "changeme") || strings.Contains(lower, "placeholder") ||
+		strings.Count(token, token[:1]) == len(token) {
+		return settingErr("auth_token", "looks like a placeholder; generate one with: openssl rand -hex 24")
+	}
+	for _, r := range token {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r)) {
+			return settingErr("auth_token", "may hold only letters, digits and - . _ ~ (it is a URL path segment)")
+		}
+	}
+	return nil
+}
+
+func validOrigin(o string) bool {
+	if o == "*" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.Path == "" && u.RawQuery == "" && u.User == nil
+}
+
+// RootCAs returns the system roots plus UpstreamCA's certificates, or nil
+// (meaning the system roots) when no extra file is set.
+func (c *Config) RootCAs() (*x509.CertPool, error) {
+	if c.UpstreamCA == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(c.UpstreamCA)
+	if err != nil {
+		return nil, settingErr("upstream_ca", "cannot read the file")
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, settingErr("upstream_ca", "holds no PEM certificate")
+	}
+	return pool, nil
+}
+
+// PresetSet resolves the preset table with the configured overrides.
+func (c *Config) PresetSet() (*preset.Set, error) {
+	return preset.NewSet(preset.Builtin(), c.Presets)
+}

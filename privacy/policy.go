@@ -1,0 +1,144 @@
+// Package privacy decides which request headers may travel upstream and which
+// response headers may come back, so that a provider learns nothing about the
+// client behind the proxy. Both transports (socket and fetch) and the WebSocket
+// relay apply the same Policy; ../PRIVACY.md in the repository root lists the
+// facts it rests on.
+package privacy
+
+import (
+	"net/http"
+	"net/textproto"
+	"strings"
+)
+
+// Policy filters the headers of a request on its way upstream.
+//
+// A preset policy is an allowlist: only the headers a provider needs, plus the
+// ones the operator adds, pass. A generic policy is a denylist: anything not
+// known to identify the client passes, because an arbitrary API may need it.
+// The denylist applies in both modes and cannot be lifted, except for the
+// client-SDK fingerprint headers (X-Stainless-*), which an operator may allow.
+type Policy struct {
+	allow         map[string]struct{} // canonical names; nil means denylist mode
+	allowPrefixes []string            // canonical prefixes such as "X-Portkey-"
+	fingerprint   bool                // forward X-Stainless-* headers
+	secret        string              // a header whose value contains it never passes
+}
+
+// PresetHeaders are the request headers every preset forwards: what the
+// providers' APIs and SDKs need to work (PRIVACY.md, "Headers that must arrive
+// unchanged"). Content-Encoding belongs here because the body passes through
+// byte for byte and would be unreadable without it.
+var PresetHeaders = []string{
+	"Accept",
+	"Authorization",
+	"Content-Type",
+	"Content-Encoding",
+	"X-Api-Key",
+	"X-Goog-Api-Key",
+	"Anthropic-Version",
+	"Anthropic-Beta",
+	"Openai-Organization",
+	"Openai-Project",
+	"Openai-Beta",
+	"Idempotency-Key",
+	"Sec-Websocket-Protocol",
+}
+
+// Options tunes a Policy. The zero value is a strict denylist policy.
+type Options struct {
+	// Allow, when non-nil, turns the policy into an allowlist: only these
+	// headers pass (after the denylist). A name ending in "*" allows a prefix,
+	// e.g. "X-Portkey-*". Denied names listed here are ignored; see Denied.
+	Allow []string
+	// Fingerprint forwards the client-SDK fingerprint headers (X-Stainless-OS,
+	// -Arch, -Runtime, …), which are dropped by default: no provider needs them.
+	Fingerprint bool
+	// Secret is the operator's token. Any header whose value contains it is
+	// dropped, in whatever header the client put it.
+	Secret string
+}
+
+// New returns a policy. With opts.Allow nil it is a denylist policy (generic
+// mode); otherwise an allowlist policy (presets).
+func New(opts Options) *Policy {
+	p := &Policy{fingerprint: opts.Fingerprint, secret: opts.Secret}
+	if opts.Allow != nil {
+		p.allow = make(map[string]struct{}, len(opts.Allow))
+		for _, name := range opts.Allow {
+			if prefix, ok := strings.CutSuffix(name, "*"); ok {
+				p.allowPrefixes = append(p.allowPrefixes, textproto.CanonicalMIMEHeaderKey(prefix))
+				continue
+			}
+			p.allow[textproto.CanonicalMIMEHeaderKey(name)] = struct{}{}
+		}
+	}
+	return p
+}
+
+// Outbound returns the headers of src that may go upstream, in a new map.
+// Values are copied by reference; src is not modified. Headers named in src's
+// Connection header are dropped as hop-by-hop (RFC 9110 §7.6.1).
+func (p *Policy) Outbound(src http.Header) http.Header {
+	dst := make(http.Header, len(src))
+	connection := src["Connection"]
+	for name, values := range src {
+		if !p.passes(name) {
+			continue
+		}
+		if len(connection) > 0 && namedInConnection(connection, name) {
+			continue
+		}
+		if p.secret != "" && containsSecret(values, p.secret) {
+			continue
+		}
+		dst[textproto.CanonicalMIMEHeaderKey(name)] = values
+	}
+	return dst
+}
+
+// Passes reports whether a header with this name may go upstream under p,
+// regardless of its value.
+func (p *Policy) passes(name string) bool {
+	switch Classify(name) {
+	case Never:
+		return false
+	case Fingerprint:
+		if !p.fingerprint {
+			return false
+		}
+	}
+	if p.allow == nil {
+		return true
+	}
+	canonical := textproto.CanonicalMIMEHeaderKey(name)
+	if _, ok := p.allow[canonical]; ok {
+		return true
+	}
+	for _, prefix := range p.allowPrefixes {
+		if strings.HasPrefix(canonical, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func namedInConnection(connection []string, name string) bool {
+	for _, v := range connection {
+		for token := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(textproto.TrimString(token), name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func containsSecret(values []string, secret string) bool {
+	for _, v := range values {
+		if strings.Contains(v, secret) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,124 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/llmproxy/llmproxy/upstream"
+)
+
+// logWriter wraps the client's ResponseWriter to record what the request
+// log line reports: status, bytes, route, transport and failure reason.
+type logWriter struct {
+	http.ResponseWriter
+	start    time.Time
+	status   int
+	bytesIn  int64
+	bytesOut int64
+	route    string // preset name, "generic", "health", …
+	report   upstream.Report
+	reason   string // why the request failed, if it did
+	hijacked bool
+}
+
+func newLogWriter(w http.ResponseWriter) *logWriter {
+	return &logWriter{ResponseWriter: w, start: time.Now()}
+}
+
+func (w *logWriter) WriteHeader(status int) {
+	if w.status == 0 && status >= 200 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytesOut += int64(n)
+	return n, err
+}
+
+// Flush sends buffered bytes to the client now (SSE).
+func (w *logWriter) Flush() {
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack hands the connection over (WebSocket upgrade).
+func (w *logWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.hijacked = true
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// countingBody counts the request body bytes read.
+type countingBody struct {
+	rc io.ReadCloser
+	n  *int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	*b.n += int64(n)
+	return n, err
+}
+
+func (b *countingBody) Close() error { return b.rc.Close() }
+
+// logRequest writes the request's one log line. It runs deferred, also when
+// the handler aborts the connection (an upstream failure mid-stream, or the
+// client leaving), and then passes the abort on to the server.
+func (s *Server) logRequest(w *logWriter, r *http.Request) {
+	aborted := recover()
+	status := w.status
+	if aborted != nil {
+		// The status line went out already; the log says how it ended.
+		if r.Context().Err() != nil {
+			w.reason = "client left mid-response"
+		} else {
+			w.reason = "upstream failed mid-response"
+		}
+	}
+	level := slog.LevelInfo
+	if aborted != nil || status >= 500 {
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.String("route", w.route),
+		slog.String("method", r.Method),
+		slog.Int("status", status),
+		slog.Duration("duration", time.Since(w.start)),
+		slog.Int64("bytes_in", w.bytesIn),
+		slog.Int64("bytes_out", w.bytesOut),
+	}
+	if w.report.Transport != "" {
+		attrs = append(attrs, slog.String("transport", w.report.Transport))
+	}
+	if w.report.Fallback != "" {
+		attrs = append(attrs, slog.String("fallback", string(w.report.Fallback)))
+	}
+	if w.reason != "" {
+		attrs = append(attrs, slog.String("error", w.reason))
+	}
+	if aborted != nil {
+		attrs = append(attrs, slog.Bool("aborted", true))
+	}
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		// Debug only, and redacted: the token segment, key= values and
+		// Telegram bot tokens never reach the log.
+		attrs = append(attrs, slog.String("path", s.redact.String(r.URL.RequestURI())))
+	}
+	s.log.LogAttrs(context.Background(), level, "request", attrs...)
+	if aborted != nil {
+		panic(aborted)
+	}
+}

@@ -1,0 +1,245 @@
+// Package server is llmproxy's HTTP front: it routes a request (health,
+// preset, token, generic), applies the privacy policy, hands the request to
+// the upstream transport and streams the answer back, with one place for
+// errors, CORS and the request log line.
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/egress"
+	"github.com/llmproxy/llmproxy/fetch"
+	"github.com/llmproxy/llmproxy/netguard"
+	"github.com/llmproxy/llmproxy/preset"
+	"github.com/llmproxy/llmproxy/privacy"
+	"github.com/llmproxy/llmproxy/socket"
+	"github.com/llmproxy/llmproxy/upstream"
+)
+
+// Options are what New needs besides the configuration.
+type Options struct {
+	// Logger receives the request lines and events. Default: discard.
+	Logger *slog.Logger
+	// Version is reported by /health.
+	Version string
+	// Resolver resolves generic targets for the address guard. Default: the
+	// system resolver. Tests use it to play DNS tricks.
+	Resolver netguard.Resolver
+}
+
+// Server is the proxy. It is an http.Handler; Serve runs it on a listener
+// with the configured limits and graceful shutdown.
+type Server struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	version  string
+	started  time.Time
+	presets  *preset.Set
+	routes   map[string]*presetRoute // by name and alias
+	hasToken bool
+	tokenSum [32]byte
+	cors     corsPolicy
+	redact   *privacy.Redactor
+
+	trusted transports // presets: the operator chose these hosts
+	guarded transports // generic mode: behind the address guard
+	guard   *netguard.Guard
+
+	warned sync.Map // "preset/reason" → struct{}: fallbacks already logged at warn level
+}
+
+// transports is one socket + fetch pair sharing a dialer.
+type transports struct {
+	socket *socket.Transport
+	fetch  *fetch.Transport
+}
+
+func (t transports) closeIdle() {
+	t.socket.CloseIdleConnections()
+	t.fetch.CloseIdleConnections()
+}
+
+// presetRoute is a preset ready to serve.
+type presetRoute struct {
+	p       *preset.Preset
+	targets []*url.URL
+	next    atomic.Uint64 // round robin over targets
+	proxy   *httputil.ReverseProxy
+}
+
+// target returns the base URL for the next request.
+func (pr *presetRoute) target() *url.URL {
+	if len(pr.targets) == 1 {
+		return pr.targets[0]
+	}
+	return pr.targets[(pr.next.Add(1)-1)%uint64(len(pr.targets))]
+}
+
+// New builds a server from a validated configuration.
+func New(cfg *config.Config, opts Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     logger,
+		version: opts.Version,
+		started: time.Now(),
+		cors:    newCORS(cfg.CORSOrigins),
+		redact:  privacy.NewRedactor(cfg.AuthToken),
+	}
+	if cfg.AuthToken != "" {
+		s.hasToken = true
+		s.tokenSum = sha256.Sum256([]byte(cfg.AuthToken))
+	}
+
+	roots, err := cfg.RootCAs()
+	if err != nil {
+		return nil, err
+	}
+	tlsConfig := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	dialer, err := egress.New(egress.Options{Proxy: cfg.EgressProxy, Timeout: cfg.Timeouts.Dial})
+	if err != nil {
+		return nil, &config.SettingError{Setting: "egress_proxy", Msg: err.Error()}
+	}
+	s.guard = &netguard.Guard{Dialer: dialer, Resolver: opts.Resolver}
+	s.trusted = s.newTransports(dialer.DialContext, tlsConfig)
+	s.guarded = s.newTransports(s.guard.DialContext, tlsConfig)
+
+	if s.presets, err = cfg.PresetSet(); err != nil {
+		return nil, &config.SettingError{Setting: "presets", Msg: err.Error()}
+	}
+	s.routes = make(map[string]*presetRoute)
+	for _, p := range s.presets.All() {
+		pr, err := s.newPresetRoute(p)
+		if err != nil {
+			return nil, &config.SettingError{Setting: "presets", Msg: err.Error()}
+		}
+		s.routes[p.Name] = pr
+		for _, alias := range p.Aliases {
+			s.routes[alias] = pr
+		}
+	}
+	return s, nil
+}
+
+func (s *Server) newTransports(dial func(context.Context, string, string) (net.Conn, error), tlsConfig *tls.Config) transports {
+	t := s.cfg.Timeouts
+	return transports{
+		socket: &socket.Transport{
+			DialContext:           dial,
+			TLSClientConfig:       tlsConfig,
+			DialTimeout:           t.Dial,
+			TLSHandshakeTimeout:   t.TLSHandshake,
+			ResponseHeaderTimeout: t.ResponseHeader,
+			IdleTimeout:           t.UpstreamIdle,
+		},
+		fetch: fetch.New(fetch.Options{
+			DialContext:           dial,
+			TLSClientConfig:       tlsConfig,
+			DialTimeout:           t.Dial,
+			TLSHandshakeTimeout:   t.TLSHandshake,
+			ResponseHeaderTimeout: t.ResponseHeader,
+			IdleTimeout:           t.UpstreamIdle,
+		}),
+	}
+}
+
+// newUpstream returns the transport chooser for a preset (or generic mode).
+func (s *Server) newUpstream(name string, mode upstream.Mode, t transports) *upstream.Transport {
+	return &upstream.Transport{
+		Socket:        t.socket,
+		Fetch:         t.fetch,
+		Mode:          mode,
+		Aggressive:    s.cfg.AggressiveFallback,
+		MaxReplayBody: s.cfg.MaxBodyBytes,
+		Blocked:       netguard.IsBlocked,
+		OnFallback:    func(_ *http.Request, reason upstream.Reason) { s.fallback(name, reason) },
+	}
+}
+
+// fallback logs the first fallback of each kind per preset at warn level,
+// so an operator notices; the request line carries every one.
+func (s *Server) fallback(name string, reason upstream.Reason) {
+	if _, seen := s.warned.LoadOrStore(name+"/"+string(reason), struct{}{}); !seen {
+		s.log.Warn("socket transport failed before sending; falling back to fetch",
+			"preset", name, "reason", string(reason),
+			"note", "logged once per preset and reason; each request line names its fallback")
+	}
+}
+
+func (s *Server) newPresetRoute(p *preset.Preset) (*presetRoute, error) {
+	pr := &presetRoute{p: p}
+	for _, raw := range p.URLs() {
+		u, err := preset.ParseBaseURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("preset %q: %w", p.Name, err)
+		}
+		pr.targets = append(pr.targets, u)
+	}
+	mode := upstream.Mode(s.cfg.Transport)
+	if p.Transport != "" {
+		mode = upstream.Mode(p.Transport)
+	}
+	allow := append(append([]string{}, privacy.PresetHeaders...), p.Headers...)
+	policy := privacy.New(privacy.Options{Allow: allow, Fingerprint: s.cfg.ForwardSDKHeaders, Secret: s.cfg.AuthToken})
+	pr.proxy = s.newReverseProxy(policy, p.Defaults, s.newUpstream(p.Name, mode, s.trusted))
+	return pr, nil
+}
+
+// Serve runs the server on ln until ctx ends, then shuts down gracefully:
+// it stops accepting, lets running requests and streams finish for up to
+// the shutdown timeout, then closes what is left. It returns nil after a
+// shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if addr, ok := ln.Addr().(*net.TCPAddr); ok {
+		s.guard.Listen = append(s.guard.Listen, addr.AddrPort())
+	}
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.cfg.Timeouts.ReadHeader,
+		IdleTimeout:       s.cfg.Timeouts.ClientIdle,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		// No WriteTimeout and no ReadTimeout: either would cut a long stream.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+
+	s.log.Info("shutting down: no new connections; running requests may finish",
+		"drain_timeout", s.cfg.Timeouts.Shutdown.String())
+	drain, cancel := context.WithTimeout(context.Background(), s.cfg.Timeouts.Shutdown)
+	defer cancel()
+	err := srv.Shutdown(drain)
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("drain timeout reached: closing the connections still open")
+		srv.Close()
+	}
+	<-errc
+	s.trusted.closeIdle()
+	s.guarded.closeIdle()
+	s.log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,212 @@
+package socket
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// conn is one upstream connection. It serves one request at a time; between
+// requests it waits in the Transport's idle pool.
+type conn struct {
+	t       *Transport
+	key     string
+	nc      net.Conn
+	br      *bufio.Reader
+	idleAt  time.Time
+	reused  bool
+	written int64 // bytes written for the current request
+}
+
+func newConn(t *Transport, key string, nc net.Conn) *conn {
+	return &conn{t: t, key: key, nc: nc, br: bufio.NewReaderSize(nc, 4<<10)}
+}
+
+// Write writes to the upstream with a fresh idle deadline, so a stalled
+// upstream cannot block a request forever.
+func (c *conn) Write(p []byte) (int, error) {
+	c.nc.SetWriteDeadline(time.Now().Add(c.t.idleTimeout()))
+	n, err := c.nc.Write(p)
+	c.written += int64(n)
+	return n, err
+}
+
+// Request writers are pooled: an open stream keeps only its reader.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// alive reports whether a pooled connection is still open: a read that
+// cannot block must time out. EOF or stray bytes mean the upstream closed it
+// or broke the protocol. (A TLS read timeout is not sticky, unlike a write
+// timeout, so the connection stays usable.)
+func (c *conn) alive() bool {
+	c.nc.SetReadDeadline(aLongTimeAgo)
+	_, err := c.br.Peek(1)
+	c.nc.SetReadDeadline(time.Time{})
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	// The client leaving closes the upstream connection at once, whatever
+	// step is blocked on it.
+	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
+	fail := func(op Op, sent bool, err error) (*http.Response, error) {
+		stop()
+		c.nc.Close()
+		return nil, &Error{Op: op, Reused: c.reused, Sent: sent, Err: ctxErr(ctx, err)}
+	}
+
+	c.written = 0
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(c)
+	err := writeRequest(bw, req)
+	bw.Reset(nil)
+	writers.Put(bw)
+	if err != nil {
+		var be bodyError
+		if errors.As(err, &be) {
+			return fail(OpBody, c.written > 0, be.err)
+		}
+		if isTimeout(err) {
+			err = ErrIdleTimeout
+		}
+		return fail(OpWrite, c.written > 0, err)
+	}
+
+	c.nc.SetReadDeadline(time.Now().Add(c.t.headerTimeout()))
+	resp, err := c.readResponse(req)
+	if err != nil {
+		if isTimeout(err) {
+			err = ErrResponseHeaderTimeout
+		}
+		return fail(OpRead, true, err)
+	}
+
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// The connection now belongs to the caller (a WebSocket): the
+		// request context no longer governs it, and it never returns to
+		// the pool.
+		if !stop() {
+			c.nc.Close()
+			return nil, &Error{Op: OpRead, Sent: true, Err: ctx.Err()}
+		}
+		c.nc.SetDeadline(time.Time{})
+		resp.Body = &upgraded{c}
+		return resp, nil
+	}
+
+	b := &body{ctx: ctx, c: c, rc: resp.Body, stop: stop, reusable: !resp.Close && !req.Close}
+	if resp.Body == http.NoBody {
+		b.finish(true, io.EOF)
+		return resp, nil
+	}
+	resp.Body = b
+	return resp, nil
+}
+
+func (c *conn) readResponse(req *http.Request) (*http.Response, error) {
+	if _, err := c.br.Peek(1); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			return nil, fmt.Errorf("%w (%v)", ErrNoResponse, err)
+		}
+		return nil, err
+	}
+	for range 10 {
+		resp, err := http.ReadResponse(c.br, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+		// 1xx informational (103 Early Hints, …): report and read on.
+		if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil {
+			if err := trace.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return nil, errors.New("too many 1xx responses")
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// body streams a response body from the connection. Every read renews the
+// idle deadline, so a body may take any time as long as bytes keep coming.
+// At EOF the connection returns to the pool; on error or early Close it is
+// closed, never drained (an SSE stream has no end to drain to).
+type body struct {
+	ctx      context.Context
+	c        *conn
+	rc       io.ReadCloser
+	stop     func() bool
+	reusable bool
+	done     atomic.Bool
+	err      error // the terminal error, once done
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	if b.done.Load() {
+		// The connection may already serve another request: don't touch it.
+		return 0, b.err
+	}
+	b.c.nc.SetReadDeadline(time.Now().Add(b.c.t.idleTimeout()))
+	n, err := b.rc.Read(p)
+	if err != nil {
+		if err != io.EOF {
+			if isTimeout(err) {
+				err = ErrIdleTimeout
+			}
+			err = &Error{Op: OpResponse, Sent: true, Err: ctxErr(b.ctx, err)}
+		}
+		b.finish(err == io.EOF, err)
+	}
+	return n, err
+}
+
+// Close ends the body early. A connection mid-body cannot be reused.
+func (b *body) Close() error {
+	b.finish(false, errBodyClosed)
+	return nil
+}
+
+var errBodyClosed = errors.New("socket: read on closed response body")
+
+func (b *body) finish(eof bool, err error) {
+	if !b.done.CompareAndSwap(false, true) {
+		return
+	}
+	b.err = err
+	c := b.c
+	// stop() is false when the context already fired and closed the conn.
+	if b.stop() && eof && b.reusable && c.br.Buffered() == 0 {
+		c.nc.SetReadDeadline(time.Time{})
+		c.t.putIdle(c)
+		return
+	}
+	c.nc.Close()
+}
+
+// upgraded is the body of a 101 response: the raw connection, for the
+// WebSocket relay.
+type upgraded struct{ c *conn }
+
+func (u *upgraded) Read(p []byte) (int, error)  { return u.c.br.Read(p) }
+func (u *upgraded) Write(p []byte) (int, error) { return u.c.nc.Write(p) }
+func (u *upgraded) Close() error                { return u.c.nc.Close() }

@@ -1,0 +1,248 @@
+package socket
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// endpoint is where a request goes: the pool key, the address to dial and
+// the name to verify.
+type endpoint struct {
+	key        string // scheme://host:port
+	addr       string // host:port
+	serverName string
+	tls        bool
+}
+
+// checkRequest validates what the request writer will put on the wire:
+// method, target, Host and every header name and value (with httpguts, as
+// net/http does). Errors never repeat a header value.
+func checkRequest(req *http.Request) (endpoint, error) {
+	u := req.URL
+	if u == nil || u.Host == "" || u.Opaque != "" || u.User != nil {
+		return endpoint{}, errors.New("socket: request needs an absolute http(s) URL without user info")
+	}
+	var ep endpoint
+	port := "80"
+	switch u.Scheme {
+	case "https", "wss":
+		ep.tls, port = true, "443"
+	case "http", "ws":
+	default:
+		return endpoint{}, errors.New("socket: unsupported URL scheme")
+	}
+	host := u.Hostname()
+	if p := u.Port(); p != "" {
+		port = p
+	}
+	ep.addr = net.JoinHostPort(host, port)
+	ep.serverName = host
+	ep.key = u.Scheme + "://" + ep.addr
+	if ep.tls {
+		ep.key = "https://" + ep.addr
+	}
+	if !validMethod(req.Method) {
+		return endpoint{}, errors.New("socket: invalid method")
+	}
+	if strings.ContainsFunc(requestTarget(req), invalidTargetRune) {
+		return endpoint{}, errors.New("socket: request target holds a space or control character")
+	}
+	if h := hostHeader(req); !httpguts.ValidHostHeader(h) {
+		return endpoint{}, errors.New("socket: invalid Host")
+	}
+	for name, values := range req.Header {
+		if !httpguts.ValidHeaderFieldName(name) {
+			return endpoint{}, &HeaderError{Name: name}
+		}
+		for _, v := range values {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return endpoint{}, &HeaderError{Name: name}
+			}
+		}
+	}
+	return ep, nil
+}
+
+func validMethod(m string) bool {
+	if m == "" {
+		return true // GET
+	}
+	for i := 0; i < len(m); i++ {
+		if !httpguts.IsTokenRune(rune(m[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+func invalidTargetRune(r rune) bool { return r <= ' ' || r == 0x7f || r == '#' }
+
+// requestTarget is the origin-form target: the escaped path as received and
+// the raw query, never re-encoded.
+func requestTarget(req *http.Request) string {
+	path := req.URL.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	if req.URL.RawQuery != "" || req.URL.ForceQuery {
+		return path + "?" + req.URL.RawQuery
+	}
+	return path
+}
+
+func hostHeader(req *http.Request) string {
+	if req.Host != "" {
+		return req.Host
+	}
+	return req.URL.Host
+}
+
+// skipHeaders are never copied from the header map: the writer produces
+// Host, framing and connection management itself (PRIVACY.md, "Writing
+// HTTP/1.1 by hand").
+var skipHeaders = map[string]bool{
+	"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true,
+	"Upgrade": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true, "Trailer": true,
+	"User-Agent": true,
+}
+
+// writeRequest writes req in the order net/http uses (Host, User-Agent,
+// framing, then the other headers sorted by name), so that the two
+// transports produce the same header set and order.
+func writeRequest(w *bufio.Writer, req *http.Request) error {
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	w.WriteString(method)
+	w.WriteByte(' ')
+	w.WriteString(requestTarget(req))
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(hostHeader(req))
+	w.WriteString("\r\n")
+	if ua := req.Header["User-Agent"]; len(ua) > 0 && ua[0] != "" {
+		writeHeader(w, "User-Agent", ua[0])
+	}
+
+	chunked := false
+	switch {
+	case req.Body == nil || req.Body == http.NoBody:
+		if methodExpectsBody(method) {
+			w.WriteString("Content-Length: 0\r\n")
+		}
+	case req.ContentLength > 0:
+		w.WriteString("Content-Length: ")
+		var buf [20]byte
+		w.Write(strconv.AppendInt(buf[:0], req.ContentLength, 10))
+		w.WriteString("\r\n")
+	default:
+		// Unknown length (-1, or 0 with a body, as for net/http clients).
+		chunked = true
+		w.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if req.Close {
+		w.WriteString("Connection: close\r\n")
+	} else if up := req.Header["Upgrade"]; len(up) > 0 {
+		// Only the WebSocket relay's own dialer sets Upgrade: the privacy
+		// policy removes the client's.
+		w.WriteString("Connection: Upgrade\r\n")
+		writeHeader(w, "Upgrade", up[0])
+	}
+
+	var stack [32]string
+	names := stack[:0]
+	for name := range req.Header {
+		if !skipHeaders[name] {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		for _, v := range req.Header[name] {
+			writeHeader(w, name, v)
+		}
+	}
+	if _, err := w.WriteString("\r\n"); err != nil {
+		return err
+	}
+
+	if req.Body == nil || req.Body == http.NoBody {
+		return w.Flush()
+	}
+	if err := writeBody(w, req, chunked); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+func writeHeader(w *bufio.Writer, name, value string) {
+	w.WriteString(name)
+	w.WriteString(": ")
+	w.WriteString(strings.TrimSpace(value))
+	w.WriteString("\r\n")
+}
+
+// methodExpectsBody mirrors net/http: a body-less POST, PUT or PATCH still
+// says Content-Length: 0.
+func methodExpectsBody(method string) bool {
+	switch method {
+	case "GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT":
+		return false
+	}
+	return true
+}
+
+// bodyError marks a failure to read the client's body, as opposed to a
+// failure to write to the upstream.
+type bodyError struct{ err error }
+
+func (e bodyError) Error() string { return e.err.Error() }
+func (e bodyError) Unwrap() error { return e.err }
+
+type bodyReader struct{ r io.Reader }
+
+func (b bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = bodyError{err}
+	}
+	return n, err
+}
+
+func writeBody(w *bufio.Writer, req *http.Request, chunked bool) error {
+	body := bodyReader{req.Body}
+	if chunked {
+		cw := httputil.NewChunkedWriter(w)
+		if _, err := io.Copy(cw, body); err != nil {
+			return err
+		}
+		if err := cw.Close(); err != nil {
+			return err
+		}
+		_, err := w.WriteString("\r\n") // no trailers
+		return err
+	}
+	n, err := io.CopyN(w, body, req.ContentLength)
+	if err == io.EOF {
+		return bodyError{errors.New("request body shorter than its Content-Length")}
+	}
+	if err != nil {
+		return err
+	}
+	// net/http checks the same: a body longer than announced is an error,
+	// not something to cut silently.
+	var one [1]byte
+	if m, _ := io.ReadFull(req.Body, one[:]); m > 0 || n != req.ContentLength {
+		return bodyError{errors.New("request body longer than its Content-Length")}
+	}
+	return nil
+}

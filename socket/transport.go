@@ -1,0 +1,332 @@
+// Package socket is llmproxy's private transport: an http.RoundTripper that
+// dials the upstream itself, does TLS itself (ALPN http/1.1 only), writes a
+// minimal HTTP/1.1 request by hand and parses the answer with
+// http.ReadResponse. Nothing is added to the request but the Host header and
+// one framing header of its own, so the upstream sees exactly the headers the
+// privacy policy let through.
+package socket
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// Transport is an HTTP/1.1 round tripper over connections it dials and pools
+// itself. The zero value is ready to use with the defaults below.
+type Transport struct {
+	// DialContext opens TCP connections (directly, through an egress proxy,
+	// or through the address guard). Default: a net.Dialer.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// TLSClientConfig holds the roots trusted for upstream certificates.
+	// ServerName and NextProtos are set per connection. Default: system roots.
+	TLSClientConfig *tls.Config
+	// DialTimeout bounds the TCP connect. Default 10s.
+	DialTimeout time.Duration
+	// TLSHandshakeTimeout bounds the TLS handshake. Default 10s.
+	TLSHandshakeTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for response headers once the
+	// request is written. A non-streaming completion only answers when the
+	// model is done, so the default is generous: 10m.
+	ResponseHeaderTimeout time.Duration
+	// IdleTimeout is the longest a response body may stay silent, or a write
+	// may stall. There is no cap on a whole response: a stream that keeps
+	// moving may run for hours. Default 5m.
+	IdleTimeout time.Duration
+	// MaxIdleConnsPerHost is how many idle connections are kept per upstream.
+	// Default 64.
+	MaxIdleConnsPerHost int
+	// IdleConnTimeout is how long an idle connection is kept. Default 90s.
+	IdleConnTimeout time.Duration
+
+	mu         sync.Mutex
+	idle       map[string][]*conn
+	tlsConfigs map[string]*tls.Config
+	sweeping   bool
+	sessions   tls.ClientSessionCache
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func (t *Transport) dialTimeout() time.Duration { return orDefault(t.DialTimeout, 10*time.Second) }
+func (t *Transport) handshakeTimeout() time.Duration {
+	return orDefault(t.TLSHandshakeTimeout, 10*time.Second)
+}
+func (t *Transport) headerTimeout() time.Duration {
+	return orDefault(t.ResponseHeaderTimeout, 10*time.Minute)
+}
+func (t *Transport) idleTimeout() time.Duration { return orDefault(t.IdleTimeout, 5*time.Minute) }
+func (t *Transport) idleConnTimeout() time.Duration {
+	return orDefault(t.IdleConnTimeout, 90*time.Second)
+}
+
+func (t *Transport) maxIdle() int {
+	if t.MaxIdleConnsPerHost > 0 {
+		return t.MaxIdleConnsPerHost
+	}
+	return 64
+}
+
+// RoundTrip sends req and returns the response headers; the body streams from
+// the connection. Cancelling req's context closes the connection at once,
+// during the round trip and while the body is read.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	target, err := checkRequest(req)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	ctx := req.Context()
+	for attempt := 0; ; attempt++ {
+		c, err := t.getConn(ctx, target)
+		if err != nil {
+			closeBody(req)
+			return nil, err
+		}
+		resp, err := c.roundTrip(req)
+		if err == nil {
+			return resp, nil
+		}
+		// A pooled connection the upstream closed just as we picked it: the
+		// request never got through, so one more try on a fresh connection
+		// is safe when the body can be sent again.
+		var se *Error
+		if attempt == 0 && c.reused && errors.As(err, &se) && retryable(req, se) {
+			if next, ok := rewind(req); ok {
+				req = next
+				continue
+			}
+		}
+		closeBody(req)
+		return nil, err
+	}
+}
+
+// retryable follows net/http: a request of which nothing was written may go
+// again; one that was written to a connection that then closed without a
+// response only when it is idempotent, since the upstream may have acted on
+// it.
+func retryable(req *http.Request, e *Error) bool {
+	if e.Op == OpWrite && !e.Sent {
+		return true
+	}
+	if e.Op == OpWrite || e.Op == OpRead && errors.Is(e.Err, ErrNoResponse) {
+		return idempotent(req)
+	}
+	return false
+}
+
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case "", "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	_, ok := req.Header["Idempotency-Key"]
+	return ok
+}
+
+// rewind returns req with a fresh body, if it can be sent again.
+func rewind(req *http.Request) (*http.Request, bool) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return req, true
+	}
+	if req.GetBody == nil {
+		return nil, false
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, false
+	}
+	next := *req
+	next.Body = body
+	return &next, true
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// CloseIdleConnections closes every pooled connection.
+func (t *Transport) CloseIdleConnections() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = nil
+	t.mu.Unlock()
+	for _, conns := range idle {
+		for _, c := range conns {
+			c.nc.Close()
+		}
+	}
+}
+
+// getConn returns a live pooled connection to target or dials a new one.
+func (t *Transport) getConn(ctx context.Context, target endpoint) (*conn, error) {
+	for {
+		c := t.popIdle(target.key)
+		if c == nil {
+			break
+		}
+		if c.alive() {
+			c.reused = true
+			return c, nil
+		}
+		c.nc.Close()
+	}
+	return t.dial(ctx, target)
+}
+
+func (t *Transport) popIdle(key string) *conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	conns := t.idle[key]
+	for len(conns) > 0 {
+		// Newest first: the least likely to have been closed by the upstream.
+		c := conns[len(conns)-1]
+		conns[len(conns)-1] = nil
+		conns = conns[:len(conns)-1]
+		t.idle[key] = conns
+		if time.Since(c.idleAt) < t.idleConnTimeout() {
+			return c
+		}
+		c.nc.Close()
+	}
+	return nil
+}
+
+// putIdle pools c for reuse, or closes it when the pool is full.
+func (t *Transport) putIdle(c *conn) {
+	c.idleAt = time.Now()
+	t.mu.Lock()
+	if t.idle == nil {
+		t.idle = make(map[string][]*conn)
+	}
+	if len(t.idle[c.key]) >= t.maxIdle() {
+		t.mu.Unlock()
+		c.nc.Close()
+		return
+	}
+	t.idle[c.key] = append(t.idle[c.key], c)
+	if !t.sweeping {
+		t.sweeping = true
+		time.AfterFunc(t.idleConnTimeout(), t.sweep)
+	}
+	t.mu.Unlock()
+}
+
+// sweep closes connections idle for longer than IdleConnTimeout, so that
+// they do not hold sockets until the next request to the same upstream.
+func (t *Transport) sweep() {
+	var expired []*conn
+	t.mu.Lock()
+	for key, conns := range t.idle {
+		kept := conns[:0]
+		for _, c := range conns {
+			if time.Since(c.idleAt) >= t.idleConnTimeout() {
+				expired = append(expired, c)
+			} else {
+				kept = append(kept, c)
+			}
+		}
+		clear(conns[len(kept):])
+		if len(kept) == 0 {
+			delete(t.idle, key)
+		} else {
+			t.idle[key] = kept
+		}
+	}
+	t.sweeping = len(t.idle) > 0
+	if t.sweeping {
+		time.AfterFunc(t.idleConnTimeout()/2, t.sweep)
+	}
+	t.mu.Unlock()
+	for _, c := range expired {
+		c.nc.Close()
+	}
+}
+
+// tlsConfig returns the client TLS config for a server name, cached.
+func (t *Transport) tlsConfig(serverName string) *tls.Config {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if cfg, ok := t.tlsConfigs[serverName]; ok {
+		return cfg
+	}
+	var cfg *tls.Config
+	if t.TLSClientConfig != nil {
+		cfg = t.TLSClientConfig.Clone()
+	} else {
+		cfg = &tls.Config{}
+	}
+	cfg.ServerName = serverName
+	// Only HTTP/1.1: an HTTP/2-only upstream then fails the handshake or the
+	// ALPN check, before anything is sent, and auto mode falls back to fetch.
+	cfg.NextProtos = []string{"http/1.1"}
+	if cfg.ClientSessionCache == nil {
+		if t.sessions == nil {
+			t.sessions = tls.NewLRUClientSessionCache(256)
+		}
+		cfg.ClientSessionCache = t.sessions
+	}
+	if t.tlsConfigs == nil {
+		t.tlsConfigs = make(map[string]*tls.Config)
+	}
+	t.tlsConfigs[serverName] = cfg
+	return cfg
+}
+
+func (t *Transport) dial(ctx context.Context, target endpoint) (*conn, error) {
+	dialCtx, cancel := context.WithTimeout(ctx, t.dialTimeout())
+	defer cancel()
+	dial := t.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
+	}
+	nc, err := dial(dialCtx, "tcp", target.addr)
+	if err != nil {
+		return nil, &Error{Op: OpDial, Err: ctxErr(ctx, err)}
+	}
+	if target.tls {
+		tc := tls.Client(nc, t.tlsConfig(target.serverName))
+		hsCtx, cancel := context.WithTimeout(ctx, t.handshakeTimeout())
+		err := tc.HandshakeContext(hsCtx)
+		cancel()
+		if err != nil {
+			nc.Close()
+			return nil, &Error{Op: OpTLS, Err: ctxErr(ctx, err)}
+		}
+		if p := tc.ConnectionState().NegotiatedProtocol; p != "" && p != "http/1.1" {
+			nc.Close()
+			return nil, &Error{Op: OpTLS, Err: ErrALPN}
+		}
+		nc = tc
+	}
+	return newConn(t, target.key, nc), nil
+}
+
+// ctxErr prefers the context's error when the context ended the step, so
+// that a client leaving reads as context.Canceled and not as a net error.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &timeoutError{"timeout: " + err.Error()}
+	}
+	return err
+}
+
+var _ io.ReadWriteCloser = (*upgraded)(nil)
