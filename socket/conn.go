@@ -22,14 +22,17 @@ type conn struct {
 	t       *Transport
 	key     string
 	nc      net.Conn
+	raw     syscall.Conn // the TCP socket, for the liveness probe; may be nil
 	br      *bufio.Reader
 	idleAt  time.Time
 	reused  bool
 	written int64 // bytes written for the current request
 }
 
-func newConn(t *Transport, key string, nc net.Conn) *conn {
-	return &conn{t: t, key: key, nc: nc, br: bufio.NewReaderSize(nc, 4<<10)}
+func newConn(t *Transport, key string, nc, tcp net.Conn) *conn {
+	c := &conn{t: t, key: key, nc: nc, br: bufio.NewReaderSize(nc, 4<<10)}
+	c.raw, _ = tcp.(syscall.Conn)
+	return c
 }
 
 // Write writes to the upstream with a fresh idle deadline, so a stalled
@@ -44,14 +47,28 @@ func (c *conn) Write(p []byte) (int, error) {
 // Request writers are pooled: an open stream keeps only its reader.
 var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
 
-var aLongTimeAgo = time.Unix(1, 0)
+// probeWait bounds the read that checks pending bytes on a pooled
+// connection.
+const probeWait = time.Millisecond
 
-// alive reports whether a pooled connection is still open: a read that
-// cannot block must time out. EOF or stray bytes mean the upstream closed it
-// or broke the protocol. (A TLS read timeout is not sticky, unlike a write
-// timeout, so the connection stays usable.)
+// alive reports whether a pooled connection is still usable. A read with an
+// expired deadline never reaches the socket in Go's poller, so the probe
+// peeks at the TCP socket itself; only when bytes are waiting (a TLS
+// close_notify or session ticket) does it let TLS read them, briefly. EOF
+// or stray response bytes mean the upstream closed the connection or broke
+// the protocol. (A TLS read timeout is not sticky, unlike a write timeout,
+// so the connection stays usable.)
 func (c *conn) alive() bool {
-	c.nc.SetReadDeadline(aLongTimeAgo)
+	if c.raw != nil {
+		closed, pending := peekSocket(c.raw)
+		if closed {
+			return false
+		}
+		if !pending {
+			return true
+		}
+	}
+	c.nc.SetReadDeadline(time.Now().Add(probeWait))
 	_, err := c.br.Peek(1)
 	c.nc.SetReadDeadline(time.Time{})
 	var ne net.Error

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"slices"
 	"strconv"
 	"strings"
@@ -129,7 +130,7 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 	w.WriteString(" HTTP/1.1\r\nHost: ")
 	w.WriteString(hostHeader(req))
 	w.WriteString("\r\n")
-	if ua := req.Header["User-Agent"]; len(ua) > 0 && ua[0] != "" {
+	if ua := req.Header.Values("User-Agent"); len(ua) > 0 && ua[0] != "" {
 		writeHeader(w, "User-Agent", ua[0])
 	}
 
@@ -151,7 +152,7 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 	}
 	if req.Close {
 		w.WriteString("Connection: close\r\n")
-	} else if up := req.Header["Upgrade"]; len(up) > 0 {
+	} else if up := req.Header.Values("Upgrade"); len(up) > 0 {
 		// Only the WebSocket relay's own dialer sets Upgrade: the privacy
 		// policy removes the client's.
 		w.WriteString("Connection: Upgrade\r\n")
@@ -161,7 +162,9 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 	var stack [32]string
 	names := stack[:0]
 	for name := range req.Header {
-		if !skipHeaders[name] {
+		// Canonical form for the check: a map key spelled "Content-LengtH"
+		// must not smuggle in a second framing header.
+		if !skipHeaders[textproto.CanonicalMIMEHeaderKey(name)] {
 			names = append(names, name)
 		}
 	}

@@ -299,6 +299,7 @@ func (t *Transport) dial(ctx context.Context, target endpoint) (*conn, error) {
 	if err != nil {
 		return nil, &Error{Op: OpDial, Err: ctxErr(ctx, err)}
 	}
+	tcp := nc
 	if target.tls {
 		tc := tls.Client(nc, t.tlsConfig(target.serverName))
 		hsCtx, cancel := context.WithTimeout(ctx, t.handshakeTimeout())
@@ -314,7 +315,7 @@ func (t *Transport) dial(ctx context.Context, target endpoint) (*conn, error) {
 		}
 		nc = tc
 	}
-	return newConn(t, target.key, nc), nil
+	return newConn(t, target.key, nc, tcp), nil
 }
 
 // ctxErr prefers the context's error when the context ended the step, so
