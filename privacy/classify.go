@@ -18,7 +18,7 @@ const (
 )
 
 // never lists, in lower case with '-' separators, the headers that never go
-// upstream. Sources: RFC 9110 §7.6.1 (hop-by-hop), PRIVACY.md, and the
+// upstream. Sources: RFC 9110 §7.6.1 (hop-by-hop), the privacy reference, and the
 // client-address headers of the common CDNs and load balancers.
 var never = map[string]Class{
 	// Hop-by-hop and framing: the transports write their own.

@@ -1,8 +1,8 @@
 // Package privacy decides which request headers may travel upstream and which
 // response headers may come back, so that a provider learns nothing about the
 // client behind the proxy. Both transports (socket and fetch) and the WebSocket
-// relay apply the same Policy; ../PRIVACY.md in the repository root lists the
-// facts it rests on.
+// relay apply the same Policy. The README's privacy section states the
+// guarantees it keeps.
 package privacy
 
 import (
@@ -26,8 +26,7 @@ type Policy struct {
 }
 
 // PresetHeaders are the request headers every preset forwards: what the
-// providers' APIs and SDKs need to work (PRIVACY.md, "Headers that must arrive
-// unchanged"). Content-Encoding belongs here because the body passes through
+// providers' APIs and SDKs need to work ("headers that must arrive unchanged"). Content-Encoding belongs here because the body passes through
 // byte for byte and would be unreadable without it.
 var PresetHeaders = []string{
 	"Accept",

@@ -17,6 +17,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -171,6 +172,8 @@ func NewServer(t testing.TB, h http.Handler, opts *Options) *Server {
 			s.mu.Unlock()
 		}
 	}
+	// Handshakes refused on purpose (HTTP/2-only, untrusted) are expected.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.EnableHTTP2 = opts.HTTP2 || opts.HTTP2Only
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{a.Cert}, NextProtos: []string{"http/1.1"}}
 	switch {

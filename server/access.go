@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
+	"github.com/llmproxy/llmproxy/stats"
 	"github.com/llmproxy/llmproxy/upstream"
 )
 
@@ -18,12 +20,24 @@ type logWriter struct {
 	http.ResponseWriter
 	start    time.Time
 	status   int
-	bytesIn  int64
+	bytesIn  atomic.Int64 // added to by whatever goroutine reads the request body
 	bytesOut int64
-	route    string // preset name, "generic", "health", …
+	route    string       // preset name, "generic/https", "health", …
+	stats    *stats.Route // nil for requests that are not proxied
 	report   upstream.Report
 	reason   string // why the request failed, if it did
+	failed   bool   // the upstream failed: unreachable, timed out, broke off
 	hijacked bool
+
+	headerAt  time.Duration // from start to the response headers
+	firstByte time.Duration // from start to the first body byte sent
+	streaming bool          // an event stream is being relayed
+}
+
+// proxied marks the request as bound for a route and counts it.
+func (w *logWriter) proxied(name string, r *stats.Route) {
+	w.route, w.stats = name, r
+	r.Request()
 }
 
 func newLogWriter(w http.ResponseWriter) *logWriter {
@@ -33,13 +47,21 @@ func newLogWriter(w http.ResponseWriter) *logWriter {
 func (w *logWriter) WriteHeader(status int) {
 	if w.status == 0 && status >= 200 {
 		w.status = status
+		w.headerAt = time.Since(w.start)
+		if w.stats != nil && isEventStream(w.Header().Get("Content-Type")) {
+			w.streaming = true
+			w.stats.StreamOpened()
+		}
 	}
 	w.ResponseWriter.WriteHeader(status)
 }
 
 func (w *logWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.firstByte == 0 && len(p) > 0 {
+		w.firstByte = time.Since(w.start)
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.bytesOut += int64(n)
@@ -60,15 +82,16 @@ func (w *logWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Unwrap lets http.ResponseController reach the server's writer.
 func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// countingBody counts the request body bytes read.
+// countingBody counts the request body bytes read. net/http's transport
+// may still read the body after the handler returned, hence the atomic.
 type countingBody struct {
 	rc io.ReadCloser
-	n  *int64
+	n  *atomic.Int64
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	*b.n += int64(n)
+	b.n.Add(int64(n))
 	return n, err
 }
 
@@ -86,7 +109,19 @@ func (s *Server) logRequest(w *logWriter, r *http.Request) {
 			w.reason = "client left mid-response"
 		} else {
 			w.reason = "upstream failed mid-response"
+			w.failed = true
 		}
+	}
+	duration := time.Since(w.start)
+	if w.stats != nil {
+		if w.streaming {
+			w.stats.StreamClosed()
+		}
+		first := w.firstByte
+		if first == 0 { // no body: the headers were the first bytes
+			first = w.headerAt
+		}
+		w.stats.Done(status, w.bytesIn.Load(), w.bytesOut, first, duration, w.failed)
 	}
 	level := slog.LevelInfo
 	if aborted != nil || status >= 500 {
@@ -96,8 +131,8 @@ func (s *Server) logRequest(w *logWriter, r *http.Request) {
 		slog.String("route", w.route),
 		slog.String("method", r.Method),
 		slog.Int("status", status),
-		slog.Duration("duration", time.Since(w.start)),
-		slog.Int64("bytes_in", w.bytesIn),
+		slog.Duration("duration", duration),
+		slog.Int64("bytes_in", w.bytesIn.Load()),
 		slog.Int64("bytes_out", w.bytesOut),
 	}
 	if w.report.Transport != "" {

@@ -67,6 +67,7 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	f := s.classify(r.Context(), err)
 	if lw, ok := w.(*logWriter); ok {
 		lw.reason = f.reason
+		lw.failed = f.status == http.StatusBadGateway || f.status == http.StatusGatewayTimeout
 		if f.status == StatusClientClosed {
 			lw.status = StatusClientClosed
 		}

@@ -29,9 +29,19 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	s.cors.headers(w, r)
 
 	path := r.URL.EscapedPath()
-	if path == "/health" {
+	switch path {
+	case "/health":
 		w.route = "health"
 		s.health(w, r)
+		return
+	case "/stats", "/metrics":
+		w.route = path[1:]
+		if s.hasToken && !s.bearerMatches(r) {
+			writeError(w, http.StatusUnauthorized, typeAuth,
+				"statistics need the token: Authorization: Bearer <token>, or GET /<token>"+path)
+			return
+		}
+		s.serveStats(w, r, path[1:])
 		return
 	}
 
@@ -64,7 +74,20 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.servePreset(w, r, pr, after)
 		return
 	}
+	if after == "" && (second == "stats" || second == "metrics") {
+		w.route = second
+		s.serveStats(w, r, second)
+		return
+	}
 	s.notFound(w, false)
+}
+
+// bearerMatches reports whether the request carries the token as a bearer
+// credential.
+func (s *Server) bearerMatches(r *http.Request) bool {
+	auth := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(auth, "Bearer ")
+	return ok && s.tokenMatches(strings.TrimSpace(token))
 }
 
 // splitSegment splits "/a/b/c" into "a" and "/b/c".
@@ -96,7 +119,7 @@ func (s *Server) tokenMatches(segment string) bool {
 }
 
 func (s *Server) servePreset(w *logWriter, r *http.Request, pr *presetRoute, rest string) {
-	w.route = pr.p.Name
+	w.proxied(pr.p.Name, s.stats.Route(pr.p.Name))
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		writeError(w, http.StatusRequestEntityTooLarge, typeTooLarge, "request body is too large")
 		return

@@ -26,6 +26,7 @@ import (
 	"github.com/llmproxy/llmproxy/preset"
 	"github.com/llmproxy/llmproxy/privacy"
 	"github.com/llmproxy/llmproxy/socket"
+	"github.com/llmproxy/llmproxy/stats"
 	"github.com/llmproxy/llmproxy/upstream"
 )
 
@@ -53,6 +54,8 @@ type Server struct {
 	tokenSum [32]byte
 	cors     corsPolicy
 	redact   *privacy.Redactor
+	stats    *stats.Stats
+	metrics  http.Handler
 
 	trusted transports // presets: the operator chose these hosts
 	guarded transports // generic mode: behind the address guard
@@ -104,7 +107,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		started: time.Now(),
 		cors:    newCORS(cfg.CORSOrigins),
 		redact:  privacy.NewRedactor(cfg.AuthToken),
+		stats:   stats.New(opts.Version),
 	}
+	s.metrics = s.metricsHandler()
 	if cfg.AuthToken != "" {
 		s.hasToken = true
 		s.tokenSum = sha256.Sum256([]byte(cfg.AuthToken))
@@ -175,9 +180,10 @@ func (s *Server) newUpstream(name string, mode upstream.Mode, t transports) *ups
 	}
 }
 
-// fallback logs the first fallback of each kind per preset at warn level,
-// so an operator notices; the request line carries every one.
+// fallback counts a fallback and logs the first of each kind per preset at
+// warn level, so an operator notices; the request line carries every one.
 func (s *Server) fallback(name string, reason upstream.Reason) {
+	s.stats.Route(name).Fallback(string(reason))
 	if _, seen := s.warned.LoadOrStore(name+"/"+string(reason), struct{}{}); !seen {
 		s.log.Warn("socket transport failed before sending; falling back to fetch",
 			"preset", name, "reason", string(reason),

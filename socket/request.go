@@ -108,8 +108,8 @@ func hostHeader(req *http.Request) string {
 }
 
 // skipHeaders are never copied from the header map: the writer produces
-// Host, framing and connection management itself (PRIVACY.md, "Writing
-// HTTP/1.1 by hand").
+// Host, framing and connection management itself (the privacy reference,
+// "Writing HTTP/1.1 by hand").
 var skipHeaders = map[string]bool{
 	"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true,
 	"Upgrade": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true, "Trailer": true,

@@ -76,8 +76,8 @@ const (
 	ReasonDialTimeout Reason = "dial_timeout"
 	ReasonDial        Reason = "dial"
 	ReasonTLS         Reason = "tls"
-	ReasonALPN        Reason = "alpn"        // HTTP/2-only upstream
-	ReasonRemembered  Reason = "alpn_cached" // known HTTP/2-only upstream
+	ReasonALPN        Reason = "alpn"       // HTTP/2-only upstream
+	ReasonRemembered  Reason = "http2_only" // upstream known to need HTTP/2
 	ReasonWrite       Reason = "write"
 	ReasonAfterSend   Reason = "after_send" // aggressive fallback
 )
@@ -132,14 +132,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	if reason == ReasonALPN {
-		t.rememberFetchOnly(req.URL.Host)
-	}
 	rep.Transport, rep.Fallback = string(Fetch), reason
 	if t.OnFallback != nil {
 		t.OnFallback(req, reason)
 	}
-	return t.Fetch.RoundTrip(next)
+	resp, err = t.Fetch.RoundTrip(next)
+	// The socket's handshake failed where net/http's, offering HTTP/2,
+	// succeeded: the upstream wants HTTP/2. Spare the next requests the
+	// doomed handshake.
+	if err == nil && resp.ProtoMajor == 2 && (reason == ReasonALPN || reason == ReasonTLS) {
+		t.rememberFetchOnly(req.URL.Host)
+	}
+	return resp, err
 }
 
 // fallback decides whether a failed socket round trip may go again over

@@ -1,0 +1,18 @@
+# Convenience targets; each is one plain command you can also run yourself.
+
+.PHONY: run build test vet ci bench
+
+run:            ## run the proxy on its defaults (127.0.0.1:8080)
+	go run ./cmd/llmproxy
+
+build:          ## build ./llmproxy with the version from git
+	go build -ldflags "-X main.version=$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" ./cmd/llmproxy
+
+test:           ## the test suite, with the race detector
+	go test -race ./...
+
+vet:
+	go vet ./...
+
+ci:             ## what CI runs
+	./.ci/run

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code = run(ctx, append([]string{"llmproxy"}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "llmproxy.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// clearEnv unsets every variable llmproxy reads, for the duration of a test.
+func clearEnv(t *testing.T) {
+	for _, s := range settings {
+		t.Setenv(s.env, "")
+		os.Unsetenv(s.env)
+	}
+}
+
+func TestBadSettingsExit2NamingTheSetting(t *testing.T) {
+	clearEnv(t)
+	unknownKey := writeFile(t, "listen: 127.0.0.1:0\ntransprot: socket\n")
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"short token", nil, []string{"--auth-token", "short"}, "--auth-token (AUTH_TOKEN"},
+		{"placeholder token from env", map[string]string{"AUTH_TOKEN": "your-auth-token"}, nil, "AUTH_TOKEN"},
+		{"placeholder token, long", map[string]string{"AUTH_TOKEN": "my-secret-password-123"}, nil, "placeholder"},
+		{"token with a slash", nil, []string{"--auth-token", "abcdefghijklmnop/qrs"}, "--auth-token"},
+		{"transport", nil, []string{"--transport", "pigeon"}, "--transport (LLMPROXY_TRANSPORT"},
+		{"transport from env", map[string]string{"LLMPROXY_TRANSPORT": "pigeon"}, nil, "LLMPROXY_TRANSPORT"},
+		{"bool from env", map[string]string{"PRESET_AUTH_ENABLED": "maybe"}, nil, "PRESET_AUTH_ENABLED"},
+		{"bool from env 2", map[string]string{"AGGRESSIVE_FALLBACK": "yes please"}, nil, "AGGRESSIVE_FALLBACK"},
+		{"listen", nil, []string{"--listen", "nonsense"}, "--listen (LLMPROXY_LISTEN"},
+		{"upstream CA", nil, []string{"--upstream-ca", "/nonexistent/ca.pem"}, "--upstream-ca"},
+		{"egress proxy", nil, []string{"--egress-proxy", "ftp://proxy:21"}, "--egress-proxy"},
+		{"log format", nil, []string{"--log-format", "xml"}, "--log-format"},
+		{"preset spec", nil, []string{"--preset", "openai"}, "--preset"},
+		{"preset URL", nil, []string{"--preset", "openai=api.openai.com"}, "--preset"},
+		{"preset auth without a token", nil, []string{"--preset-auth"}, "--preset-auth"},
+		{"missing config file", nil, []string{"--config", "/nonexistent.yaml"}, "--config (LLMPROXY_CONFIG)"},
+		{"unknown key in config file", nil, []string{"--config", unknownKey}, "transprot"},
+		{"unknown flag", nil, []string{"--frobnicate"}, "frobnicate"},
+		{"serve with a stray argument", nil, []string{"serve", "now"}, "unexpected argument"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			code, _, stderr := runCLI(t, tc.args...)
+			if code != exitSettings {
+				t.Errorf("exit %d, want %d; stderr: %s", code, exitSettings, stderr)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr %q does not name %q", stderr, tc.want)
+			}
+			for _, v := range tc.env {
+				if strings.HasPrefix(v, "your-") || strings.HasPrefix(v, "my-secret") {
+					if strings.Contains(stderr, v) {
+						t.Errorf("stderr repeats the token: %q", stderr)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
+	clearEnv(t)
+	file := writeFile(t, "transport: fetch\npresets:\n  openai:\n    url: https://file.example\n")
+	transportOf := func(args ...string) (string, string) {
+		t.Helper()
+		code, out, stderr := runCLI(t, append([]string{"presets"}, args...)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
+			if len(f) > 3 && f[0] == "openai" {
+				return f[3], f[2]
+			}
+		}
+		t.Fatalf("no openai line in:\n%s", out)
+		return "", ""
+	}
+	if mode, _ := transportOf(); mode != "auto" {
+		t.Errorf("default transport = %s", mode)
+	}
+	if mode, url := transportOf("--config", file); mode != "fetch" || url != "https://file.example/v1" {
+		t.Errorf("file: %s %s", mode, url)
+	}
+	t.Setenv("LLMPROXY_CONFIG", file)
+	t.Setenv("LLMPROXY_TRANSPORT", "socket")
+	if mode, _ := transportOf(); mode != "socket" {
+		t.Errorf("env over file: %s", mode)
+	}
+	if mode, _ := transportOf("--transport", "auto"); mode != "auto" {
+		t.Errorf("flag over env: %s", mode)
+	}
+	t.Setenv("LLMPROXY_PRESETS", "openai=https://env.example,newone=https://new.example")
+	if _, url := transportOf(); url != "https://env.example/v1" {
+		t.Errorf("env preset over file: %s", url)
+	}
+	if _, url := transportOf("--preset", "openai=https://flag.example"); url != "https://flag.example/v1" {
+		t.Errorf("flag preset over env: %s", url)
+	}
+}
+
+func TestBooleansAcceptSeedSpellings(t *testing.T) {
+	clearEnv(t)
+	for _, v := range []string{"true", "false", "1", "0", "TRUE", "False"} {
+		t.Setenv("DEBUG_MODE", v)
+		t.Setenv("AGGRESSIVE_FALLBACK", v)
+		if code, _, stderr := runCLI(t, "presets"); code != 0 {
+			t.Errorf("%q: exit %d: %s", v, code, stderr)
+		}
+	}
+}
+
+func TestServeRunsAndStops(t *testing.T) {
+	clearEnv(t)
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"llmproxy", "--listen", "127.0.0.1:0", "--log-format", "json",
+			"--auth-token", "operator-token-abcdef0123456789"}, &out, &errb)
+	}()
+	time.Sleep(300 * time.Millisecond)
+	cancel() // what SIGINT/SIGTERM does through signal.NotifyContext
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("exit %d: %s", code, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	logs := errb.String()
+	if !strings.Contains(logs, "llmproxy listening") || !strings.Contains(logs, `"msg":"stopped"`) {
+		t.Errorf("logs:\n%s", logs)
+	}
+	if strings.Contains(logs, "operator-token-abcdef") {
+		t.Errorf("the token was logged:\n%s", logs)
+	}
+}
+
+func TestListenFailureIsNotASettingsError(t *testing.T) {
+	clearEnv(t)
+	code, _, stderr := runCLI(t, "--listen", "192.0.2.1:1") // not an address of this machine
+	if code != exitFailure || !strings.Contains(stderr, "cannot listen") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+}
+
+func TestVersionAndPresets(t *testing.T) {
+	clearEnv(t)
+	code, out, _ := runCLI(t, "version")
+	if code != 0 || strings.TrimSpace(out) == "" {
+		t.Errorf("version: %d %q", code, out)
+	}
+	code, out, _ = runCLI(t, "presets")
+	if code != 0 || !strings.Contains(out, "https://api.openai.com/v1") || strings.Count(out, "\n") < 26 {
+		t.Errorf("presets: %d\n%s", code, out)
+	}
+}

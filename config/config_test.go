@@ -1,0 +1,73 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestLoadYAML(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte(`
+listen: 0.0.0.0:9000
+transport: socket
+cors_origins: ["https://app.example"]
+timeouts:
+  response_header: 90s
+  shutdown: 1m
+presets:
+  openai:
+    url: https://openai.internal
+    headers: [X-Team]
+  local:
+    upstreams: [https://a.lan, https://b.lan]
+`), 0o600)
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "0.0.0.0:9000" || cfg.Transport != "socket" || cfg.Timeouts.ResponseHeader != 90*time.Second ||
+		cfg.Timeouts.Shutdown != time.Minute || cfg.Timeouts.Dial != 10*time.Second {
+		t.Errorf("loaded %+v", cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	set, _ := cfg.PresetSet()
+	if set.Lookup("openai").BaseURL != "https://openai.internal" || len(set.Lookup("local").URLs()) != 2 {
+		t.Error("preset overrides not applied")
+	}
+}
+
+func TestEmptyFileKeepsDefaults(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "empty.yaml")
+	os.WriteFile(path, nil, 0o600)
+	cfg, err := Load(path)
+	if err != nil || cfg.Listen != Default().Listen {
+		t.Fatalf("%+v %v", cfg, err)
+	}
+}
+
+func TestValidateNamesTheSetting(t *testing.T) {
+	t.Parallel()
+	for key, mutate := range map[string]func(*Config){
+		"auth_token":       func(c *Config) { c.AuthToken = "aaaaaaaaaaaaaaaaaaaa" },
+		"listen":           func(c *Config) { c.Listen = "localhost" },
+		"cors_origins":     func(c *Config) { c.CORSOrigins = []string{"app.example"} },
+		"max_body_bytes":   func(c *Config) { c.MaxBodyBytes = 0 },
+		"timeouts.dial":    func(c *Config) { c.Timeouts.Dial = 0 },
+		"upstream_ca":      func(c *Config) { c.UpstreamCA = "/dev/null" },
+		"max_header_bytes": func(c *Config) { c.MaxHeaderBytes = 10 },
+	} {
+		cfg := Default()
+		mutate(cfg)
+		var se *SettingError
+		if err := cfg.Validate(); !errors.As(err, &se) || se.Setting != key {
+			t.Errorf("%s: got %v", key, err)
+		}
+	}
+}

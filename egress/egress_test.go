@@ -1,0 +1,237 @@
+package egress
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// echoServer echoes one line per connection.
+func echoServer(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				io.WriteString(c, "echo: "+line)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// proxyServer runs serve for each connection and records the targets asked for.
+type proxyServer struct {
+	addr    string
+	mu      sync.Mutex
+	targets []string
+}
+
+func (p *proxyServer) record(target string) {
+	p.mu.Lock()
+	p.targets = append(p.targets, target)
+	p.mu.Unlock()
+}
+
+func startProxy(t *testing.T, serve func(p *proxyServer, c net.Conn)) *proxyServer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxyServer{addr: ln.Addr().String()}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); defer c.Close(); serve(p, c) }()
+		}
+	}()
+	return p
+}
+
+func splice(a, b net.Conn) {
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(a, b); done <- struct{}{} }()
+	go func() { io.Copy(b, a); done <- struct{}{} }()
+	<-done
+	a.Close()
+	b.Close()
+	<-done
+}
+
+// socks5 is a minimal RFC 1928 server with username/password (RFC 1929).
+func socks5(user, pass string) func(p *proxyServer, c net.Conn) {
+	return func(p *proxyServer, c net.Conn) {
+		r := bufio.NewReader(c)
+		var hdr [2]byte
+		io.ReadFull(r, hdr[:])
+		methods := make([]byte, hdr[1])
+		io.ReadFull(r, methods)
+		c.Write([]byte{5, 2}) // username/password
+		ver, _ := r.ReadByte()
+		ulen, _ := r.ReadByte()
+		u := make([]byte, ulen)
+		io.ReadFull(r, u)
+		plen, _ := r.ReadByte()
+		pw := make([]byte, plen)
+		io.ReadFull(r, pw)
+		if ver != 1 || string(u) != user || string(pw) != pass {
+			c.Write([]byte{1, 1})
+			return
+		}
+		c.Write([]byte{1, 0})
+		var req [4]byte
+		io.ReadFull(r, req[:])
+		var host string
+		switch req[3] {
+		case 1:
+			ip := make([]byte, 4)
+			io.ReadFull(r, ip)
+			host = net.IP(ip).String()
+		case 3:
+			l, _ := r.ReadByte()
+			name := make([]byte, l)
+			io.ReadFull(r, name)
+			host = string(name)
+		}
+		var port [2]byte
+		io.ReadFull(r, port[:])
+		target := net.JoinHostPort(host, strconv.Itoa(int(binary.BigEndian.Uint16(port[:]))))
+		p.record(target)
+		up, err := net.Dial("tcp", target)
+		if err != nil {
+			c.Write([]byte{5, 5, 0, 1, 0, 0, 0, 0, 0, 0})
+			return
+		}
+		c.Write([]byte{5, 0, 0, 1, 127, 0, 0, 1, 0, 0})
+		splice(&bufConn{c, r}, up)
+	}
+}
+
+type bufConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+func connectProxy(auth string) func(p *proxyServer, c net.Conn) {
+	return func(p *proxyServer, c net.Conn) {
+		r := bufio.NewReader(c)
+		req, err := http.ReadRequest(r)
+		if err != nil {
+			return
+		}
+		p.record(req.Host)
+		if req.Method != http.MethodConnect || req.Header.Get("Proxy-Authorization") != auth || req.Header.Get("User-Agent") != "" {
+			io.WriteString(c, "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+			return
+		}
+		up, err := net.Dial("tcp", req.Host)
+		if err != nil {
+			io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+		splice(&bufConn{c, r}, up)
+	}
+}
+
+func roundTripLine(t *testing.T, d Dialer, target string) string {
+	t.Helper()
+	c, err := d.DialContext(context.Background(), "tcp", target)
+	if err != nil {
+		t.Fatalf("dial through proxy: %v", err)
+	}
+	defer c.Close()
+	io.WriteString(c, "hello\n")
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	return line
+}
+
+func TestSOCKS5(t *testing.T) {
+	t.Parallel()
+	target := echoServer(t)
+	p := startProxy(t, socks5("alice", "s3cret"))
+	d, err := New(Options{Proxy: "socks5://alice:s3cret@" + p.addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := roundTripLine(t, d, target); got != "echo: hello\n" {
+		t.Errorf("got %q", got)
+	}
+	if len(p.targets) != 1 || p.targets[0] != target {
+		t.Errorf("proxy asked for %v, want %s", p.targets, target)
+	}
+	bad, _ := New(Options{Proxy: "socks5://alice:wrong@" + p.addr})
+	if _, err := bad.DialContext(context.Background(), "tcp", target); err == nil {
+		t.Error("wrong SOCKS5 password accepted")
+	}
+}
+
+func TestHTTPConnect(t *testing.T) {
+	t.Parallel()
+	target := echoServer(t)
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("bob:pw"))
+	p := startProxy(t, connectProxy(auth))
+	d, err := New(Options{Proxy: "http://bob:pw@" + p.addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := roundTripLine(t, d, target); got != "echo: hello\n" {
+		t.Errorf("got %q", got)
+	}
+	bad, _ := New(Options{Proxy: "http://bob:nope@" + p.addr})
+	_, err = bad.DialContext(context.Background(), "tcp", target)
+	if err == nil || !strings.Contains(err.Error(), "407") || strings.Contains(err.Error(), "nope") {
+		t.Errorf("refused CONNECT: err = %v (want 407, without the password)", err)
+	}
+}
+
+func TestBadProxyURL(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{"ftp://x:1", "socks5://", "http://host", "http://u:p@host:1/path", "://bad"} {
+		_, err := New(Options{Proxy: raw})
+		if err == nil {
+			t.Errorf("New(%q) accepted", raw)
+		} else if strings.Contains(err.Error(), "u:p") {
+			t.Errorf("error repeats credentials: %v", err)
+		}
+	}
+}

@@ -1,0 +1,165 @@
+package privacy
+
+import (
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// identifying lists every request header the privacy reference says never goes
+// upstream, in odd cases, plus spellings a framework would read the same.
+var identifying = []string{
+	"connection", "PROXY-CONNECTION", "Keep-Alive", "te", "Trailer", "transfer-encoding", "Upgrade",
+	"Proxy-Authorization", "proxy-authenticate",
+	"forwarded", "X-FORWARDED-FOR", "x-forwarded-host", "X-Forwarded-Proto", "x-forwarded-port",
+	"X-Forwarded-Prefix", "x-forwarded-server", "X-Forwarded", "Forwarded-For", "via", "x-real-ip",
+	"True-Client-IP", "x-client-ip", "X-Cluster-Client-IP", "client-ip", "Proxy-Client-IP",
+	"WL-Proxy-Client-IP", "fastly-client-ip", "X-AppEngine-User-IP", "DO-Connecting-IP",
+	"X-Original-Forwarded-For", "x-proxyuser-ip",
+	"CF-Connecting-IP", "cf-ipcountry", "CF-RAY", "cf-visitor", "CF-Worker", "cf-ipcity", "CDN-Loop",
+	"cookie", "ORIGIN", "Referer", "Sec-Fetch-Site", "sec-fetch-mode", "Sec-CH-UA", "sec-ch-ua-platform",
+	"DNT", "sec-gpc",
+	"traceparent", "Tracestate", "X-Request-ID", "x-amzn-trace-id", "X-B3-TraceId", "x-b3-spanid",
+	"x_forwarded_for", "X_Real_IP", "cf_connecting_ip", "Fly-Client-IP", "X-Vercel-IP-Country",
+}
+
+func TestClassifyNever(t *testing.T) {
+	t.Parallel()
+	for _, name := range identifying {
+		if got := Classify(name); got != Never {
+			t.Errorf("Classify(%q) = %v, want Never", name, got)
+		}
+	}
+	for _, name := range []string{"X-Stainless-OS", "x-stainless-arch", "X-STAINLESS-RUNTIME-VERSION"} {
+		if got := Classify(name); got != Fingerprint {
+			t.Errorf("Classify(%q) = %v, want Fingerprint", name, got)
+		}
+	}
+	for _, name := range append(slices.Clone(PresetHeaders), "User-Agent", "X-Custom-Thing", "Ipv6-Hint", "X-Shipping") {
+		if got := Classify(name); got != Pass {
+			t.Errorf("Classify(%q) = %v, want Pass", name, got)
+		}
+	}
+}
+
+func request(pairs ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i < len(pairs); i += 2 {
+		h[pairs[i]] = append(h[pairs[i]], pairs[i+1])
+	}
+	return h
+}
+
+func TestOutbound(t *testing.T) {
+	t.Parallel()
+	const token = "operator-token-0123456789"
+	in := request(
+		"Authorization", "Bearer sk-live",
+		"Content-Type", "application/json",
+		"Accept", "text/event-stream",
+		"Anthropic-Version", "2023-06-01",
+		"X-Portkey-Provider", "openai",
+		"User-Agent", "Mozilla/5.0",
+		"X-Forwarded-For", "203.0.113.9",
+		"Cookie", "session=1",
+		"X-Stainless-Os", "Linux",
+		"X-Custom", "value",
+		"X-Hop", "dropped because Connection names it",
+		"Connection", "X-Hop",
+		"X-Leak", "carries "+token+" inside",
+	)
+	tests := []struct {
+		name string
+		opts Options
+		want []string
+	}{
+		{"preset allowlist", Options{Allow: append(slices.Clone(PresetHeaders), "X-Portkey-*"), Secret: token},
+			[]string{"Accept", "Anthropic-Version", "Authorization", "Content-Type", "X-Portkey-Provider"}},
+		{"generic denylist", Options{Secret: token},
+			[]string{"Accept", "Anthropic-Version", "Authorization", "Content-Type", "User-Agent", "X-Custom", "X-Portkey-Provider"}},
+		{"generic with SDK headers allowed", Options{Fingerprint: true},
+			[]string{"Accept", "Anthropic-Version", "Authorization", "Content-Type", "User-Agent", "X-Custom", "X-Leak", "X-Portkey-Provider", "X-Stainless-Os"}},
+		{"operator cannot allow a denied header", Options{Allow: []string{"Authorization", "X-Forwarded-For", "cookie"}},
+			[]string{"Authorization"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := New(tc.opts).Outbound(in)
+			var got []string
+			for name := range out {
+				got = append(got, name)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("forwarded %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if in.Get("Cookie") == "" {
+		t.Error("Outbound modified its input")
+	}
+}
+
+func TestCleanResponse(t *testing.T) {
+	t.Parallel()
+	h := request(
+		"Content-Type", "text/event-stream",
+		"Alt-Svc", `h3=":443"`,
+		"Set-Cookie", "__cf_bm=abc",
+		"Nel", `{"report_to":"cf-nel"}`,
+		"Report-To", `{"endpoints":[{"url":"https://a.nel.cloudflare.com"}]}`,
+		"Strict-Transport-Security", "max-age=31536000; includeSubDomains",
+		"Access-Control-Allow-Origin", "https://platform.openai.com",
+		"Connection", "X-Upstream-Hop",
+		"X-Upstream-Hop", "1",
+		"Keep-Alive", "timeout=5",
+		"X-Ratelimit-Remaining-Requests", "99",
+	)
+	CleanResponse(h, false)
+	var got []string
+	for name := range h {
+		got = append(got, name)
+	}
+	slices.Sort(got)
+	want := []string{"Content-Type", "X-Ratelimit-Remaining-Requests"}
+	if !slices.Equal(got, want) {
+		t.Errorf("kept %v, want %v", got, want)
+	}
+	h = request("Set-Cookie", "a=1")
+	CleanResponse(h, true)
+	if h.Get("Set-Cookie") != "a=1" {
+		t.Error("keepCookies did not keep Set-Cookie")
+	}
+}
+
+func TestRedactor(t *testing.T) {
+	t.Parallel()
+	const token = "tok-abcdefghijklmnop"
+	r := NewRedactor(token)
+	tests := []string{
+		"/" + token + "/https/api.example.com/v1",
+		`Get "https://generativelanguage.googleapis.com/v1beta/models?key=AIzaSyA-1234567890abcdefghij&alt=sse": EOF`,
+		"Authorization: Bearer sk-proj-abcdefghijklmnop",
+		"/telegram/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/getMe",
+		"?api_key=secret1&token=secret2&access_token=secret3",
+		"discord: Authorization: Bot MTIzNDU2Nzg5MDEyMzQ1Njc4.abc.defghijk",
+	}
+	secrets := []string{token, "AIzaSyA", "sk-proj", "AAHdqT", "secret1", "secret2", "secret3", "MTIzNDU2"}
+	for _, in := range tests {
+		out := r.String(in)
+		for _, s := range secrets {
+			if strings.Contains(out, s) {
+				t.Errorf("String(%q) = %q still holds %q", in, out, s)
+			}
+		}
+	}
+	a := r.ReplaceAttr(nil, slog.String("authorization", "Bearer x"))
+	if a.Value.String() != Placeholder {
+		t.Errorf("authorization attribute = %q", a.Value)
+	}
+	if got := r.String("api.openai.com:443 refused"); got != "api.openai.com:443 refused" {
+		t.Errorf("redacted a harmless string: %q", got)
+	}
+}

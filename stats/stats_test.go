@@ -1,0 +1,101 @@
+package stats
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestCountsAndPercentiles(t *testing.T) {
+	t.Parallel()
+	s := New("v1")
+	r := s.Route("openai")
+	var wg sync.WaitGroup
+	for i := 1; i <= 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.Request()
+			status := 200
+			if i%10 == 0 {
+				status = 502
+			}
+			r.Done(status, 10, 100, time.Duration(i)*time.Millisecond, time.Duration(i)*10*time.Millisecond, status == 502)
+		}()
+	}
+	wg.Wait()
+	r.Fallback("tls")
+	r.Fallback("tls")
+	r.Resume()
+	s.Route("generic/https").Done(499, 0, 0, 0, time.Second, false)
+
+	snap := s.Snapshot()
+	o := snap.Routes["openai"]
+	if o.Requests != 100 || o.Responses["2xx"] != 90 || o.Responses["5xx"] != 10 || o.UpstreamErrors != 10 {
+		t.Errorf("counts: %+v", o.Counts)
+	}
+	if o.BytesIn != 1000 || o.BytesOut != 10000 || o.Fallbacks["tls"] != 2 || o.GeminiResumes != 1 {
+		t.Errorf("counts: %+v", o.Counts)
+	}
+	// Nearest rank over 1..100 ms.
+	if o.FirstByte.P50 != 50 || o.FirstByte.P90 != 90 || o.FirstByte.P99 != 99 || o.FirstByte.Samples != 100 {
+		t.Errorf("first byte percentiles: %+v", o.FirstByte)
+	}
+	if o.Total.P50 != 500 {
+		t.Errorf("total p50 = %v", o.Total.P50)
+	}
+	if snap.Totals.Requests != 100 || snap.Totals.Responses["499"] != 1 || snap.Version != "v1" {
+		t.Errorf("totals: %+v", snap.Totals)
+	}
+}
+
+func TestWindowForgetsOldSamples(t *testing.T) {
+	t.Parallel()
+	var l latency
+	for i := range windowSize + 10 {
+		l.observe(time.Duration(i) * time.Millisecond)
+	}
+	p := l.percentiles(time.Now())
+	if p.Samples != windowSize {
+		t.Errorf("samples = %d, want the last %d", p.Samples, windowSize)
+	}
+	if p := l.percentiles(time.Now().Add(Window + time.Second)); p.Samples != 0 {
+		t.Errorf("samples older than the window still counted: %+v", p)
+	}
+}
+
+func TestPrometheusCollector(t *testing.T) {
+	t.Parallel()
+	s := New("v2")
+	r := s.Route("claude")
+	r.Request()
+	r.Done(200, 5, 7, 30*time.Millisecond, 2*time.Second, false)
+	r.Fallback("dns")
+	r.StreamOpened()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.Collector())
+	if problems, err := testutil.CollectAndLint(s.Collector()); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+	want := `
+# HELP llmproxy_fallbacks_total Requests that fell back from the socket transport to fetch, by reason.
+# TYPE llmproxy_fallbacks_total counter
+llmproxy_fallbacks_total{reason="dns",route="claude"} 1
+# HELP llmproxy_open_streams Streaming responses in flight.
+# TYPE llmproxy_open_streams gauge
+llmproxy_open_streams{route="claude"} 1
+# HELP llmproxy_requests_total Requests received, by route (preset name or generic/<scheme>).
+# TYPE llmproxy_requests_total counter
+llmproxy_requests_total{route="claude"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "llmproxy_fallbacks_total", "llmproxy_open_streams", "llmproxy_requests_total"); err != nil {
+		t.Error(err)
+	}
+	if n, err := testutil.GatherAndCount(reg, "llmproxy_request_duration_seconds"); err != nil || n != 1 {
+		t.Errorf("duration histogram: %d, %v", n, err)
+	}
+}
