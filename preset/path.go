@@ -8,7 +8,7 @@ import (
 
 // ErrBadPath is returned for a path that could leave the preset's base path
 // or that holds bytes no upstream should see. The message is safe to show.
-var ErrBadPath = errors.New("the path after the preset has an empty, '.' or '..' segment, an encoded slash or backslash, or a control character")
+var ErrBadPath = errors.New("the path after the preset has an empty, '.' or '..' segment, an encoded slash or backslash, invalid escaping, or a control character")
 
 // Join returns the upstream URL for a request: base, then the escaped path
 // after the preset (rest: "" or starting with "/"), then the raw query, both
@@ -22,7 +22,9 @@ func Join(base *url.URL, rest, rawQuery string) (*url.URL, error) {
 	if err := checkRest(rest); err != nil {
 		return nil, err
 	}
-	if strings.ContainsFunc(rawQuery, isControl) {
+	// A fragment never belongs in a request target (Go's server lets '#'
+	// through in the raw query).
+	if strings.ContainsFunc(rawQuery, invalidInTarget) || strings.ContainsRune(rawQuery, '#') {
 		return nil, ErrBadPath
 	}
 	basePath := strings.TrimSuffix(base.EscapedPath(), "/")
@@ -38,6 +40,9 @@ func Join(base *url.URL, rest, rawQuery string) (*url.URL, error) {
 	if path != escaped {
 		u.RawPath = escaped
 	}
+	if u.EscapedPath() != escaped { // not a valid escaped path: it would be re-encoded
+		return nil, ErrBadPath
+	}
 	return u, nil
 }
 
@@ -45,7 +50,7 @@ func checkRest(rest string) error {
 	if rest == "" {
 		return nil
 	}
-	if rest[0] != '/' || strings.ContainsFunc(rest, isControl) || strings.ContainsRune(rest, '\\') {
+	if rest[0] != '/' || strings.ContainsFunc(rest, invalidInTarget) || strings.ContainsRune(rest, '\\') {
 		return ErrBadPath
 	}
 	segments := strings.Split(rest[1:], "/")
@@ -80,3 +85,7 @@ func safeSegment(seg string, depth int) bool {
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// invalidInTarget: control characters and the raw space, which no valid
+// request target holds.
+func invalidInTarget(r rune) bool { return r <= 0x20 || r == 0x7f }

@@ -43,6 +43,8 @@ func TestJoin(t *testing.T) {
 		{deepinfra, "/a\x00b", "", ""},
 		{deepinfra, "/a\r\nHost: evil", "", ""},
 		{deepinfra, "/ok", "a=1\r\nX: y", ""},
+		{deepinfra, "/ok", "a=1#frag", ""},
+		{deepinfra, "/100%", "", ""},
 		{deepinfra, "no-leading-slash", "", ""},
 		{deepinfra, "/%zz", "", ""},
 	}
