@@ -53,6 +53,15 @@ type Config struct {
 	// (X-Stainless-*), dropped by default.
 	ForwardSDKHeaders bool `yaml:"forward_sdk_headers"`
 
+	// AllowPrivate lets generic mode reach loopback, private, link-local
+	// and other internal addresses. The proxy's own address stays blocked.
+	AllowPrivate bool `yaml:"allow_private"`
+	// AllowedDestinations lists networks (CIDR or single IP) and host names
+	// generic mode may reach despite the address guard.
+	AllowedDestinations []string `yaml:"allowed_destinations"`
+
+	WebSocket WebSocket `yaml:"websocket"`
+
 	Timeouts Timeouts `yaml:"timeouts"`
 
 	// Presets changes built-in presets or adds new ones, by name.
@@ -81,6 +90,18 @@ type Timeouts struct {
 	Shutdown time.Duration `yaml:"shutdown"`
 }
 
+// WebSocket tunes the WebSocket relay.
+type WebSocket struct {
+	// ReadLimit bounds one message, each way. Default 32 MiB.
+	ReadLimit int64 `yaml:"read_limit"`
+	// IdleTimeout closes a session with no message either way. Default 10m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// PingInterval pings both sides. Default 30s.
+	PingInterval time.Duration `yaml:"ping_interval"`
+	// HandshakeTimeout bounds the upstream handshake. Default 30s.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+}
+
 // Default returns the configuration llmproxy runs with when nothing is set.
 func Default() *Config {
 	return &Config{
@@ -90,6 +111,12 @@ func Default() *Config {
 		CORSOrigins:    []string{"*"},
 		MaxBodyBytes:   32 << 20,
 		MaxHeaderBytes: 1 << 20,
+		WebSocket: WebSocket{
+			ReadLimit:        32 << 20,
+			IdleTimeout:      10 * time.Minute,
+			PingInterval:     30 * time.Second,
+			HandshakeTimeout: 30 * time.Second,
+		},
 		Timeouts: Timeouts{
 			Dial:           10 * time.Second,
 			TLSHandshake:   10 * time.Second,

@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/x509"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -66,11 +67,16 @@ func (c *Config) Validate() error {
 		"timeouts.dial": int64(c.Timeouts.Dial), "timeouts.tls_handshake": int64(c.Timeouts.TLSHandshake),
 		"timeouts.response_header": int64(c.Timeouts.ResponseHeader), "timeouts.upstream_idle": int64(c.Timeouts.UpstreamIdle),
 		"timeouts.read_header": int64(c.Timeouts.ReadHeader), "timeouts.client_idle": int64(c.Timeouts.ClientIdle),
-		"timeouts.shutdown": int64(c.Timeouts.Shutdown),
+		"timeouts.shutdown":    int64(c.Timeouts.Shutdown),
+		"websocket.read_limit": c.WebSocket.ReadLimit, "websocket.idle_timeout": int64(c.WebSocket.IdleTimeout),
+		"websocket.ping_interval": int64(c.WebSocket.PingInterval), "websocket.handshake_timeout": int64(c.WebSocket.HandshakeTimeout),
 	} {
 		if d <= 0 {
 			return settingErr(name, "must be a positive duration such as 30s or 5m")
 		}
+	}
+	if _, _, err := c.Destinations(); err != nil {
+		return err
 	}
 	if _, err := c.PresetSet(); err != nil {
 		return settingErr("presets", "%v", err)
@@ -145,6 +151,32 @@ func (c *Config) RootCAs() (*x509.CertPool, error) {
 		return nil, settingErr("upstream_ca", "holds no PEM certificate")
 	}
 	return pool, nil
+}
+
+// Destinations splits AllowedDestinations into networks and host names.
+func (c *Config) Destinations() ([]netip.Prefix, []string, error) {
+	var prefixes []netip.Prefix
+	var hosts []string
+	for _, d := range c.AllowedDestinations {
+		switch {
+		case strings.Contains(d, "/"):
+			p, err := netip.ParsePrefix(d)
+			if err != nil {
+				return nil, nil, settingErr("allowed_destinations", "%q is not a valid CIDR", d)
+			}
+			prefixes = append(prefixes, p.Masked())
+		default:
+			if a, err := netip.ParseAddr(strings.Trim(d, "[]")); err == nil {
+				prefixes = append(prefixes, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+				continue
+			}
+			if d == "" || strings.ContainsAny(d, " :@") {
+				return nil, nil, settingErr("allowed_destinations", "%q is neither a CIDR, an IP address nor a host name", d)
+			}
+			hosts = append(hosts, strings.ToLower(strings.TrimSuffix(d, ".")))
+		}
+	}
+	return prefixes, hosts, nil
 }
 
 // PresetSet resolves the preset table with the configured overrides.

@@ -32,6 +32,9 @@ type logWriter struct {
 	headerAt  time.Duration // from start to the response headers
 	firstByte time.Duration // from start to the first body byte sent
 	streaming bool          // an event stream is being relayed
+
+	wsEnd  string // how a WebSocket session ended
+	wsCode int    // the close code its client received
 }
 
 // proxied marks the request as bound for a route and counts it.
@@ -143,6 +146,9 @@ func (s *Server) logRequest(w *logWriter, r *http.Request) {
 	}
 	if w.reason != "" {
 		attrs = append(attrs, slog.String("error", w.reason))
+	}
+	if w.wsEnd != "" {
+		attrs = append(attrs, slog.String("websocket_end", w.wsEnd), slog.Int("websocket_close", w.wsCode))
 	}
 	if aborted != nil {
 		attrs = append(attrs, slog.Bool("aborted", true))

@@ -9,15 +9,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmproxy/llmproxy/generic"
 	"github.com/llmproxy/llmproxy/preset"
+	"github.com/llmproxy/llmproxy/wsproxy"
 )
 
 // ServeHTTP is the whole routing table, top to bottom:
 //
 //	GET /health                  → health
-//	/<preset>/…                  → preset (unless --preset-auth)
+//	/stats, /metrics             → statistics (token as bearer when set)
+//	/<preset>/…                  → preset (unless --preset-auth); WebSocket too
 //	/<token>/<preset>/…          → preset
-//	/<token>/<scheme>/…          → generic mode
+//	/<token>/<scheme>/…          → generic mode (https, http, wss, ws)
+//	/<token>/stats, /metrics     → statistics
 //	anything else                → 401 for a wrong token, else 404
 func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w := newLogWriter(rw)
@@ -57,9 +61,9 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 
 	second, after := splitSegment(rest)
-	tokenAttempt := s.routes[second] != nil || isScheme(second)
+	tokenAttempt := s.routes[second] != nil || generic.IsScheme(second)
 	if !s.hasToken || first == "" {
-		s.notFound(w, tokenAttempt && isScheme(second))
+		s.notFound(w, tokenAttempt && generic.IsScheme(second))
 		return
 	}
 	if !s.tokenMatches(first) {
@@ -72,6 +76,10 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	if pr := s.routes[second]; pr != nil {
 		s.servePreset(w, r, pr, after)
+		return
+	}
+	if generic.IsScheme(second) {
+		s.serveGeneric(w, r, rest)
 		return
 	}
 	if after == "" && (second == "stats" || second == "metrics") {
@@ -99,14 +107,6 @@ func splitSegment(path string) (string, string) {
 	return path, ""
 }
 
-func isScheme(seg string) bool {
-	switch strings.TrimSuffix(seg, ":") {
-	case "https", "http", "wss", "ws":
-		return true
-	}
-	return false
-}
-
 // tokenMatches compares a path segment with the token as SHA-256 digests in
 // constant time: neither the length nor a prefix of the token leaks through
 // timing.
@@ -129,8 +129,45 @@ func (s *Server) servePreset(w *logWriter, r *http.Request, pr *presetRoute, res
 		writeError(w, http.StatusBadRequest, typeBadRequest, err.Error())
 		return
 	}
+	if wsproxy.IsUpgrade(r) {
+		// Realtime APIs: /openai/v1/realtime, Gemini Live under /gemini/ws/….
+		target.Scheme = map[string]string{"https": "wss", "http": "ws"}[target.Scheme]
+		s.serveWebSocket(w, r, target, &pr.route)
+		return
+	}
 	s.limitBody(w, r)
 	s.forward(w, r, pr.proxy, target)
+}
+
+// serveGeneric proxies /<token>/<scheme>/<host>/<path>: any URL, for the
+// token's holder, behind the address guard.
+func (s *Server) serveGeneric(w *logWriter, r *http.Request, rest string) {
+	w.route = "generic"
+	t, err := generic.Parse(rest, r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, typeBadRequest, err.Error())
+		return
+	}
+	upgrade := wsproxy.IsUpgrade(r)
+	switch {
+	case upgrade && !t.WebSocket():
+		t.Scheme = map[string]string{"https": "wss", "http": "ws"}[t.Scheme]
+	case !upgrade && t.WebSocket():
+		writeError(w, http.StatusBadRequest, typeBadRequest, "a ws or wss target needs a WebSocket handshake (Upgrade: websocket)")
+		return
+	}
+	name := "generic/" + t.Scheme
+	w.proxied(name, s.stats.Route(name))
+	if upgrade {
+		s.serveWebSocket(w, r, t.URL(), s.generic)
+		return
+	}
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, typeTooLarge, "request body is too large")
+		return
+	}
+	s.limitBody(w, r)
+	s.forward(w, r, s.generic.proxy, t.URL())
 }
 
 // limitBody caps the request body at MaxBodyBytes (413 beyond) and counts

@@ -28,6 +28,7 @@ import (
 	"github.com/llmproxy/llmproxy/socket"
 	"github.com/llmproxy/llmproxy/stats"
 	"github.com/llmproxy/llmproxy/upstream"
+	"github.com/llmproxy/llmproxy/wsproxy"
 )
 
 // Options are what New needs besides the configuration.
@@ -61,6 +62,9 @@ type Server struct {
 	guarded transports // generic mode: behind the address guard
 	guard   *netguard.Guard
 
+	generic *route // generic mode: denylist policy, guarded transports
+	ws      *wsproxy.Relay
+
 	warned sync.Map // "preset/reason" → struct{}: fallbacks already logged at warn level
 }
 
@@ -75,12 +79,20 @@ func (t transports) closeIdle() {
 	t.fetch.CloseIdleConnections()
 }
 
+// route is what serves requests for a preset or for generic mode: the
+// header policy, the transport chooser, and the reverse proxy using both.
+type route struct {
+	policy    *privacy.Policy
+	transport *upstream.Transport
+	proxy     *httputil.ReverseProxy
+}
+
 // presetRoute is a preset ready to serve.
 type presetRoute struct {
+	route
 	p       *preset.Preset
 	targets []*url.URL
 	next    atomic.Uint64 // round robin over targets
-	proxy   *httputil.ReverseProxy
 }
 
 // target returns the base URL for the next request.
@@ -124,9 +136,29 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, &config.SettingError{Setting: "egress_proxy", Msg: err.Error()}
 	}
-	s.guard = &netguard.Guard{Dialer: dialer, Resolver: opts.Resolver}
+	allowed, allowedHosts, err := cfg.Destinations()
+	if err != nil {
+		return nil, err
+	}
+	s.guard = &netguard.Guard{
+		Dialer:       dialer,
+		Resolver:     opts.Resolver,
+		AllowPrivate: cfg.AllowPrivate,
+		Allowed:      allowed,
+		AllowedHosts: allowedHosts,
+	}
 	s.trusted = s.newTransports(dialer.DialContext, tlsConfig)
 	s.guarded = s.newTransports(s.guard.DialContext, tlsConfig)
+	s.ws = wsproxy.New(wsproxy.Options{
+		ReadLimit:        cfg.WebSocket.ReadLimit,
+		IdleTimeout:      cfg.WebSocket.IdleTimeout,
+		PingInterval:     cfg.WebSocket.PingInterval,
+		HandshakeTimeout: cfg.WebSocket.HandshakeTimeout,
+	})
+	// Generic mode forwards any header not known to identify the client
+	// (an arbitrary API may need it): the denylist, not an allowlist.
+	s.generic = s.newRoute(privacy.New(privacy.Options{Fingerprint: cfg.ForwardSDKHeaders, Secret: cfg.AuthToken}),
+		nil, s.newUpstream("generic", upstream.Mode(cfg.Transport), s.guarded))
 
 	if s.presets, err = cfg.PresetSet(); err != nil {
 		return nil, &config.SettingError{Setting: "presets", Msg: err.Error()}
@@ -206,8 +238,12 @@ func (s *Server) newPresetRoute(p *preset.Preset) (*presetRoute, error) {
 	}
 	allow := append(append([]string{}, privacy.PresetHeaders...), p.Headers...)
 	policy := privacy.New(privacy.Options{Allow: allow, Fingerprint: s.cfg.ForwardSDKHeaders, Secret: s.cfg.AuthToken})
-	pr.proxy = s.newReverseProxy(policy, p.Defaults, s.newUpstream(p.Name, mode, s.trusted))
+	pr.route = *s.newRoute(policy, p.Defaults, s.newUpstream(p.Name, mode, s.trusted))
 	return pr, nil
+}
+
+func (s *Server) newRoute(policy *privacy.Policy, defaults map[string]string, t *upstream.Transport) *route {
+	return &route{policy: policy, transport: t, proxy: s.newReverseProxy(policy, defaults, t)}
 }
 
 // Serve runs the server on ln until ctx ends, then shuts down gracefully:
@@ -235,10 +271,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 
 	s.log.Info("shutting down: no new connections; running requests may finish",
-		"drain_timeout", s.cfg.Timeouts.Shutdown.String())
+		"drain_timeout", s.cfg.Timeouts.Shutdown.String(), "websockets", s.ws.Open())
 	drain, cancel := context.WithTimeout(context.Background(), s.cfg.Timeouts.Shutdown)
 	defer cancel()
+	// WebSockets are told at once (close 1001, going away): a realtime
+	// session does not end by itself, and its client will reconnect.
+	wsDone := make(chan struct{})
+	go func() { s.ws.Shutdown(drain); close(wsDone) }()
 	err := srv.Shutdown(drain)
+	<-wsDone
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.log.Warn("drain timeout reached: closing the connections still open")
 		srv.Close()

@@ -28,6 +28,7 @@ var settings = []setting{
 	{"egress-proxy", "LLMPROXY_EGRESS_PROXY", "egress_proxy"},
 	{"debug", "DEBUG_MODE", "debug"},
 	{"log-format", "LLMPROXY_LOG_FORMAT", "log_format"},
+	{"allow-private", "LLMPROXY_ALLOW_PRIVATE", "allow_private"},
 }
 
 func envOf(flag string) []string {
@@ -68,6 +69,7 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "egress-proxy", EnvVars: envOf("egress-proxy"), Usage: "send all upstream traffic through this socks5:// or http:// `URL`"},
 		&cli.BoolFlag{Name: "debug", EnvVars: envOf("debug"), Usage: "debug logging (still redacted)"},
 		&cli.StringFlag{Name: "log-format", EnvVars: envOf("log-format"), Value: def.LogFormat, Usage: "text (coloured on a terminal), json, or auto"},
+		&cli.BoolFlag{Name: "allow-private", EnvVars: envOf("allow-private"), Usage: "let generic mode reach private and internal addresses (the proxy itself stays blocked)"},
 	}
 }
 
@@ -98,6 +100,7 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 	str("egress-proxy", &cfg.EgressProxy)
 	boolean("debug", &cfg.Debug)
 	str("log-format", &cfg.LogFormat)
+	boolean("allow-private", &cfg.AllowPrivate)
 
 	for _, spec := range c.StringSlice("preset") {
 		name, rawURL, ok := strings.Cut(strings.TrimSpace(spec), "=")

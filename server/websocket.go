@@ -1,0 +1,73 @@
+package server
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+	"net/url"
+
+	"github.com/llmproxy/llmproxy/privacy"
+	"github.com/llmproxy/llmproxy/upstream"
+	"github.com/llmproxy/llmproxy/wsproxy"
+)
+
+// serveWebSocket relays a WebSocket to target through rt's transport, with
+// rt's header policy applied to the handshake: Authorization, x-api-key,
+// x-goog-api-key and OpenAI-Beta pass (for presets, by the allowlist);
+// Origin, Cookie and every identifying header stay behind. The client's
+// subprotocols go upstream and the upstream's choice comes back (OpenAI's
+// browser auth rides in a subprotocol).
+func (s *Server) serveWebSocket(w *logWriter, r *http.Request, target *url.URL, rt *route) {
+	if !wsproxy.ValidClientHandshake(r) {
+		writeError(w, http.StatusBadRequest, typeBadRequest, "invalid WebSocket handshake")
+		return
+	}
+	if origin := r.Header.Get("Origin"); origin != "" && !s.cors.allowed(origin) {
+		writeError(w, http.StatusForbidden, typeForbidden, "origin not allowed")
+		return
+	}
+	header := rt.policy.Outbound(r.Header)
+	delete(header, "Sec-Websocket-Protocol") // offered through the dialer
+	r = r.WithContext(upstream.WithReport(r.Context(), &w.report))
+
+	if w.stats != nil {
+		w.stats.WebSocketOpened()
+		defer w.stats.WebSocketClosed()
+	}
+	res, err := s.ws.Serve(w, r, wsproxy.Dial{Target: target, Header: header, Transport: rt.transport})
+	var he *wsproxy.HandshakeError
+	switch {
+	case errors.As(err, &he):
+		s.upstreamRefusedUpgrade(w, he)
+	case err != nil && !w.hijacked:
+		s.proxyError(w, r, err)
+	case err != nil:
+		w.reason = "client handshake failed"
+	default:
+		w.status = http.StatusSwitchingProtocols
+		w.bytesIn.Store(res.BytesIn)
+		w.bytesOut = res.BytesOut
+		w.wsEnd = res.Reason
+		w.wsCode = res.Code
+	}
+}
+
+// upstreamRefusedUpgrade passes on the upstream's answer to a handshake it
+// refused (a 401 for a bad key, say): its status, and its body when that is
+// JSON, as the provider's own error; anything else becomes llmproxy's JSON
+// error with the same status.
+func (s *Server) upstreamRefusedUpgrade(w *logWriter, he *wsproxy.HandshakeError) {
+	w.reason = "upstream refused the WebSocket handshake"
+	privacy.CleanResponse(he.Header, false)
+	if mt, _, _ := mime.ParseMediaType(he.Header.Get("Content-Type")); mt == "application/json" && len(he.Body) > 0 {
+		w.Header().Set("Content-Type", he.Header.Get("Content-Type"))
+		w.WriteHeader(he.StatusCode)
+		w.Write(he.Body)
+		return
+	}
+	status := he.StatusCode
+	if status < 400 { // a redirect or an odd success: the upgrade failed all the same
+		status = http.StatusBadGateway
+	}
+	writeError(w, status, typeUpstream, he.Error())
+}

@@ -1,0 +1,293 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/providertest"
+)
+
+// wsUpstream is a fake realtime API over TLS. Paths choose its behaviour:
+//
+//	/echo       echo every message, keeping its type
+//	/close      close with 4002 "done" after the first message
+//	/drop       drop the TCP connection after the first message, no close frame
+//	/watch      report how the client side ended, on closed
+//	/refuse     answer the handshake with 401 JSON
+type wsUpstream struct {
+	*providertest.Server
+	closed chan websocket.CloseError
+}
+
+func newWSUpstream(t *testing.T) *wsUpstream {
+	u := &wsUpstream{closed: make(chan websocket.CloseError, 4)}
+	u.Server = providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/refuse") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":{"message":"Incorrect API key provided","code":"invalid_api_key"}}`)
+			return
+		}
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"realtime"}})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		c.SetReadLimit(64 << 20)
+		ctx := context.Background()
+		for {
+			typ, msg, err := c.Read(ctx)
+			if err != nil {
+				var ce websocket.CloseError
+				if errors.As(err, &ce) {
+					u.closed <- ce
+				} else {
+					u.closed <- websocket.CloseError{Code: -1, Reason: err.Error()}
+				}
+				return
+			}
+			switch {
+			case strings.HasSuffix(r.URL.Path, "/close"):
+				c.Close(4002, "done")
+				return
+			case strings.HasSuffix(r.URL.Path, "/drop"):
+				return // CloseNow: no close frame
+			}
+			if err := c.Write(ctx, typ, msg); err != nil {
+				return
+			}
+		}
+	}), nil)
+	return u
+}
+
+func dialWS(t *testing.T, url string, opts *websocket.DialOptions) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if opts == nil {
+		opts = &websocket.DialOptions{}
+	}
+	opts.HTTPClient = &http.Client{Transport: &http.Transport{}}
+	c, resp, err := websocket.Dial(ctx, url, opts)
+	if c != nil {
+		c.SetReadLimit(64 << 20)
+		t.Cleanup(func() { c.CloseNow() })
+	}
+	return c, resp, err
+}
+
+func wsURL(h *harness, path string) string { return "ws" + strings.TrimPrefix(h.URL, "http") + path }
+
+func TestWebSocketRelay(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"socket", "fetch"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			up := newWSUpstream(t)
+			cfg := testConfig(t, map[string]string{"openai": up.URL})
+			cfg.Transport = mode
+			h := start(t, cfg)
+
+			c, resp, err := dialWS(t, wsURL(h, "/openai/v1/realtime/echo?model=gpt-realtime"), &websocket.DialOptions{
+				HTTPHeader: http.Header{
+					"Authorization":   {"Bearer sk-realtime"},
+					"Openai-Beta":     {"realtime=v1"},
+					"Origin":          {"https://app.example"},
+					"Cookie":          {"session=1"},
+					"X-Forwarded-For": {"203.0.113.9"},
+					"User-Agent":      {"browser/1"},
+				},
+				Subprotocols: []string{"realtime", "openai-insecure-api-key.sk-in-subprotocol", "openai-beta.realtime-v1"},
+			})
+			if err != nil {
+				t.Fatalf("dial: %v (%v)", err, resp)
+			}
+			if c.Subprotocol() != "realtime" {
+				t.Errorf("subprotocol = %q, want the upstream's choice", c.Subprotocol())
+			}
+			ctx := context.Background()
+			big := make([]byte, 4<<20)
+			rand.Read(big)
+			for _, m := range []struct {
+				typ  websocket.MessageType
+				data []byte
+			}{
+				{websocket.MessageText, []byte(`{"type":"session.update"}`)},
+				{websocket.MessageBinary, []byte{0, 1, 2, 255}},
+				{websocket.MessageBinary, big},
+				{websocket.MessageText, []byte("after the big one")},
+			} {
+				if err := c.Write(ctx, m.typ, m.data); err != nil {
+					t.Fatalf("write: %v", err)
+				}
+				typ, got, err := c.Read(ctx)
+				if err != nil || typ != m.typ || !bytes.Equal(got, m.data) {
+					t.Fatalf("echo of a %d-byte %v message: got %d bytes of %v, %v", len(m.data), m.typ, len(got), typ, err)
+				}
+			}
+			// The client closes with its own code and reason; the upstream sees them.
+			c.Close(4001, "bye")
+			select {
+			case ce := <-up.closed:
+				if ce.Code != 4001 || ce.Reason != "bye" {
+					t.Errorf("upstream saw close %v, want 4001 bye", ce)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("upstream never saw the close")
+			}
+
+			hs := up.Requests()[0]
+			if hs.URI != "/v1/realtime/echo?model=gpt-realtime" {
+				t.Errorf("upstream URI %q", hs.URI)
+			}
+			if hs.Header.Get("Authorization") != "Bearer sk-realtime" || hs.Header.Get("Openai-Beta") != "realtime=v1" {
+				t.Errorf("credentials lost: %v", hs.Header)
+			}
+			if got := hs.Header.Get("Sec-Websocket-Protocol"); got != "realtime, openai-insecure-api-key.sk-in-subprotocol, openai-beta.realtime-v1" &&
+				got != "realtime,openai-insecure-api-key.sk-in-subprotocol,openai-beta.realtime-v1" {
+				t.Errorf("offered subprotocols upstream: %q", got)
+			}
+			for _, name := range []string{"Origin", "Cookie", "X-Forwarded-For", "User-Agent"} {
+				if v, ok := hs.Header[name]; ok {
+					t.Errorf("%s reached the upstream: %q", name, v)
+				}
+			}
+			logs := h.waitLog(1)
+			if strings.Contains(logs, "sk-in-subprotocol") || strings.Contains(logs, "sk-realtime") {
+				t.Errorf("a key reached the log:\n%s", logs)
+			}
+		})
+	}
+}
+
+func TestWebSocketCloseFromUpstreamAndDrop(t *testing.T) {
+	t.Parallel()
+	up := newWSUpstream(t)
+	h := start(t, testConfig(t, map[string]string{"openai": up.URL}))
+	ctx := context.Background()
+
+	for path, want := range map[string]websocket.CloseError{
+		"/openai/v1/close": {Code: 4002, Reason: "done"},
+		"/openai/v1/drop":  {Code: websocket.StatusBadGateway, Reason: "upstream connection lost"},
+	} {
+		c, _, err := dialWS(t, wsURL(h, path), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(ctx, websocket.MessageText, []byte("hi"))
+		_, _, err = c.Read(ctx)
+		var ce websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != want.Code || ce.Reason != want.Reason {
+			t.Errorf("%s: client saw %v, want close %d %q", path, err, want.Code, want.Reason)
+		}
+	}
+}
+
+func TestWebSocketClientDropReachesUpstream(t *testing.T) {
+	t.Parallel()
+	up := newWSUpstream(t)
+	h := start(t, testConfig(t, map[string]string{"openai": up.URL}))
+	c, _, err := dialWS(t, wsURL(h, "/openai/v1/watch"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write(context.Background(), websocket.MessageText, []byte("hi"))
+	c.Read(context.Background())
+	c.CloseNow() // the client vanishes without a close frame
+	select {
+	case ce := <-up.closed:
+		if ce.Code != websocket.StatusGoingAway {
+			t.Errorf("upstream saw %v, want 1001", ce)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("upstream never learned that the client left")
+	}
+}
+
+func TestWebSocketHandshakeFailuresAreHTTP(t *testing.T) {
+	t.Parallel()
+	up := newWSUpstream(t)
+	refused := providertest.NewRaw(t, func(c *providertest.RawConn) { c.Reset() })
+	cfg := testConfig(t, map[string]string{"openai": up.URL, "groq": refused.URL})
+	cfg.AuthToken = testToken
+	h := start(t, cfg)
+
+	_, resp, err := dialWS(t, wsURL(h, "/openai/v1/refuse"), nil)
+	if err == nil || resp == nil || resp.StatusCode != 401 {
+		t.Fatalf("refused upstream handshake: %v %v", err, resp)
+	}
+	if body, _ := io.ReadAll(resp.Body); !strings.Contains(string(body), "invalid_api_key") {
+		t.Errorf("the provider's JSON error should reach the client: %q", body)
+	}
+	_, resp, err = dialWS(t, wsURL(h, "/groq/openai/v1/realtime"), nil)
+	if err == nil || resp == nil || resp.StatusCode != 502 || resp.Header.Get("X-Proxy-Error") != "true" {
+		t.Fatalf("unreachable upstream: %v %v", err, resp)
+	}
+	// Generic targets go through the address guard, WebSockets too.
+	_, resp, err = dialWS(t, wsURL(h, "/"+testToken+"/wss/127.0.0.1:"+portOf(up.URL)+"/v1/echo"), nil)
+	if err == nil || resp == nil || resp.StatusCode != 403 {
+		t.Fatalf("guarded WebSocket: %v %v", err, resp)
+	}
+	if n := len(up.Requests()); n != 1 {
+		t.Errorf("upstream saw %d handshakes, want only the refused one", n)
+	}
+}
+
+func TestWebSocketGenericAndShutdown(t *testing.T) {
+	t.Parallel()
+	up := newWSUpstream(t)
+	h, _ := startGeneric(t, func(c *config.Config) { c.WebSocket.PingInterval = 50 * time.Millisecond })
+	c, _, err := dialWS(t, wsURL(h, "/"+testToken+"/wss/provider.test:"+portOf(up.URL)+"/v1/echo"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c.Write(ctx, websocket.MessageText, []byte("ping through generic"))
+	if _, msg, err := c.Read(ctx); err != nil || string(msg) != "ping through generic" {
+		t.Fatalf("generic echo: %q %v", msg, err)
+	}
+	time.Sleep(200 * time.Millisecond) // a few keepalive pings go by
+
+	h.cancel() // SIGTERM
+	_, _, err = c.Read(ctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusGoingAway {
+		t.Errorf("on shutdown the client saw %v, want close 1001", err)
+	}
+	select {
+	case ce := <-up.closed:
+		if ce.Code != websocket.StatusGoingAway {
+			t.Errorf("upstream saw %v, want 1001", ce)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("upstream not closed on shutdown")
+	}
+}
+
+func TestWebSocketIdleTimeout(t *testing.T) {
+	t.Parallel()
+	up := newWSUpstream(t)
+	cfg := testConfig(t, map[string]string{"openai": up.URL})
+	cfg.WebSocket.IdleTimeout = 300 * time.Millisecond
+	h := start(t, cfg)
+	c, _, err := dialWS(t, wsURL(h, "/openai/v1/echo"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.Read(context.Background())
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusGoingAway || ce.Reason != "idle timeout" {
+		t.Errorf("idle session: %v", err)
+	}
+}
