@@ -61,6 +61,7 @@ type Config struct {
 	AllowedDestinations []string `yaml:"allowed_destinations"`
 
 	WebSocket WebSocket `yaml:"websocket"`
+	Gemini    Gemini    `yaml:"gemini"`
 
 	Timeouts Timeouts `yaml:"timeouts"`
 
@@ -102,6 +103,26 @@ type WebSocket struct {
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 }
 
+// Gemini tunes the stream resume of the gemini preset (and of any preset
+// with gemini_resume: true).
+type Gemini struct {
+	// Resume turns the resume logic on. Default true.
+	Resume bool `yaml:"resume"`
+	// MaxResumes bounds the continuations of one answer. Default 5.
+	MaxResumes int `yaml:"max_resumes"`
+	// ResumeDelay is the pause before each continuation. Default 500ms.
+	ResumeDelay time.Duration `yaml:"resume_delay"`
+	// AttemptIdleTimeout cuts (and resumes) an attempt silent for this long.
+	// Default 2m.
+	AttemptIdleTimeout time.Duration `yaml:"attempt_idle_timeout"`
+	// TotalTimeout: no continuation starts later than this after the
+	// request. Default 30m.
+	TotalTimeout time.Duration `yaml:"total_timeout"`
+	// Prompts are the continuation requests by language: zh, en, ja, ko,
+	// es, fr, de, ru, default.
+	Prompts map[string]string `yaml:"prompts"`
+}
+
 // Default returns the configuration llmproxy runs with when nothing is set.
 func Default() *Config {
 	return &Config{
@@ -111,6 +132,13 @@ func Default() *Config {
 		CORSOrigins:    []string{"*"},
 		MaxBodyBytes:   32 << 20,
 		MaxHeaderBytes: 1 << 20,
+		Gemini: Gemini{
+			Resume:             true,
+			MaxResumes:         5,
+			ResumeDelay:        500 * time.Millisecond,
+			AttemptIdleTimeout: 2 * time.Minute,
+			TotalTimeout:       30 * time.Minute,
+		},
 		WebSocket: WebSocket{
 			ReadLimit:        32 << 20,
 			IdleTimeout:      10 * time.Minute,

@@ -70,9 +70,18 @@ func (c *Config) Validate() error {
 		"timeouts.shutdown":    int64(c.Timeouts.Shutdown),
 		"websocket.read_limit": c.WebSocket.ReadLimit, "websocket.idle_timeout": int64(c.WebSocket.IdleTimeout),
 		"websocket.ping_interval": int64(c.WebSocket.PingInterval), "websocket.handshake_timeout": int64(c.WebSocket.HandshakeTimeout),
+		"gemini.max_resumes": int64(c.Gemini.MaxResumes), "gemini.resume_delay": int64(c.Gemini.ResumeDelay),
+		"gemini.attempt_idle_timeout": int64(c.Gemini.AttemptIdleTimeout), "gemini.total_timeout": int64(c.Gemini.TotalTimeout),
 	} {
 		if d <= 0 {
 			return settingErr(name, "must be a positive duration such as 30s or 5m")
+		}
+	}
+	for lang := range c.Gemini.Prompts {
+		switch lang {
+		case "zh", "en", "ja", "ko", "es", "fr", "de", "ru", "default":
+		default:
+			return settingErr("gemini.prompts", "languages are zh, en, ja, ko, es, fr, de, ru and default, not %q", lang)
 		}
 	}
 	if _, _, err := c.Destinations(); err != nil {

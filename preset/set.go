@@ -18,6 +18,9 @@ type Override struct {
 	Aliases    []string `yaml:"aliases"`
 	Title      string   `yaml:"title"`
 	ClientPath string   `yaml:"client_path"`
+	// GeminiResume turns the Gemini stream resume on or off for this preset
+	// (on by default for gemini only).
+	GeminiResume *bool `yaml:"gemini_resume"`
 }
 
 // Reserved are first path segments that belong to llmproxy itself.
@@ -74,6 +77,9 @@ func NewSet(base []Preset, overrides map[string]Override) (*Set, error) {
 		}
 		if o.ClientPath != "" {
 			p.ClientPath = o.ClientPath
+		}
+		if o.GeminiResume != nil {
+			p.Resume = *o.GeminiResume
 		}
 	}
 

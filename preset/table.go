@@ -43,6 +43,8 @@ type Preset struct {
 	// Defaults are request headers added when the client sent none: a header
 	// the provider requires and that carries nothing about the client.
 	Defaults map[string]string
+	// Resume turns on the Gemini stream resume for this preset.
+	Resume bool
 }
 
 // Builtin returns the built-in table. Every entry points at the provider's own
@@ -53,7 +55,7 @@ func Builtin() []Preset {
 		{Name: "claude", Aliases: []string{"anthropic"}, Title: "Anthropic Claude", BaseURL: "https://api.anthropic.com", Key: KeyXAPIKey,
 			Headers:  []string{"Anthropic-Dangerous-Direct-Browser-Access"},
 			Defaults: map[string]string{"Anthropic-Version": "2023-06-01"}},
-		{Name: "gemini", Aliases: []string{"google"}, Title: "Google Gemini", BaseURL: "https://generativelanguage.googleapis.com", Key: KeyGoog},
+		{Name: "gemini", Aliases: []string{"google"}, Title: "Google Gemini", BaseURL: "https://generativelanguage.googleapis.com", Key: KeyGoog, Resume: true},
 		{Name: "groq", Title: "Groq", BaseURL: "https://api.groq.com", ClientPath: "/openai/v1", Key: KeyBearer},
 		{Name: "openrouter", Title: "OpenRouter", BaseURL: "https://openrouter.ai", ClientPath: "/api/v1", Key: KeyBearer},
 		{Name: "xai", Aliases: []string{"grok"}, Title: "xAI Grok", BaseURL: "https://api.x.ai", ClientPath: "/v1", Key: KeyBearer},

@@ -25,6 +25,7 @@ import (
 	"github.com/llmproxy/llmproxy/netguard"
 	"github.com/llmproxy/llmproxy/preset"
 	"github.com/llmproxy/llmproxy/privacy"
+	"github.com/llmproxy/llmproxy/resume"
 	"github.com/llmproxy/llmproxy/socket"
 	"github.com/llmproxy/llmproxy/stats"
 	"github.com/llmproxy/llmproxy/upstream"
@@ -238,12 +239,38 @@ func (s *Server) newPresetRoute(p *preset.Preset) (*presetRoute, error) {
 	}
 	allow := append(append([]string{}, privacy.PresetHeaders...), p.Headers...)
 	policy := privacy.New(privacy.Options{Allow: allow, Fingerprint: s.cfg.ForwardSDKHeaders, Secret: s.cfg.AuthToken})
-	pr.route = *s.newRoute(policy, p.Defaults, s.newUpstream(p.Name, mode, s.trusted))
+	t := s.newUpstream(p.Name, mode, s.trusted)
+	pr.route = route{policy: policy, transport: t, proxy: s.newReverseProxy(policy, p.Defaults, t)}
+	if p.Resume && s.cfg.Gemini.Resume {
+		// Only HTTP goes through the resume logic; WebSockets (Gemini Live)
+		// use route.transport directly.
+		pr.proxy = s.newReverseProxy(policy, p.Defaults, s.newResume(p.Name, t))
+	}
 	return pr, nil
 }
 
 func (s *Server) newRoute(policy *privacy.Policy, defaults map[string]string, t *upstream.Transport) *route {
 	return &route{policy: policy, transport: t, proxy: s.newReverseProxy(policy, defaults, t)}
+}
+
+// newResume wraps a preset's transport with the Gemini stream resume. Each
+// resume is logged (reason, attempt, characters so far, never the text)
+// and counted.
+func (s *Server) newResume(name string, next http.RoundTripper) *resume.Transport {
+	g := s.cfg.Gemini
+	return &resume.Transport{Next: next, Options: resume.Options{
+		MaxResumes:   g.MaxResumes,
+		Delay:        g.ResumeDelay,
+		IdleTimeout:  g.AttemptIdleTimeout,
+		TotalTimeout: g.TotalTimeout,
+		Prompts:      g.Prompts,
+		MaxBody:      s.cfg.MaxBodyBytes,
+		OnResume: func(_ *http.Request, reason string, attempt, chars int) {
+			s.stats.Route(name).Resume()
+			s.log.Info("gemini answer cut off: asking for the rest",
+				"preset", name, "reason", reason, "attempt", attempt, "chars_so_far", chars)
+		},
+	}}
 }
 
 // Serve runs the server on ln until ctx ends, then shuts down gracefully:

@@ -291,3 +291,25 @@ func TestWebSocketIdleTimeout(t *testing.T) {
 		t.Errorf("idle session: %v", err)
 	}
 }
+
+func TestGeminiLiveWebSocketBypassesResume(t *testing.T) {
+	t.Parallel()
+	up := newWSUpstream(t)
+	cfg := testConfig(t, map[string]string{"gemini": up.URL})
+	if !cfg.Gemini.Resume {
+		t.Fatal("resume must be on for this test")
+	}
+	h := start(t, cfg)
+	c, _, err := dialWS(t, wsURL(h, "/gemini/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent/echo?key=AIzaSy-test"), nil)
+	if err != nil {
+		t.Fatalf("Gemini Live through the gemini preset: %v", err)
+	}
+	ctx := context.Background()
+	c.Write(ctx, websocket.MessageText, []byte(`{"setup":{"model":"models/gemini-live"}}`))
+	if _, msg, err := c.Read(ctx); err != nil || !strings.Contains(string(msg), "setup") {
+		t.Fatalf("echo: %q %v", msg, err)
+	}
+	if uri := up.Requests()[0].URI; !strings.HasSuffix(uri, "/echo?key=AIzaSy-test") {
+		t.Errorf("upstream URI %q", uri)
+	}
+}

@@ -29,6 +29,9 @@ var settings = []setting{
 	{"debug", "DEBUG_MODE", "debug"},
 	{"log-format", "LLMPROXY_LOG_FORMAT", "log_format"},
 	{"allow-private", "LLMPROXY_ALLOW_PRIVATE", "allow_private"},
+	{"gemini-resume", "GEMINI_SPECIAL_HANDLING_ENABLED", "gemini.resume"},
+	{"gemini-prompt-zh", "GEMINI_RETRY_PROMPT_CN", "gemini.prompts.zh"},
+	{"gemini-prompt-en", "GEMINI_RETRY_PROMPT_EN", "gemini.prompts.en"},
 }
 
 func envOf(flag string) []string {
@@ -70,6 +73,9 @@ func serveFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "debug", EnvVars: envOf("debug"), Usage: "debug logging (still redacted)"},
 		&cli.StringFlag{Name: "log-format", EnvVars: envOf("log-format"), Value: def.LogFormat, Usage: "text (coloured on a terminal), json, or auto"},
 		&cli.BoolFlag{Name: "allow-private", EnvVars: envOf("allow-private"), Usage: "let generic mode reach private and internal addresses (the proxy itself stays blocked)"},
+		&cli.BoolFlag{Name: "gemini-resume", EnvVars: envOf("gemini-resume"), Value: def.Gemini.Resume, Usage: "resume Gemini answers that were cut off mid-stream"},
+		&cli.StringFlag{Name: "gemini-prompt-zh", EnvVars: envOf("gemini-prompt-zh"), Usage: "the Chinese request to continue a cut-off Gemini answer"},
+		&cli.StringFlag{Name: "gemini-prompt-en", EnvVars: envOf("gemini-prompt-en"), Usage: "the English request to continue a cut-off Gemini answer"},
 	}
 }
 
@@ -101,6 +107,15 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 	boolean("debug", &cfg.Debug)
 	str("log-format", &cfg.LogFormat)
 	boolean("allow-private", &cfg.AllowPrivate)
+	boolean("gemini-resume", &cfg.Gemini.Resume)
+	for flag, lang := range map[string]string{"gemini-prompt-zh": "zh", "gemini-prompt-en": "en"} {
+		if c.IsSet(flag) && c.String(flag) != "" {
+			if cfg.Gemini.Prompts == nil {
+				cfg.Gemini.Prompts = make(map[string]string)
+			}
+			cfg.Gemini.Prompts[lang] = c.String(flag)
+		}
+	}
 
 	for _, spec := range c.StringSlice("preset") {
 		name, rawURL, ok := strings.Cut(strings.TrimSpace(spec), "=")

@@ -1,0 +1,105 @@
+package resume
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestDetectLanguage(t *testing.T) {
+	t.Parallel()
+	for text, want := range map[string]string{
+		"这是一个关于代理服务器如何把被截断的回答重新拼接起来的故事。":                                                                               "zh",
+		"これは途中で切れた回答をつなぎ直すプロキシの話です。":                                                                                   "ja",
+		"이것은 잘린 답변을 다시 이어 붙이는 프록시에 관한 이야기입니다.":                                                                         "ko",
+		"Это история о прокси, который сшивает оборванный ответ.":                                                      "ru",
+		"This is the story of a proxy that stitches the answer back together and it works.":                            "en",
+		"Esta es la historia de un proxy que une la respuesta cortada, ¿verdad? Sí, es así.":                           "es",
+		"C'est l'histoire d'un proxy qui recoud la réponse coupée et qui ne répète rien du tout.":                      "fr",
+		"Das ist die Geschichte eines Proxys, der die abgebrochene Antwort wieder zusammensetzt und nicht wiederholt.": "de",
+		"func main() { x := 42; y := x * 2 }":                                                                          "default",
+		"1234 5678 + 42 = ?":                                                                                           "default",
+	} {
+		if got := detectLanguage(text); got != want {
+			t.Errorf("detectLanguage(%.30q…) = %s, want %s", text, got, want)
+		}
+	}
+}
+
+func TestOverlap(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		sent, next string
+		want       int
+	}{
+		{"the answer so far ends here", "ends here and goes on", len("ends here")},
+		{"the answer so far ends here", " and goes on", 0},
+		{"short", "rt and on", 0}, // under minOverlap: a coincidence
+		{"…说到这里，我们继续", "这里，我们继续往下说", len("这里，我们继续")},
+		{"", "anything", 0},
+		{"abcdefghijKLM", "abcdefghij and on", 0}, // the start repeated is not a tail repeat
+		{"abcdefghij", "abcdefghij", 10},
+		{"xxabcdefghij", "abcdefghij", 10},
+	} {
+		if got := overlap(tc.sent, tc.next); got != tc.want {
+			t.Errorf("overlap(%q, %q) = %d, want %d", tc.sent, tc.next, got, tc.want)
+		}
+	}
+}
+
+func TestSSEReader(t *testing.T) {
+	t.Parallel()
+	for _, sep := range []string{"\n", "\r\n"} {
+		in := "data: {\"a\":1}" + sep + sep + ": comment" + sep + sep + "data: {\"b\":" + sep + "data: 2}" + sep + sep
+		r := newSSEReader(strings.NewReader(in))
+		e1, err := r.next()
+		if err != nil || e1.obj["a"] == nil || string(e1.raw) != "data: {\"a\":1}"+sep+sep {
+			t.Fatalf("first event %+v %v", e1, err)
+		}
+		if r.crlf != (sep == "\r\n") {
+			t.Errorf("line ending not detected")
+		}
+		if e2, err := r.next(); err != nil || e2.obj != nil {
+			t.Fatalf("comment %+v %v", e2, err)
+		}
+		if e3, err := r.next(); err != nil || e3.obj["b"] == nil {
+			t.Fatalf("multi-line data %+v %v", e3, err)
+		}
+		if _, err := r.next(); err != io.EOF {
+			t.Fatalf("end: %v", err)
+		}
+	}
+	r := newSSEReader(strings.NewReader("data: {\"a\":1}\n\ndata: {\"half\""))
+	r.next()
+	if _, err := r.next(); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("half an event: %v, want ErrUnexpectedEOF", err)
+	}
+}
+
+func TestArrayReader(t *testing.T) {
+	t.Parallel()
+	r := newArrayReader(strings.NewReader("[{\"a\":1}\n,\r\n{\"b\":2}]"))
+	for _, key := range []string{"a", "b"} {
+		if e, err := r.next(); err != nil || e.obj[key] == nil {
+			t.Fatalf("element %s: %+v %v", key, e, err)
+		}
+	}
+	if _, err := r.next(); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+	r = newArrayReader(strings.NewReader("[{\"a\":1},{\"b\""))
+	r.next()
+	if _, err := r.next(); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("cut array: %v, want ErrUnexpectedEOF", err)
+	}
+	r = newArrayReader(strings.NewReader("[{\"a\":1}"))
+	r.next()
+	if _, err := r.next(); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("array without its bracket: %v", err)
+	}
+}

@@ -1,0 +1,77 @@
+package resume
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strconv"
+)
+
+// collect runs the resume logic over a generateContent answer and returns
+// one response: every attempt's parts merged, one ending, summed token
+// counts. A continuation that fails leaves the partial answer with the
+// abnormal ending that cut it, so the client knows it is incomplete; with
+// nothing to show, the client gets the error itself.
+func (s *stream) collect(resp *http.Response) (*http.Response, error) {
+	for !s.finished {
+		s.step()
+	}
+	if s.endErr != io.EOF {
+		return nil, s.endErr
+	}
+	merged := s.merge()
+	status := http.StatusOK
+	if merged == nil {
+		if s.failed == nil {
+			return nil, io.ErrUnexpectedEOF
+		}
+		merged = s.failed
+		status = http.StatusBadGateway
+		if eo, ok := s.failed["error"].(map[string]any); ok {
+			if c, ok := eo["code"].(int); ok {
+				status = c
+			} else if n, ok := eo["code"].(interface{ Int64() (int64, error) }); ok {
+				if c, err := n.Int64(); err == nil {
+					status = int(c)
+				}
+			}
+		}
+	}
+	body := mustJSON(merged)
+	resp.StatusCode, resp.Status = status, strconv.Itoa(status)+" "+http.StatusText(status)
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return resp, nil
+}
+
+// merge joins the collected chunks into the last one: all parts in order,
+// adjacent answer text in one part.
+func (s *stream) merge() map[string]any {
+	var base *event
+	var parts []any
+	for _, e := range s.w.events {
+		if e.candidate() == nil {
+			continue
+		}
+		base = e
+		for _, p := range e.parts() {
+			if text, visible := partText(p); visible && len(parts) > 0 {
+				if prev, prevVisible := partText(parts[len(parts)-1]); prevVisible {
+					m := parts[len(parts)-1].(map[string]any)
+					m["text"] = prev + text
+					continue
+				}
+			}
+			parts = append(parts, p)
+		}
+	}
+	if base == nil {
+		return nil
+	}
+	base.setParts(parts)
+	if !s.done && s.lastAbnormal != "" {
+		base.candidate()["finishReason"] = s.lastAbnormal
+	}
+	return base.obj
+}
