@@ -49,6 +49,9 @@ type Config struct {
 	// KeepSetCookie passes providers' Set-Cookie headers to clients. They
 	// are CDN tracking cookies, dropped by default.
 	KeepSetCookie bool `yaml:"keep_set_cookie"`
+	// Dashboard serves the page at / (presets, features, live numbers).
+	// Default true.
+	Dashboard bool `yaml:"dashboard"`
 	// ForwardSDKHeaders forwards client-SDK fingerprint headers
 	// (X-Stainless-*), dropped by default.
 	ForwardSDKHeaders bool `yaml:"forward_sdk_headers"`
@@ -127,6 +130,7 @@ type Gemini struct {
 func Default() *Config {
 	return &Config{
 		Listen:         "127.0.0.1:8080",
+		Dashboard:      true,
 		Transport:      "auto",
 		LogFormat:      "auto",
 		CORSOrigins:    []string{"*"},

@@ -16,6 +16,7 @@ import (
 
 // ServeHTTP is the whole routing table, top to bottom:
 //
+//	GET /, /assets/…             → the dashboard
 //	GET /health                  → health
 //	/stats, /metrics             → statistics (token as bearer when set)
 //	/<preset>/…                  → preset (unless --preset-auth); WebSocket too
@@ -33,6 +34,11 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	s.cors.headers(w, r)
 
 	path := r.URL.EscapedPath()
+	if s.dashboard != nil && (path == "/" || path == "/favicon.ico" || strings.HasPrefix(path, "/assets/")) {
+		w.route = "dashboard"
+		s.dashboard.ServeHTTP(w, r)
+		return
+	}
 	switch path {
 	case "/health":
 		w.route = "health"

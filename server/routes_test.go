@@ -212,3 +212,28 @@ func TestBadConfigRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestDashboardHoldsNoSecrets(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, nil)
+	cfg.AuthToken = testToken
+	cfg.EgressProxy = "socks5://proxyuser:proxypass@egress.internal:1080"
+	h := start(t, cfg)
+	status, header, body := h.do("GET", "/", nil, "")
+	if status != 200 || !strings.HasPrefix(header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /: %d %s", status, header.Get("Content-Type"))
+	}
+	for _, secret := range []string{testToken, "proxypass", "proxyuser", "egress.internal"} {
+		if strings.Contains(body, secret) {
+			t.Errorf("the dashboard shows %q", secret)
+		}
+	}
+	if !strings.Contains(body, `"egress_proxy":true`) || !strings.Contains(body, `"token":true`) {
+		t.Error("the dashboard should say which features are on")
+	}
+	cfg2 := testConfig(t, nil)
+	cfg2.Dashboard = false
+	if status, _, _ := start(t, cfg2).do("GET", "/", nil, ""); status != 404 {
+		t.Errorf("dashboard: false still serves the page: %d", status)
+	}
+}

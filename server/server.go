@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/dashboard"
 	"github.com/llmproxy/llmproxy/egress"
 	"github.com/llmproxy/llmproxy/fetch"
 	"github.com/llmproxy/llmproxy/netguard"
@@ -63,8 +64,9 @@ type Server struct {
 	guarded transports // generic mode: behind the address guard
 	guard   *netguard.Guard
 
-	generic *route // generic mode: denylist policy, guarded transports
-	ws      *wsproxy.Relay
+	generic   *route // generic mode: denylist policy, guarded transports
+	ws        *wsproxy.Relay
+	dashboard http.Handler // nil when turned off
 
 	warned sync.Map // "preset/reason" → struct{}: fallbacks already logged at warn level
 }
@@ -175,7 +177,44 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 			s.routes[alias] = pr
 		}
 	}
+	if cfg.Dashboard {
+		if s.dashboard, err = dashboard.New(s.dashboardInfo()); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// dashboardInfo is what the page may show: presets and features, never a
+// token, key or proxy address.
+func (s *Server) dashboardInfo() dashboard.Info {
+	cfg := s.cfg
+	info := dashboard.Info{
+		Version: s.version,
+		Features: dashboard.Features{
+			Token:              cfg.AuthToken != "",
+			PresetAuth:         cfg.PresetAuth,
+			Generic:            cfg.AuthToken != "",
+			Transport:          cfg.Transport,
+			AggressiveFallback: cfg.AggressiveFallback,
+			GeminiResume:       cfg.Gemini.Resume,
+			AllowPrivate:       cfg.AllowPrivate,
+			EgressProxy:        cfg.EgressProxy != "",
+			WebSocket:          true,
+		},
+	}
+	for _, p := range s.presets.All() {
+		pr := s.routes[p.Name]
+		hosts := make([]string, len(pr.targets))
+		for i, u := range pr.targets {
+			hosts[i] = u.Host
+		}
+		info.Presets = append(info.Presets, dashboard.Preset{
+			Name: p.Name, Aliases: p.Aliases, Title: p.Title, Hosts: hosts, ClientPath: p.ClientPath,
+			Key: string(p.Key), Transport: string(pr.transport.Mode), Resume: p.Resume,
+		})
+	}
+	return info
 }
 
 func (s *Server) newTransports(dial func(context.Context, string, string) (net.Conn, error), tlsConfig *tls.Config) transports {
