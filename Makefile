@@ -16,3 +16,9 @@ vet:
 
 ci:             ## what CI runs
 	./.ci/run
+
+bench:          ## measure against direct, httputil and nginx; writes bench/results/latest.{md,svg}
+	go run ./bench
+
+bench-go:       ## the in-process Go benchmarks (testing.B)
+	go test -run '^$$' -bench . -benchmem ./server ./socket ./privacy

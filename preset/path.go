@@ -53,10 +53,10 @@ func checkRest(rest string) error {
 	if rest[0] != '/' || strings.ContainsFunc(rest, invalidInTarget) || strings.ContainsRune(rest, '\\') {
 		return ErrBadPath
 	}
-	segments := strings.Split(rest[1:], "/")
-	for i, seg := range segments {
+	for seg := range strings.SplitSeq(rest[1:], "/") {
+		rest = rest[1+len(seg):] // what follows this segment
 		if seg == "" {
-			if i == len(segments)-1 {
+			if rest == "" {
 				continue // trailing slash
 			}
 			return ErrBadPath

@@ -96,6 +96,21 @@ func (p *Policy) Outbound(src http.Header) http.Header {
 	return dst
 }
 
+// Filter removes from h, in place, the headers that may not go upstream,
+// and returns h: Outbound without the copy, for a caller that owns h and
+// has no further use for what is removed.
+func (p *Policy) Filter(h http.Header) http.Header {
+	connection := h["Connection"]
+	for name, values := range h {
+		if !p.passes(name) ||
+			len(connection) > 0 && namedInConnection(connection, name) ||
+			p.secret != "" && containsSecret(values, p.secret) {
+			delete(h, name)
+		}
+	}
+	return h
+}
+
 // Passes reports whether a header with this name may go upstream under p,
 // regardless of its value.
 func (p *Policy) passes(name string) bool {

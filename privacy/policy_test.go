@@ -2,6 +2,7 @@ package privacy
 
 import (
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -87,6 +88,11 @@ func TestOutbound(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			out := New(tc.opts).Outbound(in)
+			// Filter keeps exactly what Outbound copies.
+			filtered := New(tc.opts).Filter(in.Clone())
+			if !maps.EqualFunc(out, filtered, slices.Equal) {
+				t.Errorf("Filter %v differs from Outbound %v", filtered, out)
+			}
 			var got []string
 			for name := range out {
 				got = append(got, name)

@@ -12,14 +12,35 @@ const Placeholder = "[REDACTED]"
 // secretPatterns match credentials wherever they appear in a string: query
 // parameters that carry keys, bearer credentials, and the key formats of the
 // common providers. Go's *url.Error prints whole URLs, so an error string may
-// hold any of them.
-var secretPatterns = []*regexp.Regexp{
-	regexp.MustCompile(`(?i)\b((?:api[_-]?key|key|token|access_token|auth|password|secret|client_secret|signature|sig)=)[^&\s"'#]+`),
-	regexp.MustCompile(`(?i)\b(bearer\s+)[^\s"',;]+`),
-	regexp.MustCompile(`(?i)\b(bot\s+)[A-Za-z0-9._-]{20,}`),
-	regexp.MustCompile(`()\bsk-[A-Za-z0-9_-]{8,}`),
-	regexp.MustCompile(`()\bAIza[0-9A-Za-z_-]{20,}`),
-	regexp.MustCompile(`(/bot)\d+:[A-Za-z0-9_-]+`), // Telegram bot tokens live in the path
+// hold any of them. Each pattern has a cheap test that must pass before its
+// regular expression runs: most strings logged (routes, reasons) hold none.
+var secretPatterns = []struct {
+	maybe func(string) bool
+	re    *regexp.Regexp
+}{
+	{func(s string) bool { return strings.IndexByte(s, '=') >= 0 },
+		regexp.MustCompile(`(?i)\b((?:api[_-]?key|key|token|access_token|auth|password|secret|client_secret|signature|sig)=)[^&\s"'#]+`)},
+	{func(s string) bool { return containsFold(s, "bearer") },
+		regexp.MustCompile(`(?i)\b(bearer\s+)[^\s"',;]+`)},
+	{func(s string) bool { return containsFold(s, "bot") },
+		regexp.MustCompile(`(?i)\b(bot\s+)[A-Za-z0-9._-]{20,}`)},
+	{func(s string) bool { return strings.Contains(s, "sk-") },
+		regexp.MustCompile(`()\bsk-[A-Za-z0-9_-]{8,}`)},
+	{func(s string) bool { return strings.Contains(s, "AIza") },
+		regexp.MustCompile(`()\bAIza[0-9A-Za-z_-]{20,}`)},
+	{func(s string) bool { return strings.Contains(s, "/bot") }, // Telegram bot tokens live in the path
+		regexp.MustCompile(`(/bot)\d+:[A-Za-z0-9_-]+`)},
+}
+
+// containsFold reports whether s contains the lower-case ASCII word sub,
+// ignoring case, without allocating.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // sensitiveKeys are log attribute and header names whose values are secrets.
@@ -53,8 +74,10 @@ func (r *Redactor) String(s string) string {
 			s = strings.ReplaceAll(s, secret, Placeholder)
 		}
 	}
-	for _, re := range secretPatterns {
-		s = re.ReplaceAllString(s, "${1}"+Placeholder)
+	for _, p := range secretPatterns {
+		if p.maybe(s) {
+			s = p.re.ReplaceAllString(s, "${1}"+Placeholder)
+		}
 	}
 	return s
 }

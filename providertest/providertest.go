@@ -44,9 +44,16 @@ var (
 	authErr  error
 )
 
+// TB is the part of testing.TB that CA needs, so that the benchmark harness
+// can use the authority outside a test.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
 // CA returns the shared test authority, creating it (and its PEM file in
 // the system temp dir) on first use.
-func CA(t testing.TB) *Authority {
+func CA(t TB) *Authority {
 	t.Helper()
 	authOnce.Do(func() { auth, authErr = newAuthority() })
 	if authErr != nil {

@@ -18,6 +18,7 @@ import (
 // log line reports: status, bytes, route, transport and failure reason.
 type logWriter struct {
 	http.ResponseWriter
+	flusher  http.Flusher
 	start    time.Time
 	status   int
 	bytesIn  atomic.Int64 // added to by whatever goroutine reads the request body
@@ -44,7 +45,8 @@ func (w *logWriter) proxied(name string, r *stats.Route) {
 }
 
 func newLogWriter(w http.ResponseWriter) *logWriter {
-	return &logWriter{ResponseWriter: w, start: time.Now()}
+	f, _ := w.(http.Flusher)
+	return &logWriter{ResponseWriter: w, flusher: f, start: time.Now()}
 }
 
 func (w *logWriter) WriteHeader(status int) {
@@ -73,7 +75,9 @@ func (w *logWriter) Write(p []byte) (int, error) {
 
 // Flush sends buffered bytes to the client now (SSE).
 func (w *logWriter) Flush() {
-	http.NewResponseController(w.ResponseWriter).Flush()
+	if w.flusher != nil {
+		w.flusher.Flush()
+	}
 }
 
 // Hijack hands the connection over (WebSocket upgrade).
@@ -87,6 +91,9 @@ func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // countingBody counts the request body bytes read. net/http's transport
 // may still read the body after the handler returned, hence the atomic.
+// Its Close does nothing: a transport closing the body must not make the
+// server drain a body the client has not sent yet (the server cleans up
+// after the handler).
 type countingBody struct {
 	rc io.ReadCloser
 	n  *atomic.Int64
@@ -98,7 +105,7 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *countingBody) Close() error { return b.rc.Close() }
+func (b *countingBody) Close() error { return nil }
 
 // logRequest writes the request's one log line. It runs deferred, also when
 // the handler aborts the connection (an upstream failure mid-stream, or the

@@ -116,3 +116,22 @@ func timeoutReason(err error) string {
 	}
 	return "timeout"
 }
+
+// proxyError answers a failed round trip. A client that left gets nothing
+// (logged as 499).
+func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	f := s.classify(r.Context(), err)
+	if lw, ok := w.(*logWriter); ok {
+		lw.reason = f.reason
+		lw.failed = f.status == http.StatusBadGateway || f.status == http.StatusGatewayTimeout
+		if f.status == StatusClientClosed {
+			lw.status = StatusClientClosed
+		}
+	}
+	s.log.Debug("upstream request failed", "reason", f.reason, "error", err)
+	if f.status == StatusClientClosed {
+		return
+	}
+	s.cors.headers(w, r)
+	writeError(w, f.status, f.typ, f.msg)
+}

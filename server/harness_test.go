@@ -55,7 +55,7 @@ func (b *syncBuffer) String() string {
 
 // testConfig returns a configuration trusting the fake providers' CA, with
 // presets pointed at the given upstreams (name → base URL).
-func testConfig(t *testing.T, presets map[string]string) *config.Config {
+func testConfig(t testing.TB, presets map[string]string) *config.Config {
 	cfg := config.Default()
 	cfg.UpstreamCA = providertest.CA(t).CAFile
 	cfg.Presets = make(map[string]preset.Override)
@@ -63,6 +63,11 @@ func testConfig(t *testing.T, presets map[string]string) *config.Config {
 		cfg.Presets[name] = preset.Override{URL: url}
 	}
 	return cfg
+}
+
+// testConfigTB points the openai preset at one upstream.
+func testConfigTB(t testing.TB, openai string) *config.Config {
+	return testConfig(t, map[string]string{"openai": openai})
 }
 
 // start runs a server with cfg and logs at debug level into a buffer.

@@ -142,7 +142,7 @@ func (s *Server) servePreset(w *logWriter, r *http.Request, pr *presetRoute, res
 		return
 	}
 	s.limitBody(w, r)
-	s.forward(w, r, pr.proxy, target)
+	pr.fwd.forward(w, r, target)
 }
 
 // serveGeneric proxies /<token>/<scheme>/<host>/<path>: any URL, for the
@@ -173,7 +173,7 @@ func (s *Server) serveGeneric(w *logWriter, r *http.Request, rest string) {
 		return
 	}
 	s.limitBody(w, r)
-	s.forward(w, r, s.generic.proxy, t.URL())
+	s.generic.fwd.forward(w, r, t.URL())
 }
 
 // limitBody caps the request body at MaxBodyBytes (413 beyond) and counts

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -83,11 +82,11 @@ func (t transports) closeIdle() {
 }
 
 // route is what serves requests for a preset or for generic mode: the
-// header policy, the transport chooser, and the reverse proxy using both.
+// header policy, the transport chooser, and the forwarder using both.
 type route struct {
 	policy    *privacy.Policy
-	transport *upstream.Transport
-	proxy     *httputil.ReverseProxy
+	transport *upstream.Transport // also carries WebSocket handshakes
+	fwd       *forwarder
 }
 
 // presetRoute is a preset ready to serve.
@@ -279,17 +278,17 @@ func (s *Server) newPresetRoute(p *preset.Preset) (*presetRoute, error) {
 	allow := append(append([]string{}, privacy.PresetHeaders...), p.Headers...)
 	policy := privacy.New(privacy.Options{Allow: allow, Fingerprint: s.cfg.ForwardSDKHeaders, Secret: s.cfg.AuthToken})
 	t := s.newUpstream(p.Name, mode, s.trusted)
-	pr.route = route{policy: policy, transport: t, proxy: s.newReverseProxy(policy, p.Defaults, t)}
+	pr.route = *s.newRoute(policy, p.Defaults, t)
 	if p.Resume && s.cfg.Gemini.Resume {
 		// Only HTTP goes through the resume logic; WebSockets (Gemini Live)
 		// use route.transport directly.
-		pr.proxy = s.newReverseProxy(policy, p.Defaults, s.newResume(p.Name, t))
+		pr.fwd.transport = s.newResume(p.Name, t)
 	}
 	return pr, nil
 }
 
 func (s *Server) newRoute(policy *privacy.Policy, defaults map[string]string, t *upstream.Transport) *route {
-	return &route{policy: policy, transport: t, proxy: s.newReverseProxy(policy, defaults, t)}
+	return &route{policy: policy, transport: t, fwd: &forwarder{s: s, policy: policy, defaults: defaults, transport: t}}
 }
 
 // newResume wraps a preset's transport with the Gemini stream resume. Each

@@ -22,26 +22,47 @@ type conn struct {
 	t       *Transport
 	key     string
 	nc      net.Conn
-	raw     syscall.Conn // the TCP socket, for the liveness probe; may be nil
+	probe   *prober // peeks at the TCP socket; nil where it cannot
+	close   func()  // closes nc; made once, registered with every request's context
 	br      *bufio.Reader
 	idleAt  time.Time
 	reused  bool
 	written int64 // bytes written for the current request
+
+	// When the idle deadlines were last pushed forward: they move only
+	// when a quarter of the idle timeout has passed, so a busy connection
+	// does not reset a runtime timer on every read and write.
+	readDeadline, writeDeadline time.Time
 }
 
 func newConn(t *Transport, key string, nc, tcp net.Conn) *conn {
-	c := &conn{t: t, key: key, nc: nc, br: bufio.NewReaderSize(nc, 4<<10)}
-	c.raw, _ = tcp.(syscall.Conn)
+	c := &conn{t: t, key: key, nc: nc, br: bufio.NewReaderSize(nc, 2<<10)}
+	c.close = func() { c.nc.Close() }
+	if sc, ok := tcp.(syscall.Conn); ok {
+		c.probe = newProber(sc)
+	}
 	return c
 }
 
-// Write writes to the upstream with a fresh idle deadline, so a stalled
+// Write writes to the upstream with an idle deadline, so a stalled
 // upstream cannot block a request forever.
 func (c *conn) Write(p []byte) (int, error) {
-	c.nc.SetWriteDeadline(time.Now().Add(c.t.idleTimeout()))
+	if now := time.Now(); now.Sub(c.writeDeadline) > c.t.idleTimeout()/4 {
+		c.nc.SetWriteDeadline(now.Add(c.t.idleTimeout()))
+		c.writeDeadline = now
+	}
 	n, err := c.nc.Write(p)
 	c.written += int64(n)
 	return n, err
+}
+
+// extendRead pushes the read deadline to the idle timeout from now, unless
+// it was pushed recently.
+func (c *conn) extendRead() {
+	if now := time.Now(); now.Sub(c.readDeadline) > c.t.idleTimeout()/4 {
+		c.nc.SetReadDeadline(now.Add(c.t.idleTimeout()))
+		c.readDeadline = now
+	}
 }
 
 // Request writers are pooled: an open stream keeps only its reader.
@@ -59,8 +80,8 @@ const probeWait = time.Millisecond
 // the protocol. (A TLS read timeout is not sticky, unlike a write timeout,
 // so the connection stays usable.)
 func (c *conn) alive() bool {
-	if c.raw != nil {
-		closed, pending := peekSocket(c.raw)
+	if c.probe != nil {
+		closed, pending := c.probe.peek()
 		if closed {
 			return false
 		}
@@ -69,8 +90,8 @@ func (c *conn) alive() bool {
 		}
 	}
 	c.nc.SetReadDeadline(time.Now().Add(probeWait))
+	c.readDeadline = time.Time{} // the next read sets its own
 	_, err := c.br.Peek(1)
-	c.nc.SetReadDeadline(time.Time{})
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
@@ -79,7 +100,7 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	// The client leaving closes the upstream connection at once, whatever
 	// step is blocked on it.
-	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
+	stop := context.AfterFunc(ctx, c.close)
 	fail := func(op Op, sent bool, err error) (*http.Response, error) {
 		stop()
 		c.nc.Close()
@@ -104,6 +125,7 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	c.nc.SetReadDeadline(time.Now().Add(c.t.headerTimeout()))
+	c.readDeadline = time.Time{} // the body's first read sets the idle one
 	resp, err := c.readResponse(req)
 	if err != nil {
 		if isTimeout(err) {
@@ -183,7 +205,7 @@ func (b *body) Read(p []byte) (int, error) {
 		// The connection may already serve another request: don't touch it.
 		return 0, b.err
 	}
-	b.c.nc.SetReadDeadline(time.Now().Add(b.c.t.idleTimeout()))
+	b.c.extendRead()
 	n, err := b.rc.Read(p)
 	if err != nil {
 		if err != io.EOF {
@@ -213,7 +235,8 @@ func (b *body) finish(eof bool, err error) {
 	c := b.c
 	// stop() is false when the context already fired and closed the conn.
 	if b.stop() && eof && b.reusable && c.br.Buffered() == 0 {
-		c.nc.SetReadDeadline(time.Time{})
+		// The read deadline stays: an idle connection is not read, and the
+		// next request sets its own before reading.
 		c.t.putIdle(c)
 		return
 	}

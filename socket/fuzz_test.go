@@ -32,7 +32,10 @@ func FuzzWriteRequest(f *testing.F) {
 				req.ContentLength = -1
 			}
 		}
-		if _, err := checkRequest(req); err != nil {
+		if _, err := endpointOf(req.URL); err != nil {
+			return
+		}
+		if err := checkRequest(req); err != nil {
 			return // refused before anything is written: fine
 		}
 		var buf bytes.Buffer

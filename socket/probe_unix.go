@@ -7,28 +7,42 @@ import (
 	"syscall"
 )
 
-// peekSocket looks at a pooled connection's TCP socket without blocking and
-// without consuming anything: MSG_PEEK|MSG_DONTWAIT. It answers whether the
-// upstream closed the connection (FIN or error) and whether bytes wait
-// (for TLS, a close_notify alert or a session ticket).
-func peekSocket(sc syscall.Conn) (closed, pending bool) {
+// prober looks at a pooled connection's TCP socket without blocking and
+// without consuming anything: recv with MSG_PEEK|MSG_DONTWAIT. It answers
+// whether the upstream closed the connection (FIN or error) and whether
+// bytes wait (for TLS, a close_notify alert or a session ticket). It is
+// made once per connection so that a probe allocates nothing.
+type prober struct {
+	rc   syscall.RawConn
+	fn   func(fd uintptr) bool
+	n    int
+	err  error
+	byte [1]byte
+}
+
+func newProber(sc syscall.Conn) *prober {
 	rc, err := sc.SyscallConn()
 	if err != nil {
+		return nil
+	}
+	p := &prober{rc: rc}
+	p.fn = p.recv
+	return p
+}
+
+func (p *prober) recv(fd uintptr) bool {
+	p.n, _, p.err = syscall.Recvfrom(int(fd), p.byte[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return true // never wait for readability
+}
+
+func (p *prober) peek() (closed, pending bool) {
+	if err := p.rc.Read(p.fn); err != nil {
 		return true, false
 	}
-	var n int
-	var rerr error
-	var buf [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		n, _, rerr = syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return true // never wait for readability
-	})
 	switch {
-	case err != nil:
-		return true, false
-	case errors.Is(rerr, syscall.EAGAIN) || errors.Is(rerr, syscall.EWOULDBLOCK):
+	case errors.Is(p.err, syscall.EAGAIN) || errors.Is(p.err, syscall.EWOULDBLOCK):
 		return false, false
-	case rerr != nil, n == 0:
+	case p.err != nil, p.n == 0:
 		return true, false
 	}
 	return false, true

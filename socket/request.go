@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/textproto"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,11 +25,11 @@ type endpoint struct {
 	tls        bool
 }
 
-// checkRequest validates what the request writer will put on the wire:
-// method, target, Host and every header name and value (with httpguts, as
-// net/http does). Errors never repeat a header value.
-func checkRequest(req *http.Request) (endpoint, error) {
-	u := req.URL
+// endpointKey is what an endpoint is derived from.
+type endpointKey struct{ scheme, host string }
+
+// endpointOf returns where a URL's requests go.
+func endpointOf(u *url.URL) (endpoint, error) {
 	if u == nil || u.Host == "" || u.Opaque != "" || u.User != nil {
 		return endpoint{}, errors.New("socket: request needs an absolute http(s) URL without user info")
 	}
@@ -51,26 +52,33 @@ func checkRequest(req *http.Request) (endpoint, error) {
 	if ep.tls {
 		ep.key = "https://" + ep.addr
 	}
+	return ep, nil
+}
+
+// checkRequest validates what the request writer will put on the wire:
+// method, target, Host and every header name and value (with httpguts, as
+// net/http does). Errors never repeat a header value.
+func checkRequest(req *http.Request) error {
 	if !validMethod(req.Method) {
-		return endpoint{}, errors.New("socket: invalid method")
+		return errors.New("socket: invalid method")
 	}
 	if strings.ContainsFunc(requestTarget(req), invalidTargetRune) {
-		return endpoint{}, errors.New("socket: request target holds a space or control character")
+		return errors.New("socket: request target holds a space or control character")
 	}
 	if h := hostHeader(req); !httpguts.ValidHostHeader(h) {
-		return endpoint{}, errors.New("socket: invalid Host")
+		return errors.New("socket: invalid Host")
 	}
 	for name, values := range req.Header {
 		if !httpguts.ValidHeaderFieldName(name) {
-			return endpoint{}, &HeaderError{Name: name}
+			return &HeaderError{Name: name}
 		}
 		for _, v := range values {
 			if !httpguts.ValidHeaderFieldValue(v) {
-				return endpoint{}, &HeaderError{Name: name}
+				return &HeaderError{Name: name}
 			}
 		}
 	}
-	return ep, nil
+	return nil
 }
 
 func validMethod(m string) bool {
@@ -142,8 +150,7 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 		}
 	case req.ContentLength > 0:
 		w.WriteString("Content-Length: ")
-		var buf [20]byte
-		w.Write(strconv.AppendInt(buf[:0], req.ContentLength, 10))
+		w.Write(strconv.AppendInt(w.AvailableBuffer(), req.ContentLength, 10))
 		w.WriteString("\r\n")
 	default:
 		// Unknown length (-1, or 0 with a body, as for net/http clients).
@@ -234,17 +241,34 @@ func writeBody(w *bufio.Writer, req *http.Request, chunked bool) error {
 		_, err := w.WriteString("\r\n") // no trailers
 		return err
 	}
-	n, err := io.CopyN(w, body, req.ContentLength)
-	if err == io.EOF {
-		return bodyError{errors.New("request body shorter than its Content-Length")}
-	}
-	if err != nil {
-		return err
+	// Read straight into the writer's free space: no intermediate buffer.
+	remaining := req.ContentLength
+	for remaining > 0 {
+		if w.Available() == 0 {
+			if err := w.Flush(); err != nil {
+				return err
+			}
+		}
+		buf := w.AvailableBuffer()[:min(int64(w.Available()), remaining)]
+		n, err := body.Read(buf)
+		w.Write(buf[:n])
+		remaining -= int64(n)
+		if err == io.EOF && remaining > 0 {
+			return bodyError{errors.New("request body shorter than its Content-Length")}
+		}
+		if err != nil && err != io.EOF {
+			return err
+		}
 	}
 	// net/http checks the same: a body longer than announced is an error,
 	// not something to cut silently.
-	var one [1]byte
-	if m, _ := io.ReadFull(req.Body, one[:]); m > 0 || n != req.ContentLength {
+	// (Read into the writer's spare room: a local array would escape.)
+	if w.Available() == 0 {
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+	if m, _ := io.ReadFull(req.Body, w.AvailableBuffer()[:1]); m > 0 {
 		return bodyError{errors.New("request body longer than its Content-Length")}
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 )
@@ -45,6 +46,8 @@ type Transport struct {
 	MaxIdleConnsPerHost int
 	// IdleConnTimeout is how long an idle connection is kept. Default 90s.
 	IdleConnTimeout time.Duration
+
+	endpoints sync.Map // endpointKey → endpoint
 
 	mu         sync.Mutex
 	idle       map[string][]*conn
@@ -83,7 +86,10 @@ func (t *Transport) maxIdle() int {
 // the connection. Cancelling req's context closes the connection at once,
 // during the round trip and while the body is read.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	target, err := checkRequest(req)
+	target, err := t.endpoint(req.URL)
+	if err == nil {
+		err = checkRequest(req)
+	}
 	if err != nil {
 		closeBody(req)
 		return nil, err
@@ -112,6 +118,23 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
+}
+
+// endpoint returns where a URL's requests go, computed once per scheme and
+// host.
+func (t *Transport) endpoint(u *url.URL) (endpoint, error) {
+	if u == nil {
+		return endpointOf(u)
+	}
+	key := endpointKey{u.Scheme, u.Host}
+	if ep, ok := t.endpoints.Load(key); ok {
+		return ep.(endpoint), nil
+	}
+	ep, err := endpointOf(u)
+	if err == nil {
+		t.endpoints.Store(key, ep)
+	}
+	return ep, err
 }
 
 // retryable follows net/http: a request of which nothing was written may go
@@ -288,7 +311,34 @@ func (t *Transport) tlsConfig(serverName string) *tls.Config {
 	return cfg
 }
 
+// dial opens a new connection on a goroutine of its own, as net/http does:
+// the TLS handshake's deep stack (its post-quantum key exchange keeps large
+// arrays on the stack) then does not grow the request's goroutine, which
+// may go on to hold a stream open for hours.
 func (t *Transport) dial(ctx context.Context, target endpoint) (*conn, error) {
+	type result struct {
+		c   *conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		c, err := t.dialConn(ctx, target)
+		ch <- result{c, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.c, r.err
+	case <-ctx.Done():
+		go func() { // the dial ends soon after its context; tidy up
+			if r := <-ch; r.c != nil {
+				r.c.nc.Close()
+			}
+		}()
+		return nil, &Error{Op: OpDial, Err: ctx.Err()}
+	}
+}
+
+func (t *Transport) dialConn(ctx context.Context, target endpoint) (*conn, error) {
 	dialCtx, cancel := context.WithTimeout(ctx, t.dialTimeout())
 	defer cancel()
 	dial := t.DialContext

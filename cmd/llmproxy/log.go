@@ -13,12 +13,11 @@ import (
 // newLogger returns the process logger: tint text (coloured on a terminal)
 // or JSON. Every attribute passes through the redactor, so no token or key
 // is printed, in debug mode either.
-func newLogger(w io.Writer, format string, debug bool, r *privacy.Redactor) *slog.Logger {
+func newLogger(w io.Writer, format string, debug bool, r *privacy.Redactor, terminal bool) *slog.Logger {
 	level := slog.LevelInfo
 	if debug {
 		level = slog.LevelDebug
 	}
-	terminal := isTerminal(w)
 	if format == "auto" {
 		format = "json"
 		if terminal {

@@ -132,7 +132,9 @@ func serve(c *cli.Context) error {
 		return err
 	}
 	redactor := privacy.NewRedactor(cfg.AuthToken)
-	logger := newLogger(c.App.ErrWriter, cfg.LogFormat, cfg.Debug, redactor)
+	sink := newLogSink(c.App.ErrWriter)
+	defer sink.Flush()
+	logger := newLogger(sink, cfg.LogFormat, cfg.Debug, redactor, isTerminal(c.App.ErrWriter))
 
 	srv, err := server.New(cfg, server.Options{Logger: logger, Version: versionString()})
 	if err != nil {

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// client is the HTTP/1.1 keep-alive client the Go-side tests use for every
+// target, trusting the test CA for the direct one.
+func client(caFile string, conns int) *http.Client {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		log.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool, ServerName: "localhost"},
+		MaxIdleConnsPerHost: conns,
+		DisableCompression:  true,
+	}}
+}
+
+// streaming is the result of the SSE test for one target.
+type streaming struct {
+	Events             int
+	DelayP50, DelayP99 time.Duration // upstream send → client receive, per event
+	TTFBP50, TTFBP99   time.Duration // request start → first event
+}
+
+// measureStreams runs `streams` SSE streams of `events` events `gap` apart,
+// four at a time, and measures when each event arrives against the send
+// time the upstream stamped into it.
+func measureStreams(c *http.Client, t *target, streams, events int, gap time.Duration) streaming {
+	var mu sync.Mutex
+	var delays, ttfbs []time.Duration
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for range streams {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			d, first := oneStream(c, t.url(fmt.Sprintf("/sse?n=%d&gap=%s", events, gap)))
+			mu.Lock()
+			delays = append(delays, d...)
+			ttfbs = append(ttfbs, first)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return streaming{
+		Events:   len(delays),
+		DelayP50: pct(delays, 50), DelayP99: pct(delays, 99),
+		TTFBP50: pct(ttfbs, 50), TTFBP99: pct(ttfbs, 99),
+	}
+}
+
+var stampKey = []byte(`"t":`)
+
+func oneStream(c *http.Client, url string) ([]time.Duration, time.Duration) {
+	start := time.Now()
+	resp, err := c.Get(url)
+	if err != nil {
+		log.Fatalf("stream %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		log.Fatalf("stream %s: status %d", url, resp.StatusCode)
+	}
+	br := bufio.NewReader(resp.Body)
+	var delays []time.Duration
+	var first time.Duration
+	for {
+		line, err := br.ReadSlice('\n')
+		now := time.Now()
+		if i := bytes.Index(line, stampKey); i >= 0 {
+			rest := line[i+len(stampKey):]
+			end := bytes.IndexByte(rest, ',')
+			sent, _ := strconv.ParseInt(string(rest[:end]), 10, 64)
+			if first == 0 {
+				first = now.Sub(start)
+			}
+			delays = append(delays, now.Sub(time.Unix(0, sent)))
+		}
+		if err != nil {
+			if err != io.EOF {
+				log.Fatalf("stream %s: %v", url, err)
+			}
+			return delays, first
+		}
+	}
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := (len(s)*p+99)/100 - 1
+	return s[max(i, 0)]
+}
+
+// handshakes counts the upstream connections (TLS handshakes) that 1,000
+// requests through t cost, sent by `concurrency` clients at a time. The
+// upstream counts them; its own counter's connection is opened first.
+func handshakes(c *http.Client, t *target, upstream string, concurrency int) int {
+	before := upstreamConns(c, upstream)
+	var wg sync.WaitGroup
+	for w := range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < 1000; i += concurrency {
+				resp, err := c.Post(t.url("/v1/chat/completions"), "application/json", strings.NewReader(`{"model":"bench-1"}`))
+				if err != nil {
+					log.Fatalf("%s: %v", t.name, err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	return upstreamConns(c, upstream) - before
+}
+
+func upstreamConns(c *http.Client, upstream string) int {
+	resp, err := c.Get(upstream + "/_conns")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	n, _ := strconv.Atoi(string(b))
+	return n
+}
+
+// warm opens the client's connections to t before anything is timed.
+func warm(c *http.Client, t *target, n int) {
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); oneStream(c, t.url("/sse?n=1&gap=0s")) }()
+	}
+	wg.Wait()
+}
+
+// idle is the memory and goroutine cost of open, idle streams in one proxy.
+type idle struct {
+	Streams             int
+	RSSPerStream        int64
+	HeapPerStream       int64
+	StackPerStream      int64
+	GoroutinesPerStream float64
+	BaseRSS, BaseHeap   int64
+	BaseGoroutines      int
+	Note                string
+}
+
+// maxStreams is how many streams one proxy can hold within the open-file
+// limit: two descriptors each (client and upstream) and some spare.
+func maxStreams() int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 1000
+	}
+	return int((lim.Max - 256) / 2)
+}
+
+// measureIdle opens n slow SSE streams through t (raw connections, as many
+// cheap clients would) and reads the proxy's memory and goroutines before
+// and after, from /proc and from its /metrics.
+func measureIdle(t *target, n int) idle {
+	res := idle{Streams: n}
+	addr := strings.TrimPrefix(strings.TrimSuffix(t.base, "/bench"), "http://")
+	metrics := func() (heap, stack int64, goroutines int) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) != 2 {
+				continue
+			}
+			v, _ := strconv.ParseFloat(f[1], 64)
+			switch f[0] {
+			case "go_memstats_heap_inuse_bytes":
+				heap = int64(v)
+			case "go_memstats_stack_inuse_bytes":
+				stack = int64(v)
+			case "go_goroutines":
+				goroutines = int(v)
+			}
+		}
+		return heap, stack, goroutines
+	}
+	open := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			log.Fatalf("opening stream: %v", err)
+		}
+		io.WriteString(c, "GET /bench/slow HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
+		buf := make([]byte, 512)
+		got := 0
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		for !bytes.Contains(buf[:got], []byte("alive")) {
+			m, err := c.Read(buf[got:])
+			if err != nil {
+				log.Fatalf("reading stream: %v", err)
+			}
+			got += m
+		}
+		c.SetReadDeadline(time.Time{})
+		return c
+	}
+	open().Close() // warm up the upstream pool and the code paths
+	time.Sleep(500 * time.Millisecond)
+	res.BaseRSS = rss(t.cmd.Process.Pid)
+	var baseStack int64
+	res.BaseHeap, baseStack, res.BaseGoroutines = metrics()
+
+	conns := make([]net.Conn, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() { defer wg.Done(); defer func() { <-sem }(); conns[i] = open() }()
+	}
+	wg.Wait()
+	time.Sleep(2 * time.Second) // let the streams settle into idleness
+	heap, stack, goroutines := metrics()
+	res.RSSPerStream = (rss(t.cmd.Process.Pid) - res.BaseRSS) / int64(n)
+	res.HeapPerStream = (heap - res.BaseHeap) / int64(n)
+	res.StackPerStream = (stack - baseStack) / int64(n)
+	res.GoroutinesPerStream = float64(goroutines-res.BaseGoroutines) / float64(n)
+	for _, c := range conns {
+		c.Close()
+	}
+	time.Sleep(time.Second)
+	return res
+}

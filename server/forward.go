@@ -1,0 +1,176 @@
+package server
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/llmproxy/llmproxy/privacy"
+	"github.com/llmproxy/llmproxy/upstream"
+)
+
+// forwarder sends a route's requests upstream and streams the answers back.
+// It does what httputil.ReverseProxy would, minus what llmproxy must not do
+// (X-Forwarded-*, a request clone, a flush timer per response) and with the
+// privacy policy in the middle:
+//
+//	inbound request → policy → transport (socket, else fetch) → response policy → client
+type forwarder struct {
+	s         *Server
+	policy    *privacy.Policy
+	defaults  map[string]string // headers added when the client sent none
+	transport http.RoundTripper
+}
+
+// forward sends r to target and relays the response to w. An upstream
+// failure before the response began becomes a JSON error; after it began,
+// the client's connection is aborted: never a made-up clean end.
+func (f *forwarder) forward(w *logWriter, r *http.Request, target *url.URL) {
+	// The outbound request is a copy of the inbound one with its own
+	// context; the header map is filtered in place, since nothing reads
+	// the client's headers after this point.
+	out := r.WithContext(upstream.WithReport(r.Context(), &w.report))
+	out.URL, out.Host, out.RequestURI = target, "", ""
+	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
+	out.Close, out.TransferEncoding, out.Trailer = false, nil, nil
+	out.Header = f.policy.Filter(r.Header)
+	for name, value := range f.defaults {
+		if _, ok := out.Header[name]; !ok {
+			out.Header[name] = []string{value}
+		}
+	}
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		out.Body = nil
+	} // else a countingBody: its Close leaves the server's body alone
+
+	resp, err := f.transport.RoundTrip(out)
+	if err != nil {
+		f.s.proxyError(w, r, err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 {
+		// A 101 here would be an upgrade nobody asked for (WebSockets take
+		// another path); 1xx never reach this point.
+		f.s.proxyError(w, r, errUnexpectedStatus)
+		return
+	}
+
+	privacy.CleanResponse(resp.Header, f.s.cfg.KeepSetCookie)
+	stream := isEventStream(resp.Header.Get("Content-Type"))
+	if stream {
+		// Tell nginx and similar fronts not to buffer the stream either.
+		resp.Header.Set("X-Accel-Buffering", "no")
+	}
+	dst := w.Header()
+	for name, values := range resp.Header {
+		if have, ok := dst[name]; ok { // ours (Vary from CORS): keep both
+			dst[name] = append(have, values...)
+		} else {
+			dst[name] = values
+		}
+	}
+	if len(resp.Trailer) > 0 {
+		names := make([]string, 0, len(resp.Trailer))
+		for name := range resp.Trailer {
+			names = append(names, name)
+		}
+		dst["Trailer"] = []string{strings.Join(names, ", ")}
+	}
+	w.WriteHeader(resp.StatusCode)
+
+	// SSE, and any body of unknown length, is flushed on every write: each
+	// event reaches the client the moment it arrives.
+	if err := copyBody(w, resp.Body, stream || resp.ContentLength < 0); err != nil {
+		w.reason = "upstream failed mid-response"
+		w.failed = r.Context().Err() == nil
+		f.s.log.Debug("response body failed", "error", err)
+		panic(http.ErrAbortHandler)
+	}
+	resp.Body.Close() // fills resp.Trailer
+	for name, values := range resp.Trailer {
+		dst[http.TrailerPrefix+name] = values
+	}
+}
+
+var errUnexpectedStatus = &unexpectedStatus{}
+
+type unexpectedStatus struct{}
+
+func (*unexpectedStatus) Error() string { return "upstream answered with an unexpected 1xx status" }
+
+// isEventStream reports whether a Content-Type is text/event-stream,
+// without mime.ParseMediaType's allocations on every response.
+func isEventStream(contentType string) bool {
+	const sse = "text/event-stream"
+	ct := strings.TrimLeft(contentType, " \t")
+	if len(ct) < len(sse) || !strings.EqualFold(ct[:len(sse)], sse) {
+		return false
+	}
+	rest := strings.TrimLeft(ct[len(sse):], " \t")
+	return rest == "" || rest[0] == ';'
+}
+
+// Body copies start with a small buffer, which is what an open stream
+// holds while it waits for its next event; they move to a large one while
+// reads fill the small one (a bulk body then costs few reads and writes),
+// and back once reads are small again, so a long stream that once carried
+// a large event does not keep the large buffer for the rest of its life.
+var (
+	smallBuffers = sync.Pool{New: func() any { b := make([]byte, smallBuffer); return &b }}
+	largeBuffers = sync.Pool{New: func() any { b := make([]byte, largeBuffer); return &b }}
+)
+
+const (
+	smallBuffer = 2 << 10
+	largeBuffer = 32 << 10
+	switchAfter = 2 // reads in a row that call for the other size
+)
+
+func copyBody(w http.ResponseWriter, src io.Reader, flush bool) error {
+	bp, large := smallBuffers.Get().(*[]byte), false
+	defer func() {
+		if large {
+			largeBuffers.Put(bp)
+		} else {
+			smallBuffers.Put(bp)
+		}
+	}()
+	flusher, _ := w.(http.Flusher)
+	streak := 0 // reads in a row that call for the other size
+	for {
+		buf := *bp
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			if flush && flusher != nil {
+				flusher.Flush()
+			}
+			if large && n < smallBuffer || !large && n == len(buf) {
+				streak++
+			} else {
+				streak = 0
+			}
+			if streak == switchAfter {
+				if large {
+					largeBuffers.Put(bp)
+					bp = smallBuffers.Get().(*[]byte)
+				} else {
+					smallBuffers.Put(bp)
+					bp = largeBuffers.Get().(*[]byte)
+				}
+				large, streak = !large, 0
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
