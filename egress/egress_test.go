@@ -18,8 +18,9 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// echoServer echoes one line per connection.
-func echoServer(t *testing.T) string {
+// listen runs serve for each connection to a new loopback listener and
+// returns its address; the cleanup waits for every connection to end.
+func listen(t *testing.T, serve func(c net.Conn)) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -35,15 +36,18 @@ func echoServer(t *testing.T) string {
 				return
 			}
 			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				line, _ := bufio.NewReader(c).ReadString('\n')
-				io.WriteString(c, "echo: "+line)
-			}()
+			go func() { defer wg.Done(); defer c.Close(); serve(c) }()
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// echoServer echoes one line per connection.
+func echoServer(t *testing.T) string {
+	return listen(t, func(c net.Conn) {
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		io.WriteString(c, "echo: "+line)
+	})
 }
 
 // proxyServer runs serve for each connection and records the targets asked for.
@@ -60,25 +64,8 @@ func (p *proxyServer) record(target string) {
 }
 
 func startProxy(t *testing.T, serve func(p *proxyServer, c net.Conn)) *proxyServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxyServer{addr: ln.Addr().String()}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() { defer wg.Done(); defer c.Close(); serve(p, c) }()
-		}
-	}()
+	p := &proxyServer{}
+	p.addr = listen(t, func(c net.Conn) { serve(p, c) })
 	return p
 }
 

@@ -217,6 +217,19 @@ func (s *Server) Conns() int {
 	return s.conns
 }
 
+// RefusedURL returns an https URL on loopback where nothing listens: a
+// connection to it is refused.
+func RefusedURL(t TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	url := "https://" + ln.Addr().String()
+	ln.Close()
+	return url
+}
+
 // Raw is a TLS listener whose connections a test script handles directly.
 type Raw struct {
 	URL string // https://127.0.0.1:port

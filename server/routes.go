@@ -96,6 +96,14 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	s.notFound(w, false)
 }
 
+// wsScheme is the WebSocket scheme for an HTTP one.
+func wsScheme(httpScheme string) string {
+	if httpScheme == "http" {
+		return "ws"
+	}
+	return "wss"
+}
+
 // bearerMatches reports whether the request carries the token as a bearer
 // credential.
 func (s *Server) bearerMatches(r *http.Request) bool {
@@ -137,7 +145,7 @@ func (s *Server) servePreset(w *logWriter, r *http.Request, pr *presetRoute, res
 	}
 	if wsproxy.IsUpgrade(r) {
 		// Realtime APIs: /openai/v1/realtime, Gemini Live under /gemini/ws/….
-		target.Scheme = map[string]string{"https": "wss", "http": "ws"}[target.Scheme]
+		target.Scheme = wsScheme(target.Scheme)
 		s.serveWebSocket(w, r, target, &pr.route)
 		return
 	}
@@ -157,7 +165,7 @@ func (s *Server) serveGeneric(w *logWriter, r *http.Request, rest string) {
 	upgrade := wsproxy.IsUpgrade(r)
 	switch {
 	case upgrade && !t.WebSocket():
-		t.Scheme = map[string]string{"https": "wss", "http": "ws"}[t.Scheme]
+		t.Scheme = wsScheme(t.Scheme)
 	case !upgrade && t.WebSocket():
 		writeError(w, http.StatusBadRequest, typeBadRequest, "a ws or wss target needs a WebSocket handshake (Upgrade: websocket)")
 		return

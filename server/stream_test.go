@@ -111,9 +111,7 @@ func TestUpstreamFailures(t *testing.T) {
 		c.ReadRequest()
 		c.R.ReadByte()
 	})
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	refused := "https://" + ln.Addr().String()
-	ln.Close()
+	refused := providertest.RefusedURL(t)
 
 	cfg := testConfig(t, map[string]string{"openai": reset.URL, "groq": hang.URL, "mistral": refused})
 	cfg.Timeouts.ResponseHeader = 300 * time.Millisecond

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/http/httputil"
@@ -338,9 +337,7 @@ func TestFailuresAreClassified(t *testing.T) {
 		c.R.ReadByte() // until the client gives up
 	})
 	h2only := providertest.NewServer(t, http.NotFoundHandler(), &providertest.Options{HTTP2Only: true})
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	refused := "https://" + ln.Addr().String()
-	ln.Close()
+	refused := providertest.RefusedURL(t)
 
 	tr := newTransport(t)
 	tr.ResponseHeaderTimeout = 200 * time.Millisecond

@@ -147,9 +147,7 @@ func TestAggressiveFallbackReplaysTheBody(t *testing.T) {
 
 func TestRefusedFallsBackAndFailsHonestly(t *testing.T) {
 	t.Parallel()
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	url := "https://" + ln.Addr().String()
-	ln.Close()
+	url := providertest.RefusedURL(t)
 	tr, fb := newAuto(t, false)
 	_, rep, err := post(t, tr, url, "{}")
 	if err == nil || rep.Fallback != ReasonRefused || rep.Transport != "fetch" || len(fb.reasons) != 1 {
