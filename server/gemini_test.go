@@ -412,3 +412,18 @@ func TestGeminiResumeOffAndElsewhere(t *testing.T) {
 		t.Errorf("GET models: %d", status)
 	}
 }
+
+func TestGeminiConfiguredPrompt(t *testing.T) {
+	t.Parallel()
+	fake := &providertest.Gemini{Answer: chineseAnswer, Attempts: []providertest.GeminiAttempt{{Cut: 10, How: "eof"}}}
+	h := startGemini(t, fake, func(c *config.Config) { c.Gemini.Prompts = map[string]string{"zh": "接着写。"} })
+	_, seen := askGemini(t, h, ":streamGenerateContent?alt=sse", userPrompt)
+	if seen.text != chineseAnswer {
+		t.Fatalf("answer %q", seen.text)
+	}
+	contents := fake.Bodies()[1]["contents"].([]any)
+	user := contents[len(contents)-1].(map[string]any)
+	if got := user["parts"].([]any)[0].(map[string]any)["text"]; got != "接着写。" {
+		t.Errorf("continuation asked %q, want the configured prompt", got)
+	}
+}

@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/urfave/cli/v2"
 	"go.uber.org/goleak"
+
+	"github.com/llmproxy/llmproxy/config"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -189,5 +192,24 @@ func TestVersionAndPresets(t *testing.T) {
 	code, out, _ = runCLI(t, "presets")
 	if code != 0 || !strings.Contains(out, "https://api.openai.com/v1") || strings.Count(out, "\n") < 26 {
 		t.Errorf("presets: %d\n%s", code, out)
+	}
+}
+
+func TestGeminiVariables(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("GEMINI_RETRY_PROMPT_EN", "Please go on.")
+	t.Setenv("GEMINI_RETRY_PROMPT_CN", "请继续。")
+	t.Setenv("GEMINI_SPECIAL_HANDLING_ENABLED", "0")
+	var cfg *config.Config
+	app := &cli.App{Flags: serveFlags(), Action: func(c *cli.Context) error {
+		var err error
+		cfg, err = loadConfig(c)
+		return err
+	}}
+	if err := app.Run([]string{"llmproxy"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Gemini.Prompts["en"] != "Please go on." || cfg.Gemini.Prompts["zh"] != "请继续。" || cfg.Gemini.Resume {
+		t.Errorf("gemini settings: %+v", cfg.Gemini)
 	}
 }
