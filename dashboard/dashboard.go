@@ -16,7 +16,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"time"
 )
 
 //go:embed assets index.html
@@ -64,7 +63,6 @@ type Handler struct {
 	page     *template.Template
 	infoJSON template.JS
 	assets   http.Handler
-	started  time.Time
 }
 
 // New returns the dashboard for info.
@@ -82,7 +80,6 @@ func New(info Info) (*Handler, error) {
 		page:     page,
 		infoJSON: template.JS(raw), // html/template escapes it for the JSON script block
 		assets:   http.StripPrefix("/assets/", http.FileServer(http.FS(sub))),
-		started:  time.Now(),
 	}, nil
 }
 

@@ -267,6 +267,20 @@ func (c *RawConn) Reset() {
 	c.Conn.Close()
 }
 
+// ResetAfterRequest is a Raw script: read the request, then reset the
+// connection without a byte of answer.
+func ResetAfterRequest(c *RawConn) {
+	c.ReadRequest()
+	c.Reset()
+}
+
+// SilentAfterRequest is a Raw script: read the request, then never answer,
+// until the client gives up.
+func SilentAfterRequest(c *RawConn) {
+	c.ReadRequest()
+	c.R.ReadByte()
+}
+
 // NewRaw starts a TLS listener (HTTP/1.1 at ALPN) that runs script for
 // every connection.
 func NewRaw(t testing.TB, script func(c *RawConn)) *Raw {

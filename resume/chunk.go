@@ -22,14 +22,6 @@ func (e *event) candidate() map[string]any {
 	return c
 }
 
-func (e *event) candidateCount() int {
-	if e.obj == nil {
-		return 0
-	}
-	cands, _ := e.obj["candidates"].([]any)
-	return len(cands)
-}
-
 func (e *event) parts() []any {
 	c := e.candidate()
 	if c == nil {

@@ -171,7 +171,7 @@ func TestLimits(t *testing.T) {
 func TestLogsNeverHoldSecrets(t *testing.T) {
 	t.Parallel()
 	fake := echoProvider(t)
-	raw := providertest.NewRaw(t, func(c *providertest.RawConn) { c.ReadRequest(); c.Reset() })
+	raw := providertest.NewRaw(t, providertest.ResetAfterRequest)
 	cfg := testConfig(t, map[string]string{"gemini": fake.URL, "telegram": fake.URL, "openai": raw.URL})
 	cfg.AuthToken = testToken
 	cfg.Debug = true

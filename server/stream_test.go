@@ -103,14 +103,8 @@ func errorOf(t *testing.T, body string) (typ, msg string) {
 
 func TestUpstreamFailures(t *testing.T) {
 	t.Parallel()
-	reset := providertest.NewRaw(t, func(c *providertest.RawConn) {
-		c.ReadRequest()
-		c.Reset()
-	})
-	hang := providertest.NewRaw(t, func(c *providertest.RawConn) {
-		c.ReadRequest()
-		c.R.ReadByte()
-	})
+	reset := providertest.NewRaw(t, providertest.ResetAfterRequest)
+	hang := providertest.NewRaw(t, providertest.SilentAfterRequest)
 	refused := providertest.RefusedURL(t)
 
 	cfg := testConfig(t, map[string]string{"openai": reset.URL, "groq": hang.URL, "mistral": refused})

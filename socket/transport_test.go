@@ -328,14 +328,8 @@ func TestClosedWithoutResponseOnReusedConn(t *testing.T) {
 
 func TestFailuresAreClassified(t *testing.T) {
 	t.Parallel()
-	reset := providertest.NewRaw(t, func(c *providertest.RawConn) {
-		c.ReadRequest()
-		c.Reset()
-	})
-	hang := providertest.NewRaw(t, func(c *providertest.RawConn) {
-		c.ReadRequest()
-		c.R.ReadByte() // until the client gives up
-	})
+	reset := providertest.NewRaw(t, providertest.ResetAfterRequest)
+	hang := providertest.NewRaw(t, providertest.SilentAfterRequest)
 	h2only := providertest.NewServer(t, http.NotFoundHandler(), &providertest.Options{HTTP2Only: true})
 	refused := providertest.RefusedURL(t)
 
