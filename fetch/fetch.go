@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"time"
@@ -86,14 +87,19 @@ func New(opts Options) *Transport {
 // RoundTrip sends req. The response body fails with ErrIdleTimeout when it
 // stays silent for IdleTimeout.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(req.Context())
+	out := req.WithContext(ctx) // the one copy: the caller's request stays as it is
 	if _, ok := req.Header["User-Agent"]; !ok {
 		// An empty User-Agent tells net/http (HTTP/1.1 and HTTP/2) to send
-		// none instead of its Go-http-client default.
-		req = req.Clone(req.Context())
-		req.Header["User-Agent"] = []string{""}
+		// none instead of its Go-http-client default. The map is copied,
+		// not the values: they are only read.
+		out.Header = maps.Clone(req.Header)
+		if out.Header == nil {
+			out.Header = make(http.Header, 1)
+		}
+		out.Header["User-Agent"] = []string{""}
 	}
-	ctx, cancel := context.WithCancelCause(req.Context())
-	resp, err := t.base.RoundTrip(req.WithContext(ctx))
+	resp, err := t.base.RoundTrip(out)
 	if err != nil {
 		cancel(nil)
 		if cause := context.Cause(ctx); errors.Is(cause, context.DeadlineExceeded) {

@@ -82,16 +82,9 @@ func (p *Policy) Outbound(src http.Header) http.Header {
 	dst := make(http.Header, len(src))
 	connection := src["Connection"]
 	for name, values := range src {
-		if !p.passes(name) {
-			continue
+		if p.keeps(name, values, connection) {
+			dst[textproto.CanonicalMIMEHeaderKey(name)] = values
 		}
-		if len(connection) > 0 && namedInConnection(connection, name) {
-			continue
-		}
-		if p.secret != "" && containsSecret(values, p.secret) {
-			continue
-		}
-		dst[textproto.CanonicalMIMEHeaderKey(name)] = values
 	}
 	return dst
 }
@@ -102,13 +95,20 @@ func (p *Policy) Outbound(src http.Header) http.Header {
 func (p *Policy) Filter(h http.Header) http.Header {
 	connection := h["Connection"]
 	for name, values := range h {
-		if !p.passes(name) ||
-			len(connection) > 0 && namedInConnection(connection, name) ||
-			p.secret != "" && containsSecret(values, p.secret) {
+		if !p.keeps(name, values, connection) {
 			delete(h, name)
 		}
 	}
 	return h
+}
+
+// keeps reports whether a header goes upstream: its name passes the policy,
+// the request's Connection header does not name it (RFC 9110 §7.6.1), and
+// no value holds the operator's token.
+func (p *Policy) keeps(name string, values, connection []string) bool {
+	return p.passes(name) &&
+		!(len(connection) > 0 && namedInConnection(connection, name)) &&
+		!(p.secret != "" && containsSecret(values, p.secret))
 }
 
 // Passes reports whether a header with this name may go upstream under p,
