@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/llmproxy/llmproxy/egress"
+	"github.com/llmproxy/llmproxy/fallback"
 	"github.com/llmproxy/llmproxy/preset"
-	"github.com/llmproxy/llmproxy/upstream"
 )
 
 // MinTokenLength is the shortest auth token llmproxy accepts.
@@ -38,7 +38,7 @@ func (c *Config) Validate() error {
 	if c.PresetAuth && c.AuthToken == "" {
 		return settingErr("preset_auth", "needs an auth token: presets would answer to no one")
 	}
-	if _, err := upstream.ParseMode(c.Transport); err != nil {
+	if _, err := fallback.ParseMode(c.Transport); err != nil {
 		return settingErr("transport", "must be auto, socket or fetch")
 	}
 	switch c.LogFormat {

@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/llmproxy/llmproxy/fallback"
 	"github.com/llmproxy/llmproxy/stats"
-	"github.com/llmproxy/llmproxy/upstream"
 )
 
 // logWriter wraps the client's ResponseWriter to record what the request
@@ -25,7 +25,7 @@ type logWriter struct {
 	bytesOut int64
 	route    string       // preset name, "generic/https", "health", …
 	stats    *stats.Route // nil for requests that are not proxied
-	report   upstream.Report
+	report   fallback.Report
 	reason   string // why the request failed, if it did
 	failed   bool   // the upstream failed: unreachable, timed out, broke off
 	hijacked bool

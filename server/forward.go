@@ -7,8 +7,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/llmproxy/llmproxy/fallback"
 	"github.com/llmproxy/llmproxy/privacy"
-	"github.com/llmproxy/llmproxy/upstream"
 )
 
 // forwarder sends a route's requests upstream and streams the answers back.
@@ -31,7 +31,7 @@ func (f *forwarder) forward(w *logWriter, r *http.Request, target *url.URL) {
 	// The outbound request is a copy of the inbound one with its own
 	// context; the header map is filtered in place, since nothing reads
 	// the client's headers after this point.
-	out := r.WithContext(upstream.WithReport(r.Context(), &w.report))
+	out := r.WithContext(fallback.WithReport(r.Context(), &w.report))
 	out.URL, out.Host, out.RequestURI = target, "", ""
 	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
 	out.Close, out.TransferEncoding, out.Trailer = false, nil, nil

@@ -21,6 +21,7 @@ import (
 	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/dashboard"
 	"github.com/llmproxy/llmproxy/egress"
+	"github.com/llmproxy/llmproxy/fallback"
 	"github.com/llmproxy/llmproxy/fetch"
 	"github.com/llmproxy/llmproxy/netguard"
 	"github.com/llmproxy/llmproxy/preset"
@@ -28,7 +29,6 @@ import (
 	"github.com/llmproxy/llmproxy/resume"
 	"github.com/llmproxy/llmproxy/socket"
 	"github.com/llmproxy/llmproxy/stats"
-	"github.com/llmproxy/llmproxy/upstream"
 	"github.com/llmproxy/llmproxy/wsproxy"
 )
 
@@ -85,7 +85,7 @@ func (t transports) closeIdle() {
 // header policy, the transport chooser, and the forwarder using both.
 type route struct {
 	policy    *privacy.Policy
-	transport *upstream.Transport // also carries WebSocket handshakes
+	transport *fallback.Transport // also carries WebSocket handshakes
 	fwd       *forwarder
 }
 
@@ -160,7 +160,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	// Generic mode forwards any header not known to identify the client
 	// (an arbitrary API may need it): the denylist, not an allowlist.
 	s.generic = s.newRoute(privacy.New(privacy.Options{Fingerprint: cfg.ForwardSDKHeaders, Secret: cfg.AuthToken}),
-		nil, s.newUpstream("generic", upstream.Mode(cfg.Transport), s.guarded))
+		nil, s.newUpstream("generic", fallback.Mode(cfg.Transport), s.guarded))
 
 	if s.presets, err = cfg.PresetSet(); err != nil {
 		return nil, &config.SettingError{Setting: "presets", Msg: err.Error()}
@@ -239,21 +239,21 @@ func (s *Server) newTransports(dial func(context.Context, string, string) (net.C
 }
 
 // newUpstream returns the transport chooser for a preset (or generic mode).
-func (s *Server) newUpstream(name string, mode upstream.Mode, t transports) *upstream.Transport {
-	return &upstream.Transport{
+func (s *Server) newUpstream(name string, mode fallback.Mode, t transports) *fallback.Transport {
+	return &fallback.Transport{
 		Socket:        t.socket,
 		Fetch:         t.fetch,
 		Mode:          mode,
 		Aggressive:    s.cfg.AggressiveFallback,
 		MaxReplayBody: s.cfg.MaxBodyBytes,
 		Blocked:       netguard.IsBlocked,
-		OnFallback:    func(_ *http.Request, reason upstream.Reason) { s.fallback(name, reason) },
+		OnFallback:    func(_ *http.Request, reason fallback.Reason) { s.fallback(name, reason) },
 	}
 }
 
 // fallback counts a fallback and logs the first of each kind per preset at
 // warn level, so an operator notices; the request line carries every one.
-func (s *Server) fallback(name string, reason upstream.Reason) {
+func (s *Server) fallback(name string, reason fallback.Reason) {
 	s.stats.Route(name).Fallback(string(reason))
 	if _, seen := s.warned.LoadOrStore(name+"/"+string(reason), struct{}{}); !seen {
 		s.log.Warn("socket transport failed before sending; falling back to fetch",
@@ -271,9 +271,9 @@ func (s *Server) newPresetRoute(p *preset.Preset) (*presetRoute, error) {
 		}
 		pr.targets = append(pr.targets, u)
 	}
-	mode := upstream.Mode(s.cfg.Transport)
+	mode := fallback.Mode(s.cfg.Transport)
 	if p.Transport != "" {
-		mode = upstream.Mode(p.Transport)
+		mode = fallback.Mode(p.Transport)
 	}
 	allow := append(append([]string{}, privacy.PresetHeaders...), p.Headers...)
 	policy := privacy.New(privacy.Options{Allow: allow, Fingerprint: s.cfg.ForwardSDKHeaders, Secret: s.cfg.AuthToken})
@@ -287,7 +287,7 @@ func (s *Server) newPresetRoute(p *preset.Preset) (*presetRoute, error) {
 	return pr, nil
 }
 
-func (s *Server) newRoute(policy *privacy.Policy, defaults map[string]string, t *upstream.Transport) *route {
+func (s *Server) newRoute(policy *privacy.Policy, defaults map[string]string, t *fallback.Transport) *route {
 	return &route{policy: policy, transport: t, fwd: &forwarder{s: s, policy: policy, defaults: defaults, transport: t}}
 }
 

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/llmproxy/llmproxy/fallback"
 	"github.com/llmproxy/llmproxy/privacy"
-	"github.com/llmproxy/llmproxy/upstream"
 	"github.com/llmproxy/llmproxy/wsproxy"
 )
 
@@ -28,7 +28,7 @@ func (s *Server) serveWebSocket(w *logWriter, r *http.Request, target *url.URL, 
 	}
 	header := rt.policy.Outbound(r.Header)
 	delete(header, "Sec-Websocket-Protocol") // offered through the dialer
-	r = r.WithContext(upstream.WithReport(r.Context(), &w.report))
+	r = r.WithContext(fallback.WithReport(r.Context(), &w.report))
 
 	if w.stats != nil {
 		w.stats.WebSocketOpened()

@@ -1,4 +1,4 @@
-package upstream
+package fallback
 
 import (
 	"context"

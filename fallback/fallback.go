@@ -1,11 +1,11 @@
-// Package upstream chooses the transport for a request: the private socket
+// Package fallback chooses the transport for a request: the private socket
 // transport first and, in auto mode, the net/http fetch transport when the
 // socket path fails in a way that proves the request never left (DNS,
 // connection refused, TLS handshake, an HTTP/2-only upstream). A request that
 // may have reached the upstream is not sent again, unless the operator turned
 // on aggressive fallback and the body can be replayed: LLM requests are not
 // idempotent and a second send can be billed twice.
-package upstream
+package fallback
 
 import (
 	"bytes"
