@@ -8,7 +8,6 @@
 package fallback
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -20,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/llmproxy/llmproxy/replay"
 	"github.com/llmproxy/llmproxy/socket"
 )
 
@@ -160,11 +160,11 @@ func (t *Transport) fallback(req *http.Request, err error) (*http.Request, Reaso
 	case se.BodyIntact():
 		return req, classify(se), true
 	case se.NothingSent():
-		if next, ok := rewind(req); ok {
+		if next, ok := replay.Rewind(req); ok {
 			return next, ReasonWrite, true
 		}
 	case t.Aggressive && (se.Op == socket.OpWrite || se.Op == socket.OpRead):
-		if next, ok := rewind(req); ok {
+		if next, ok := replay.Rewind(req); ok {
 			return next, ReasonAfterSend, true
 		}
 	}
@@ -212,57 +212,23 @@ func (t *Transport) rememberFetchOnly(host string) {
 	t.fetchOnly[host] = time.Now().Add(rememberFetch)
 }
 
-// replayable buffers req's body so that it can be sent twice.
+// replayable buffers req's body so that it can be sent twice. A body
+// larger than MaxReplayBody streams, without aggressive fallback.
 func (t *Transport) replayable(req *http.Request) (*http.Request, error) {
-	if req.Body == nil || req.Body == http.NoBody || req.GetBody != nil {
-		return req, nil
-	}
 	limit := t.MaxReplayBody
 	if limit <= 0 {
 		limit = 32 << 20
 	}
-	buf, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
-	if err != nil {
-		req.Body.Close()
+	r := *req
+	if _, err := replay.Buffer(&r, limit); err != nil {
 		return nil, &socket.Error{Op: socket.OpBody, Err: err}
 	}
-	r := *req
-	if int64(len(buf)) > limit {
-		// Too large to keep: stream it, without aggressive fallback.
-		r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), req.Body), req.Body}
-		return &r, nil
-	}
-	req.Body.Close()
-	r.Body = io.NopCloser(bytes.NewReader(buf))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
-	r.ContentLength = int64(len(buf))
 	return &r, nil
-}
-
-func rewind(req *http.Request) (*http.Request, bool) {
-	if req.Body == nil || req.Body == http.NoBody {
-		return req, true
-	}
-	if req.GetBody == nil {
-		return nil, false
-	}
-	body, err := req.GetBody()
-	if err != nil {
-		return nil, false
-	}
-	r := *req
-	r.Body = body
-	return &r, true
 }
 
 type noClose struct{ io.Reader }
 
 func (noClose) Close() error { return nil }
-
-type readCloser struct {
-	io.Reader
-	io.Closer
-}
 
 // Report records which transport carried a request and why it fell back, for
 // the request's log line.

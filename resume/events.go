@@ -1,20 +1,21 @@
 package resume
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
+
+	"github.com/llmproxy/llmproxy/sse"
 )
 
 // framing is how a stream carries its chunks.
 type framing int
 
 const (
-	sse   framing = iota // alt=sse: "data: {…}" events separated by a blank line
-	array                // no alt: one JSON array streamed element by element
-	unary                // generateContent: one JSON object
+	sseFraming framing = iota // alt=sse: "data: {…}" events separated by a blank line
+	array                     // no alt: one JSON array streamed element by element
+	unary                     // generateContent: one JSON object
 )
 
 // event is one upstream chunk: its raw bytes (to relay unchanged when
@@ -53,57 +54,33 @@ type reader interface {
 	next() (*event, error) // io.EOF at a clean end of the stream
 }
 
-// sseReader reads SSE events. A stream that ends without the blank line
-// after its last event was cut, and says so with io.ErrUnexpectedEOF.
+// sseReader reads SSE events with the shared sse reader. A stream that ends
+// without the blank line after its last event was cut, and says so with
+// io.ErrUnexpectedEOF.
 type sseReader struct {
-	br   *bufio.Reader
-	crlf bool // the upstream separates lines with CRLF
-	seen bool
+	r *sse.Reader
 }
 
 func newSSEReader(r io.Reader) *sseReader {
-	return &sseReader{br: bufio.NewReaderSize(r, 16<<10)}
+	return &sseReader{r: sse.NewReaderSize(r, 16<<10)}
 }
 
 func (r *sseReader) next() (*event, error) {
-	var raw, data []byte
-	for {
-		line, err := r.br.ReadBytes('\n')
-		if len(line) > 0 && !r.seen {
-			r.seen = true
-			r.crlf = bytes.HasSuffix(line, []byte("\r\n"))
-		}
-		raw = append(raw, line...)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				if len(bytes.TrimSpace(raw)) == 0 {
-					return nil, io.EOF
-				}
-				return nil, io.ErrUnexpectedEOF // half an event
-			}
-			return nil, err
-		}
-		trimmed := bytes.TrimRight(line, "\r\n")
-		if len(trimmed) == 0 {
-			if len(bytes.TrimSpace(raw)) == 0 {
-				raw = raw[:0]
-				continue // stray blank line
-			}
-			e := &event{raw: raw, json: data}
-			if data != nil {
-				e.obj = decodeObject(data)
-			}
-			return e, nil
-		}
-		if v, ok := bytes.CutPrefix(trimmed, []byte("data:")); ok {
-			v = bytes.TrimPrefix(v, []byte(" "))
-			if data != nil {
-				data = append(data, '\n')
-			}
-			data = append(data, v...)
-		}
+	ev, err := r.r.Next()
+	if err != nil {
+		return nil, err
 	}
+	// The event is kept (held back, stitched): copy it out of the reader.
+	e := &event{raw: bytes.Clone(ev.Raw)}
+	if ev.Data != nil {
+		e.json = bytes.Clone(ev.Data)
+		e.obj = decodeObject(e.json)
+	}
+	return e, nil
 }
+
+// crlf reports whether the upstream separates lines with CRLF.
+func (r *sseReader) crlf() bool { return r.r.CRLF() }
 
 // arrayReader reads the elements of a streamed JSON array. A stream cut
 // before the closing bracket fails with the decoder's error.
@@ -163,7 +140,7 @@ func (w *writer) event(e *event) {
 	switch w.framing {
 	case unary:
 		w.events = append(w.events, e)
-	case sse:
+	case sseFraming:
 		if !e.dirty {
 			w.buf.Write(e.raw)
 			return

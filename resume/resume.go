@@ -17,12 +17,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/llmproxy/llmproxy/replay"
 )
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -99,7 +100,7 @@ func kindOf(req *http.Request) (framing, bool) {
 	switch {
 	case strings.HasSuffix(req.URL.Path, ":streamGenerateContent"):
 		if req.URL.Query().Get("alt") == "sse" {
-			return sse, true
+			return sseFraming, true
 		}
 		return array, true
 	case strings.HasSuffix(req.URL.Path, ":generateContent"):
@@ -116,15 +117,20 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.Next.RoundTrip(req)
 	}
 	o := t.opts()
-	body, err := io.ReadAll(io.LimitReader(req.Body, o.MaxBody+1))
-	req.Body.Close()
+	// The body may be buffered already (the gateway's failover did it);
+	// either way it is read from the client once.
+	first := req.Clone(req.Context())
+	buffered, err := replay.Buffer(first, o.MaxBody)
 	if err != nil {
 		return nil, err
 	}
-	first := withBody(req, body)
+	if !buffered {
+		return t.Next.RoundTrip(first) // too large to continue: pass it through
+	}
+	body, _ := replay.Bytes(first)
 	reqObj := decodeObject(body)
 	contents, _ := reqObj["contents"].([]any)
-	if int64(len(body)) > o.MaxBody || contents == nil || candidateCount(reqObj) > 1 {
+	if contents == nil || candidateCount(reqObj) > 1 {
 		// Not a request we can continue (several candidates, odd body):
 		// pass it through untouched.
 		return t.Next.RoundTrip(first)
@@ -160,9 +166,7 @@ func candidateCount(reqObj map[string]any) int {
 
 func withBody(req *http.Request, body []byte) *http.Request {
 	r := req.Clone(req.Context())
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	r.ContentLength = int64(len(body))
+	replay.Set(r, body)
 	return r
 }
 

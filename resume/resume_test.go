@@ -61,7 +61,7 @@ func TestSSEReader(t *testing.T) {
 		if err != nil || e1.obj["a"] == nil || string(e1.raw) != "data: {\"a\":1}"+sep+sep {
 			t.Fatalf("first event %+v %v", e1, err)
 		}
-		if r.crlf != (sep == "\r\n") {
+		if r.crlf() != (sep == "\r\n") {
 			t.Errorf("line ending not detected")
 		}
 		if e2, err := r.next(); err != nil || e2.obj != nil {

@@ -56,7 +56,7 @@ func (s *stream) attach(body io.ReadCloser) {
 	s.body = body
 	s.mu.Unlock()
 	switch s.w.framing {
-	case sse:
+	case sseFraming:
 		s.rd = newSSEReader(body)
 	case array:
 		s.rd = newArrayReader(body)
@@ -123,6 +123,9 @@ func (s *stream) next() (*event, error) {
 	}
 	s.mu.Unlock()
 	e, err := s.rd.next()
+	if r, ok := s.rd.(*sseReader); ok && r.crlf() {
+		s.w.crlf = true // events of our own end their lines as the upstream's do
+	}
 	s.mu.Lock()
 	s.timer.Stop()
 	if s.idleHit && err != nil {

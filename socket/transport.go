@@ -16,6 +16,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/llmproxy/llmproxy/replay"
 )
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -110,7 +112,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// is safe when the body can be sent again.
 		var se *Error
 		if attempt == 0 && c.reused && errors.As(err, &se) && retryable(req, se) {
-			if next, ok := rewind(req); ok {
+			if next, ok := replay.Rewind(req); ok {
 				req = next
 				continue
 			}
@@ -158,23 +160,6 @@ func idempotent(req *http.Request) bool {
 	}
 	_, ok := req.Header["Idempotency-Key"]
 	return ok
-}
-
-// rewind returns req with a fresh body, if it can be sent again.
-func rewind(req *http.Request) (*http.Request, bool) {
-	if req.Body == nil || req.Body == http.NoBody {
-		return req, true
-	}
-	if req.GetBody == nil {
-		return nil, false
-	}
-	body, err := req.GetBody()
-	if err != nil {
-		return nil, false
-	}
-	next := *req
-	next.Body = body
-	return &next, true
 }
 
 func closeBody(req *http.Request) {
