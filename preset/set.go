@@ -21,10 +21,14 @@ type Override struct {
 	// GeminiResume turns the Gemini stream resume on or off for this preset
 	// (on by default for gemini only).
 	GeminiResume *bool `yaml:"gemini_resume"`
+	// Keys are server-side provider keys (each a literal or env:NAME). With
+	// keys, the preset injects one and demands a client credential.
+	Keys []string `yaml:"keys"`
 }
 
 // Reserved are first path segments that belong to llmproxy itself.
-var Reserved = []string{"health", "stats", "metrics", "http", "https", "ws", "wss", "assets", "favicon.ico", "robots.txt"}
+var Reserved = []string{"health", "stats", "metrics", "http", "https", "ws", "wss", "assets", "favicon.ico", "robots.txt",
+	"v1", "v1beta", "models", "admin"}
 
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
 
@@ -80,6 +84,9 @@ func NewSet(base []Preset, overrides map[string]Override) (*Set, error) {
 		}
 		if o.GeminiResume != nil {
 			p.Resume = *o.GeminiResume
+		}
+		if o.Keys != nil {
+			p.Keys = slices.Clone(o.Keys)
 		}
 	}
 

@@ -45,6 +45,9 @@ type Preset struct {
 	Defaults map[string]string
 	// Resume turns on the Gemini stream resume for this preset.
 	Resume bool
+	// Keys are server-side provider keys, as configured (a literal or
+	// env:NAME each); empty means the client brings its own key.
+	Keys []string
 }
 
 // Builtin returns the built-in table. Every entry points at the provider's own
