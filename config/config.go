@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -70,6 +72,18 @@ type Config struct {
 
 	// Presets changes built-in presets or adds new ones, by name.
 	Presets map[string]preset.Override `yaml:"presets"`
+
+	// Gateway: one OpenAI-compatible (and Anthropic and Gemini) endpoint
+	// in front of many providers and keys. See gateway.go.
+	Gateway    Gateway             `yaml:"gateway"`
+	Providers  map[string]Provider `yaml:"providers"`
+	Models     map[string]Model    `yaml:"models"`
+	ClientKeys []ClientKey         `yaml:"client_keys"`
+	Responses  Responses           `yaml:"responses"`
+
+	// The order of providers: and models: in the file (YAML maps lose
+	// it; fallback order and pattern precedence need it).
+	providerOrder, modelOrder []string
 }
 
 // Timeouts are the deadlines of the server and the transports. There is
@@ -149,6 +163,8 @@ func Default() *Config {
 			PingInterval:     30 * time.Second,
 			HandshakeTimeout: 30 * time.Second,
 		},
+		Gateway:   Gateway{MaxAttempts: 3, Strategy: "fallback"},
+		Responses: Responses{TTL: time.Hour, MaxEntries: 10000},
 		Timeouts: Timeouts{
 			Dial:           10 * time.Second,
 			TLSHandshake:   10 * time.Second,
@@ -189,5 +205,136 @@ func Load(path string) (*Config, error) {
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: empty file
 		return nil, settingErr("config", "%v", err)
 	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err == nil {
+		cfg.providerOrder = mappingKeys(&root, "providers")
+		cfg.modelOrder = mappingKeys(&root, "models")
+	}
+	for i := range cfg.ClientKeys {
+		cfg.ClientKeys[i].Origin = "config"
+	}
 	return cfg, nil
+}
+
+// mappingKeys returns the keys of the top-level mapping named key, in
+// the order the document has them.
+func mappingKeys(root *yaml.Node, key string) []string {
+	doc := root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		doc = doc.Content[0]
+	}
+	if doc.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if doc.Content[i].Value != key || doc.Content[i+1].Kind != yaml.MappingNode {
+			continue
+		}
+		m := doc.Content[i+1]
+		keys := make([]string, 0, len(m.Content)/2)
+		for j := 0; j+1 < len(m.Content); j += 2 {
+			keys = append(keys, m.Content[j].Value)
+		}
+		return keys
+	}
+	return nil
+}
+
+// ProviderList returns the providers in order: the file's order, then
+// the ones added later (seed variables, the admin store) in the order
+// they were added. Name and Origin are filled in.
+func (c *Config) ProviderList() []Provider {
+	out := make([]Provider, 0, len(c.Providers))
+	for _, name := range orderedNames(c.providerOrder, c.Providers) {
+		p := c.Providers[name]
+		p.Name = name
+		if p.Origin == "" {
+			p.Origin = "config"
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// ModelList returns the model routes in order, as ProviderList does.
+func (c *Config) ModelList() []Model {
+	out := make([]Model, 0, len(c.Models))
+	for _, name := range orderedNames(c.modelOrder, c.Models) {
+		m := c.Models[name]
+		m.Name = name
+		if m.Origin == "" {
+			m.Origin = "config"
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// AddProvider adds a provider after the others (seed variables, the
+// admin store). A name already taken is an error naming both origins.
+func (c *Config) AddProvider(p Provider) error {
+	if c.Providers == nil {
+		c.Providers = make(map[string]Provider)
+	}
+	if old, ok := c.Providers[p.Name]; ok {
+		return fmt.Errorf("provider %q from %s is already defined by %s", p.Name, p.Origin, originOf(old.Origin))
+	}
+	c.Providers[p.Name] = p
+	c.providerOrder = append(c.providerOrder, p.Name)
+	return nil
+}
+
+// AddModel adds a model route after the others, as AddProvider does.
+func (c *Config) AddModel(m Model) error {
+	if c.Models == nil {
+		c.Models = make(map[string]Model)
+	}
+	if old, ok := c.Models[m.Name]; ok {
+		return fmt.Errorf("model %q from %s is already defined by %s", m.Name, m.Origin, originOf(old.Origin))
+	}
+	c.Models[m.Name] = m
+	c.modelOrder = append(c.modelOrder, m.Name)
+	return nil
+}
+
+func originOf(o string) string {
+	if o == "" {
+		return "config"
+	}
+	return o
+}
+
+// orderedNames lists m's keys: those in order first (as far as they are
+// in m), then the rest sorted, so that the result never depends on map
+// iteration.
+func orderedNames[V any](order []string, m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	seen := make(map[string]bool, len(m))
+	for _, n := range order {
+		if _, ok := m[n]; ok && !seen[n] {
+			names = append(names, n)
+			seen[n] = true
+		}
+	}
+	var rest []string
+	for n := range m {
+		if !seen[n] {
+			rest = append(rest, n)
+		}
+	}
+	slices.Sort(rest)
+	return append(names, rest...)
+}
+
+// Clone returns a deep enough copy of c for a reload to change the
+// gateway parts without touching the running configuration.
+func (c *Config) Clone() *Config {
+	d := *c
+	d.Providers = maps.Clone(c.Providers)
+	d.Models = maps.Clone(c.Models)
+	d.ClientKeys = slices.Clone(c.ClientKeys)
+	d.Presets = maps.Clone(c.Presets)
+	d.providerOrder = slices.Clone(c.providerOrder)
+	d.modelOrder = slices.Clone(c.modelOrder)
+	return &d
 }

@@ -39,6 +39,7 @@ type Preset struct {
 	Key        string   `json:"key"`         // how the provider takes its key
 	Transport  string   `json:"transport"`
 	Resume     bool     `json:"resume,omitempty"`
+	ServerKeys bool     `json:"server_keys,omitempty"` // the preset holds the provider's key
 }
 
 // Features says which features are on.
@@ -52,6 +53,7 @@ type Features struct {
 	AllowPrivate       bool   `json:"allow_private"`
 	EgressProxy        bool   `json:"egress_proxy"` // whether one is set, never its address
 	WebSocket          bool   `json:"websocket"`
+	Gateway            bool   `json:"gateway"` // /v1/… routes by model
 }
 
 // CSP allows the page nothing but its own origin.

@@ -3,7 +3,6 @@ package server
 import (
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 
@@ -11,54 +10,38 @@ import (
 	"github.com/llmproxy/llmproxy/privacy"
 )
 
-// forwarder sends a route's requests upstream and streams the answers back.
-// It does what httputil.ReverseProxy would, minus what llmproxy must not do
-// (X-Forwarded-*, a request clone, a flush timer per response) and with the
-// privacy policy in the middle:
-//
-//	inbound request → policy → transport (socket, else fetch) → response policy → client
-type forwarder struct {
-	s         *Server
-	policy    *privacy.Policy
-	defaults  map[string]string // headers added when the client sent none
-	transport http.RoundTripper
-}
-
-// forward sends r to target and relays the response to w. An upstream
-// failure before the response began becomes a JSON error; after it began,
-// the client's connection is aborted: never a made-up clean end.
-func (f *forwarder) forward(w *logWriter, r *http.Request, target *url.URL) {
+// forward sends r through rt — a gateway plan: the attempt loop that
+// picks target, header policy, credential and transport — and relays the
+// response to w. It does what httputil.ReverseProxy would, minus what
+// llmproxy must not do (X-Forwarded-*, a flush timer per response). An
+// upstream failure before the response began becomes a JSON error; after
+// it began, the client's connection is aborted: never a made-up clean end.
+func (s *Server) forward(w *logWriter, r *http.Request, rt http.RoundTripper) {
 	// The outbound request is a copy of the inbound one with its own
-	// context; the header map is filtered in place, since nothing reads
-	// the client's headers after this point.
+	// context; the plan filters the header map (in place when nothing
+	// else will read it).
 	out := r.WithContext(fallback.WithReport(r.Context(), &w.report))
-	out.URL, out.Host, out.RequestURI = target, "", ""
+	out.Host, out.RequestURI = "", ""
 	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
 	out.Close, out.TransferEncoding, out.Trailer = false, nil, nil
-	out.Header = f.policy.Filter(r.Header)
-	for name, value := range f.defaults {
-		if _, ok := out.Header[name]; !ok {
-			out.Header[name] = []string{value}
-		}
-	}
 	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 		out.Body = nil
-	} // else a countingBody: its Close leaves the server's body alone
+	} // else a countingBody or a replay buffer: their Close leaves the server's body alone
 
-	resp, err := f.transport.RoundTrip(out)
+	resp, err := rt.RoundTrip(out)
 	if err != nil {
-		f.s.proxyError(w, r, err)
+		s.proxyError(w, r, err)
 		return
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 {
 		// A 101 here would be an upgrade nobody asked for (WebSockets take
 		// another path); 1xx never reach this point.
-		f.s.proxyError(w, r, errUnexpectedStatus)
+		s.proxyError(w, r, errUnexpectedStatus)
 		return
 	}
 
-	privacy.CleanResponse(resp.Header, f.s.cfg.KeepSetCookie)
+	privacy.CleanResponse(resp.Header, s.cfg.KeepSetCookie)
 	stream := isEventStream(resp.Header.Get("Content-Type"))
 	if stream {
 		// Tell nginx and similar fronts not to buffer the stream either.
@@ -86,7 +69,7 @@ func (f *forwarder) forward(w *logWriter, r *http.Request, target *url.URL) {
 	if err := copyBody(w, resp.Body, stream || resp.ContentLength < 0); err != nil {
 		w.reason = "upstream failed mid-response"
 		w.failed = r.Context().Err() == nil
-		f.s.log.Debug("response body failed", "error", err)
+		s.log.Debug("response body failed", "error", err)
 		panic(http.ErrAbortHandler)
 	}
 	resp.Body.Close() // fills resp.Trailer

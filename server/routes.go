@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/llmproxy/llmproxy/access"
+	"github.com/llmproxy/llmproxy/gateway"
 	"github.com/llmproxy/llmproxy/generic"
-	"github.com/llmproxy/llmproxy/preset"
 	"github.com/llmproxy/llmproxy/wsproxy"
 )
 
@@ -19,6 +21,7 @@ import (
 //	GET /, /assets/…             → the dashboard
 //	GET /health                  → health
 //	/stats, /metrics             → statistics (token as bearer when set)
+//	/v1/…, /v1beta/…, /models    → the gateway: routed by model
 //	/<preset>/…                  → preset (unless --preset-auth); WebSocket too
 //	/<token>/<preset>/…          → preset
 //	/<token>/<scheme>/…          → generic mode (https, http, wss, ws)
@@ -33,6 +36,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	s.cors.headers(w, r)
 
+	snap := s.snap.Load()
 	path := r.URL.EscapedPath()
 	if s.dashboard != nil && (path == "/" || path == "/favicon.ico" || strings.HasPrefix(path, "/assets/")) {
 		w.route = "dashboard"
@@ -42,7 +46,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	switch path {
 	case "/health":
 		w.route = "health"
-		s.health(w, r)
+		s.serveHealth(w, r)
 		return
 	case "/stats", "/metrics":
 		w.route = path[1:]
@@ -54,38 +58,44 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.serveStats(w, r, path[1:])
 		return
 	}
+	if gateway.IsGatewayPath(path) {
+		s.serveGateway(w, r, snap, path)
+		return
+	}
 
 	first, rest := splitSegment(path)
-	if pr := s.routes[first]; pr != nil {
+	if prov := snap.Preset(first); prov != nil {
 		if s.cfg.PresetAuth {
+			w.api = prov.Kind
 			writeError(w, http.StatusUnauthorized, typeAuth,
 				"this proxy requires its token: use /<token>/"+first+"/…")
 			return
 		}
-		s.servePreset(w, r, pr, rest)
+		s.servePreset(w, r, snap, prov, rest, nil)
 		return
 	}
 
 	second, after := splitSegment(rest)
-	tokenAttempt := s.routes[second] != nil || generic.IsScheme(second)
+	tokenAttempt := snap.Preset(second) != nil || generic.IsScheme(second)
 	if !s.hasToken || first == "" {
-		s.notFound(w, tokenAttempt && generic.IsScheme(second))
+		s.notFound(w, tokenAttempt && generic.IsScheme(second), snap)
 		return
 	}
 	if !s.tokenMatches(first) {
 		if tokenAttempt {
+			w.refusedToken = true
 			writeError(w, http.StatusUnauthorized, typeAuth, "wrong token")
 			return
 		}
-		s.notFound(w, false)
+		s.notFound(w, false, snap)
 		return
 	}
-	if pr := s.routes[second]; pr != nil {
-		s.servePreset(w, r, pr, after)
+	if prov := snap.Preset(second); prov != nil {
+		s.servePreset(w, r, snap, prov, after, access.OperatorCaller())
 		return
 	}
 	if generic.IsScheme(second) {
-		s.serveGeneric(w, r, rest)
+		s.serveGeneric(w, r, snap, rest)
 		return
 	}
 	if after == "" && (second == "stats" || second == "metrics") {
@@ -93,7 +103,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.serveStats(w, r, second)
 		return
 	}
-	s.notFound(w, false)
+	s.notFound(w, false, snap)
 }
 
 // wsScheme is the WebSocket scheme for an HTTP one.
@@ -132,30 +142,61 @@ func (s *Server) tokenMatches(segment string) bool {
 	return subtle.ConstantTimeCompare(sum[:], s.tokenSum[:]) == 1
 }
 
-func (s *Server) servePreset(w *logWriter, r *http.Request, pr *presetRoute, rest string) {
-	w.proxied(pr.p.Name, s.stats.Route(pr.p.Name))
+// servePreset relays /<preset>/… to the preset's upstreams. caller is the
+// operator when the request came under the token; otherwise a preset with
+// server-side keys asks for a client credential (nothing is ever injected
+// for an anonymous caller), and one without keys relays the client's own.
+func (s *Server) servePreset(w *logWriter, r *http.Request, snap *gateway.Snapshot, prov *gateway.Provider, rest string, caller *access.Caller) {
+	w.proxied(prov.Name, s.stats.Route(prov.Name))
+	w.api = prov.Kind
 	if r.ContentLength > s.cfg.MaxBodyBytes {
-		writeError(w, http.StatusRequestEntityTooLarge, typeTooLarge, "request body is too large")
+		s.tooLarge(w)
 		return
 	}
-	target, err := preset.Join(pr.target(), rest, r.URL.RawQuery)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, typeBadRequest, err.Error())
-		return
+	if prov.Keyed() {
+		if caller == nil {
+			var err error
+			if caller, err = snap.Keys().Authenticate(r, time.Now()); err != nil {
+				writeError(w, http.StatusUnauthorized, typeAuth, err.Error()+": this preset holds the provider's key on the server and needs a client key")
+				return
+			}
+		}
+		w.caller = caller
+		if !caller.AllowsPreset(prov.Name) {
+			writeError(w, http.StatusForbidden, typeForbidden, "this key may not use the preset "+prov.Name)
+			return
+		}
 	}
 	if wsproxy.IsUpgrade(r) {
 		// Realtime APIs: /openai/v1/realtime, Gemini Live under /gemini/ws/….
-		target.Scheme = wsScheme(target.Scheme)
-		s.serveWebSocket(w, r, target, &pr.route)
+		plan, err := snap.PresetPlan(r, prov, rest, caller, s.cfg.MaxBodyBytes)
+		if err != nil {
+			s.proxyError(w, r, err)
+			return
+		}
+		s.serveWebSocket(w, r, plan)
 		return
 	}
 	s.limitBody(w, r)
-	pr.fwd.forward(w, r, target)
+	plan, err := snap.PresetPlan(r, prov, rest, caller, s.cfg.MaxBodyBytes)
+	if err != nil {
+		s.proxyError(w, r, err)
+		return
+	}
+	w.plan = plan
+	if prov.Keyed() {
+		ticket, ok := s.admit(w, r, caller)
+		if !ok {
+			return
+		}
+		defer s.settle(w, plan, ticket)
+	}
+	s.forward(w, r, plan)
 }
 
 // serveGeneric proxies /<token>/<scheme>/<host>/<path>: any URL, for the
 // token's holder, behind the address guard.
-func (s *Server) serveGeneric(w *logWriter, r *http.Request, rest string) {
+func (s *Server) serveGeneric(w *logWriter, r *http.Request, snap *gateway.Snapshot, rest string) {
 	w.route = "generic"
 	t, err := generic.Parse(rest, r.URL.RawQuery)
 	if err != nil {
@@ -172,16 +213,17 @@ func (s *Server) serveGeneric(w *logWriter, r *http.Request, rest string) {
 	}
 	name := "generic/" + t.Scheme
 	w.proxied(name, s.stats.Route(name))
+	plan := snap.GenericPlan(t.URL())
 	if upgrade {
-		s.serveWebSocket(w, r, t.URL(), s.generic)
+		s.serveWebSocket(w, r, plan)
 		return
 	}
 	if r.ContentLength > s.cfg.MaxBodyBytes {
-		writeError(w, http.StatusRequestEntityTooLarge, typeTooLarge, "request body is too large")
+		s.tooLarge(w)
 		return
 	}
 	s.limitBody(w, r)
-	s.generic.fwd.forward(w, r, t.URL())
+	s.forward(w, r, plan)
 }
 
 // limitBody caps the request body at MaxBodyBytes (413 beyond) and counts
@@ -192,21 +234,32 @@ func (s *Server) limitBody(w *logWriter, r *http.Request) {
 	}
 	// The server's own ResponseWriter, so that it closes the connection
 	// after an oversized body.
-	r.Body = &countingBody{rc: http.MaxBytesReader(w.ResponseWriter, r.Body, s.cfg.MaxBodyBytes), n: &w.bytesIn}
+	r.Body = &countingBody{rc: http.MaxBytesReader(w.ResponseWriter, r.Body, s.cfg.MaxBodyBytes), n: &w.bytesIn, err: &w.bodyErr}
 }
 
-func (s *Server) notFound(w http.ResponseWriter, generic bool) {
+func (s *Server) notFound(w http.ResponseWriter, generic bool, snap *gateway.Snapshot) {
 	if generic {
 		writeError(w, http.StatusNotFound, typeNotFound,
 			"generic mode is off: it needs an auth token (--auth-token or AUTH_TOKEN)")
 		return
 	}
-	writeError(w, http.StatusNotFound, typeNotFound,
-		"no route for this path: presets answer under /<preset>/…, e.g. /openai/v1/chat/completions; "+
-			"GET / lists them all, as does the command `llmproxy presets`")
+	msg := "no route for this path: presets answer under /<preset>/…, e.g. /openai/v1/chat/completions; " +
+		"the command `llmproxy presets` lists them"
+	if s.dashboard != nil {
+		msg += ", as does the page at /"
+	}
+	if snap.On() {
+		msg += "; the gateway answers under /v1/… (e.g. /v1/chat/completions)"
+	}
+	writeError(w, http.StatusNotFound, typeNotFound, msg)
 }
 
-func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+func (s *Server) tooLarge(w *logWriter) {
+	writeError(w, http.StatusRequestEntityTooLarge, typeTooLarge,
+		"request body is larger than "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes (max_body_bytes)")
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		writeError(w, http.StatusMethodNotAllowed, typeMethod, "use GET")

@@ -34,7 +34,7 @@ func TestRouting(t *testing.T) {
 		{"/" + testToken + "/openai/v1/models?limit=1", 200, `"uri":"/v1/models?limit=1"`},
 		{"/wrong-token-0000000000/openai/v1/models", 401, "wrong token"},
 		{"/wrong-token-0000000000/https/api.example.com/v1", 401, "wrong token"},
-		{"/nope/v1/models", 404, "GET / lists them all"},
+		{"/nope/v1/models", 404, "as does the page at /"},
 		{"/openaix/v1/models", 404, "presets answer under"},
 		{"/" + testToken + "/nope/v1", 404, "presets answer under"},
 		{"/openai/../../etc/passwd", 400, "'..'"},

@@ -5,26 +5,29 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
+	"os"
+	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/llmproxy/llmproxy/access"
 	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/dashboard"
 	"github.com/llmproxy/llmproxy/egress"
 	"github.com/llmproxy/llmproxy/fallback"
 	"github.com/llmproxy/llmproxy/fetch"
+	"github.com/llmproxy/llmproxy/gateway"
 	"github.com/llmproxy/llmproxy/netguard"
-	"github.com/llmproxy/llmproxy/preset"
 	"github.com/llmproxy/llmproxy/privacy"
 	"github.com/llmproxy/llmproxy/resume"
 	"github.com/llmproxy/llmproxy/socket"
@@ -41,17 +44,29 @@ type Options struct {
 	// Resolver resolves generic targets for the address guard. Default: the
 	// system resolver. Tests use it to play DNS tricks.
 	Resolver netguard.Resolver
+	// Getenv resolves env:NAME keys and the seed variables. Default
+	// os.Getenv.
+	Getenv func(string) string
+	// Limiter enforces client keys' limits. Default: in memory.
+	Limiter access.Limiter
 }
 
 // Server is the proxy. It is an http.Handler; Serve runs it on a listener
 // with the configured limits and graceful shutdown.
 type Server struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	version  string
-	started  time.Time
-	presets  *preset.Set
-	routes   map[string]*presetRoute // by name and alias
+	cfg     *config.Config // the settings that need a restart to change
+	log     *slog.Logger
+	version string
+	started time.Time
+	getenv  func(string) string
+
+	// snap is the compiled routing configuration: presets, providers,
+	// model routes, client keys. A reload swaps it whole; a request keeps
+	// the one it started with.
+	snap    atomic.Pointer[gateway.Snapshot]
+	health  *gateway.Health
+	limiter access.Limiter
+
 	hasToken bool
 	tokenSum [32]byte
 	cors     corsPolicy
@@ -59,11 +74,14 @@ type Server struct {
 	stats    *stats.Stats
 	metrics  http.Handler
 
-	trusted transports // presets: the operator chose these hosts
-	guarded transports // generic mode: behind the address guard
-	guard   *netguard.Guard
+	trusted    transports // presets and providers: the operator chose these hosts
+	guarded    transports // generic mode: behind the address guard
+	guard      *netguard.Guard
+	generic    *fallback.Transport
+	fallbacks  sync.Map // name + mode → *fallback.Transport, kept across reloads
+	resumeOn   bool
+	translator func(name string, next http.RoundTripper) http.RoundTripper
 
-	generic   *route // generic mode: denylist policy, guarded transports
 	ws        *wsproxy.Relay
 	dashboard http.Handler // nil when turned off
 
@@ -81,30 +99,6 @@ func (t transports) closeIdle() {
 	t.fetch.CloseIdleConnections()
 }
 
-// route is what serves requests for a preset or for generic mode: the
-// header policy, the transport chooser, and the forwarder using both.
-type route struct {
-	policy    *privacy.Policy
-	transport *fallback.Transport // also carries WebSocket handshakes
-	fwd       *forwarder
-}
-
-// presetRoute is a preset ready to serve.
-type presetRoute struct {
-	route
-	p       *preset.Preset
-	targets []*url.URL
-	next    atomic.Uint64 // round robin over targets
-}
-
-// target returns the base URL for the next request.
-func (pr *presetRoute) target() *url.URL {
-	if len(pr.targets) == 1 {
-		return pr.targets[0]
-	}
-	return pr.targets[(pr.next.Add(1)-1)%uint64(len(pr.targets))]
-}
-
 // New builds a server from a validated configuration.
 func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
@@ -119,9 +113,18 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		log:     logger,
 		version: opts.Version,
 		started: time.Now(),
+		getenv:  opts.Getenv,
 		cors:    newCORS(cfg.CORSOrigins),
 		redact:  privacy.NewRedactor(cfg.AuthToken),
 		stats:   stats.New(opts.Version),
+		health:  gateway.NewHealth(),
+		limiter: opts.Limiter,
+	}
+	if s.limiter == nil {
+		s.limiter = access.NewLocal()
+	}
+	if s.getenv == nil {
+		s.getenv = os.Getenv
 	}
 	s.metrics = s.metricsHandler()
 	if cfg.AuthToken != "" {
@@ -151,42 +154,113 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s.trusted = s.newTransports(dialer.DialContext, tlsConfig)
 	s.guarded = s.newTransports(s.guard.DialContext, tlsConfig)
+	s.generic = s.newFallback("generic", fallback.Mode(cfg.Transport), s.guarded)
+	s.resumeOn = cfg.Gemini.Resume
+	s.translator = s.newTranslator(cfg)
 	s.ws = wsproxy.New(wsproxy.Options{
 		ReadLimit:        cfg.WebSocket.ReadLimit,
 		IdleTimeout:      cfg.WebSocket.IdleTimeout,
 		PingInterval:     cfg.WebSocket.PingInterval,
 		HandshakeTimeout: cfg.WebSocket.HandshakeTimeout,
 	})
-	// Generic mode forwards any header not known to identify the client
-	// (an arbitrary API may need it): the denylist, not an allowlist.
-	s.generic = s.newRoute(privacy.New(privacy.Options{Fingerprint: cfg.ForwardSDKHeaders, Secret: cfg.AuthToken}),
-		nil, s.newUpstream("generic", fallback.Mode(cfg.Transport), s.guarded))
 
-	if s.presets, err = cfg.PresetSet(); err != nil {
-		return nil, &config.SettingError{Setting: "presets", Msg: err.Error()}
+	snap, err := s.compile(cfg)
+	if err != nil {
+		return nil, err
 	}
-	s.routes = make(map[string]*presetRoute)
-	for _, p := range s.presets.All() {
-		pr, err := s.newPresetRoute(p)
-		if err != nil {
-			return nil, &config.SettingError{Setting: "presets", Msg: err.Error()}
-		}
-		s.routes[p.Name] = pr
-		for _, alias := range p.Aliases {
-			s.routes[alias] = pr
-		}
+	s.snap.Store(snap)
+	for _, w := range snap.Warnings {
+		s.log.Warn(w)
 	}
 	if cfg.Dashboard {
-		if s.dashboard, err = dashboard.New(s.dashboardInfo()); err != nil {
+		if s.dashboard, err = dashboard.New(s.dashboardInfo(snap)); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
 }
 
+// compile builds a routing snapshot from a configuration, on the
+// server's long-lived transports and health registry.
+func (s *Server) compile(cfg *config.Config) (*gateway.Snapshot, error) {
+	deps := gateway.Deps{
+		Transport: func(name, mode string) http.RoundTripper {
+			return s.transportFor(name, cmp.Or(mode, s.cfg.Transport))
+		},
+		Guarded:   s.generic,
+		Health:    s.health,
+		Getenv:    s.getenv,
+		Translate: s.translator,
+	}
+	if s.resumeOn {
+		deps.Resume = s.newResume
+	}
+	return gateway.Compile(cfg, deps)
+}
+
+// Reload compiles cfg's routing parts (presets, providers, models, client
+// keys) and swaps them in; running requests and streams keep the snapshot
+// they started with. Settings that need a restart (listen address,
+// timeouts, transports, token) are reported, not applied. A bad cfg
+// changes nothing and returns the error.
+func (s *Server) Reload(cfg *config.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	snap, err := s.compile(cfg)
+	if err != nil {
+		return err
+	}
+	for _, w := range snap.Warnings {
+		s.log.Warn(w)
+	}
+	for _, name := range restartSettings(s.cfg, cfg) {
+		s.log.Warn("setting changed in the reloaded configuration; it takes effect at restart", "setting", name)
+	}
+	s.health.EnableAll() // the operator may have fixed refused keys
+	s.snap.Store(snap)
+	s.log.Info("configuration reloaded",
+		"providers", len(snap.Providers()), "models", len(snap.Routes()), "client_keys", len(snap.Keys().List()))
+	return nil
+}
+
+// Swap installs a snapshot built elsewhere (the admin panel compiles the
+// store's entries with the file's).
+func (s *Server) Swap(snap *gateway.Snapshot) { s.snap.Store(snap) }
+
+// Snapshot returns the running routing snapshot.
+func (s *Server) Snapshot() *gateway.Snapshot { return s.snap.Load() }
+
+// restartSettings names the settings that differ and are read only at
+// start.
+func restartSettings(old, cur *config.Config) []string {
+	var out []string
+	check := func(name string, changed bool) {
+		if changed {
+			out = append(out, name)
+		}
+	}
+	check("listen", old.Listen != cur.Listen)
+	check("auth_token", old.AuthToken != cur.AuthToken)
+	check("preset_auth", old.PresetAuth != cur.PresetAuth)
+	check("transport", old.Transport != cur.Transport)
+	check("upstream_ca", old.UpstreamCA != cur.UpstreamCA)
+	check("egress_proxy", old.EgressProxy != cur.EgressProxy)
+	check("timeouts", old.Timeouts != cur.Timeouts)
+	check("websocket", old.WebSocket != cur.WebSocket)
+	check("max_body_bytes", old.MaxBodyBytes != cur.MaxBodyBytes)
+	check("max_header_bytes", old.MaxHeaderBytes != cur.MaxHeaderBytes)
+	check("allow_private", old.AllowPrivate != cur.AllowPrivate)
+	check("cors_origins", !slices.Equal(old.CORSOrigins, cur.CORSOrigins))
+	check("allowed_destinations", !slices.Equal(old.AllowedDestinations, cur.AllowedDestinations))
+	check("gemini", !reflect.DeepEqual(old.Gemini, cur.Gemini))
+	check("responses", old.Responses != cur.Responses)
+	return out
+}
+
 // dashboardInfo is what the page may show: presets and features, never a
 // token, key or proxy address.
-func (s *Server) dashboardInfo() dashboard.Info {
+func (s *Server) dashboardInfo(snap *gateway.Snapshot) dashboard.Info {
 	cfg := s.cfg
 	info := dashboard.Info{
 		Version: s.version,
@@ -200,17 +274,15 @@ func (s *Server) dashboardInfo() dashboard.Info {
 			AllowPrivate:       cfg.AllowPrivate,
 			EgressProxy:        cfg.EgressProxy != "",
 			WebSocket:          true,
+			Gateway:            snap.On(),
 		},
 	}
-	for _, p := range s.presets.All() {
-		pr := s.routes[p.Name]
-		hosts := make([]string, len(pr.targets))
-		for i, u := range pr.targets {
-			hosts[i] = u.Host
-		}
+	for _, p := range snap.Presets() {
+		pr := p.Preset()
+		mode := cmp.Or(pr.Transport, cfg.Transport)
 		info.Presets = append(info.Presets, dashboard.Preset{
-			Name: p.Name, Aliases: p.Aliases, Title: p.Title, Hosts: hosts, ClientPath: p.ClientPath,
-			Key: string(p.Key), Transport: string(pr.transport.Mode), Resume: p.Resume,
+			Name: pr.Name, Aliases: pr.Aliases, Title: pr.Title, Hosts: p.Hosts(), ClientPath: pr.ClientPath,
+			Key: string(pr.Key), Transport: mode, Resume: pr.Resume, ServerKeys: p.Keyed(),
 		})
 	}
 	return info
@@ -238,8 +310,20 @@ func (s *Server) newTransports(dial func(context.Context, string, string) (net.C
 	}
 }
 
-// newUpstream returns the transport chooser for a preset (or generic mode).
-func (s *Server) newUpstream(name string, mode fallback.Mode, t transports) *fallback.Transport {
+// transportFor returns the socket→fetch transport of a preset or provider
+// in a mode, the same one across reloads (it remembers HTTP/2-only hosts).
+func (s *Server) transportFor(name, mode string) *fallback.Transport {
+	key := name + "\x00" + mode
+	if t, ok := s.fallbacks.Load(key); ok {
+		return t.(*fallback.Transport)
+	}
+	t, _ := s.fallbacks.LoadOrStore(key, s.newFallback(name, fallback.Mode(mode), s.trusted))
+	return t.(*fallback.Transport)
+}
+
+// newFallback returns the transport chooser for a preset, a provider or
+// generic mode.
+func (s *Server) newFallback(name string, mode fallback.Mode, t transports) *fallback.Transport {
 	return &fallback.Transport{
 		Socket:        t.socket,
 		Fetch:         t.fetch,
@@ -262,39 +346,10 @@ func (s *Server) fallback(name string, reason fallback.Reason) {
 	}
 }
 
-func (s *Server) newPresetRoute(p *preset.Preset) (*presetRoute, error) {
-	pr := &presetRoute{p: p}
-	for _, raw := range p.URLs() {
-		u, err := preset.ParseBaseURL(raw)
-		if err != nil {
-			return nil, fmt.Errorf("preset %q: %w", p.Name, err)
-		}
-		pr.targets = append(pr.targets, u)
-	}
-	mode := fallback.Mode(s.cfg.Transport)
-	if p.Transport != "" {
-		mode = fallback.Mode(p.Transport)
-	}
-	allow := append(append([]string{}, privacy.PresetHeaders...), p.Headers...)
-	policy := privacy.New(privacy.Options{Allow: allow, Fingerprint: s.cfg.ForwardSDKHeaders, Secret: s.cfg.AuthToken})
-	t := s.newUpstream(p.Name, mode, s.trusted)
-	pr.route = *s.newRoute(policy, p.Defaults, t)
-	if p.Resume && s.cfg.Gemini.Resume {
-		// Only HTTP goes through the resume logic; WebSockets (Gemini Live)
-		// use route.transport directly.
-		pr.fwd.transport = s.newResume(p.Name, t)
-	}
-	return pr, nil
-}
-
-func (s *Server) newRoute(policy *privacy.Policy, defaults map[string]string, t *fallback.Transport) *route {
-	return &route{policy: policy, transport: t, fwd: &forwarder{s: s, policy: policy, defaults: defaults, transport: t}}
-}
-
-// newResume wraps a preset's transport with the Gemini stream resume. Each
-// resume is logged (reason, attempt, characters so far, never the text)
-// and counted.
-func (s *Server) newResume(name string, next http.RoundTripper) *resume.Transport {
+// newResume wraps a transport with the Gemini stream resume. Each resume
+// is logged (reason, attempt, characters so far, never the text) and
+// counted.
+func (s *Server) newResume(name string, next http.RoundTripper) http.RoundTripper {
 	g := s.cfg.Gemini
 	return &resume.Transport{Next: next, Options: resume.Options{
 		MaxResumes:   g.MaxResumes,

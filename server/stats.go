@@ -2,23 +2,90 @@ package server
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/llmproxy/llmproxy/gateway"
+	"github.com/llmproxy/llmproxy/stats"
 )
 
 // metricsHandler serves /metrics in the Prometheus text format: llmproxy's
-// counters plus the Go runtime and process collectors, from a registry of
-// this server's own.
+// counters, the providers' key health, plus the Go runtime and process
+// collectors, from a registry of this server's own.
 func (s *Server) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		s.stats.Collector(),
+		&healthCollector{s: s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// statsDoc is what GET /stats returns: the counters, and each provider's
+// keys and breaker.
+type statsDoc struct {
+	stats.Snapshot
+	Providers []ProviderHealth `json:"providers,omitempty"`
+}
+
+// ProviderHealth is a provider's (or a keyed preset's) health, for /stats,
+// the dashboard and the admin panel. Keys are shown by name and masked.
+type ProviderHealth struct {
+	Name         string      `json:"name"`
+	Kind         string      `json:"kind"`
+	Origin       string      `json:"origin"`
+	Hosts        []string    `json:"hosts"`
+	Breaker      string      `json:"breaker"`
+	BreakerUntil *time.Time  `json:"breaker_until,omitempty"`
+	Keys         []KeyHealth `json:"keys"`
+}
+
+// KeyHealth is one provider key's state.
+type KeyHealth struct {
+	Name     string     `json:"name"`
+	Masked   string     `json:"masked"`
+	State    string     `json:"state"`
+	Until    *time.Time `json:"until,omitempty"`
+	Reason   string     `json:"reason,omitempty"`
+	Requests int64      `json:"requests"`
+	Failures int64      `json:"failures"`
+}
+
+// ProvidersHealth describes the health of every provider and keyed preset
+// of a snapshot.
+func ProvidersHealth(snap *gateway.Snapshot, now time.Time) []ProviderHealth {
+	var out []ProviderHealth
+	add := func(p *gateway.Provider) {
+		st, until := p.Breaker().State(now)
+		ph := ProviderHealth{Name: p.Name, Kind: string(p.Kind), Origin: p.Origin, Hosts: p.Hosts(), Breaker: string(st), Keys: []KeyHealth{}}
+		if st == gateway.BreakerOpen {
+			ph.BreakerUntil = &until
+		}
+		for _, k := range p.Keys() {
+			state, kUntil, reason := k.Health().State(now)
+			kh := KeyHealth{Name: k.Name, Masked: k.Masked, State: string(state), Reason: reason,
+				Requests: k.Health().Requests.Load(), Failures: k.Health().Failures.Load()}
+			if state == gateway.KeyCooling {
+				kh.Until = &kUntil
+			}
+			ph.Keys = append(ph.Keys, kh)
+		}
+		out = append(out, ph)
+	}
+	for _, p := range snap.Providers() {
+		add(p)
+	}
+	for _, p := range snap.Presets() {
+		if p.Keyed() {
+			add(p)
+		}
+	}
+	return out
 }
 
 // serveStats answers /stats (JSON) and /metrics (Prometheus), once the
@@ -33,5 +100,53 @@ func (s *Server) serveStats(w http.ResponseWriter, r *http.Request, which string
 		s.metrics.ServeHTTP(w, r)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.stats.Snapshot())
+	writeJSON(w, http.StatusOK, statsDoc{Snapshot: s.stats.Snapshot(), Providers: ProvidersHealth(s.snap.Load(), time.Now())})
+}
+
+var (
+	descKeyUp = prometheus.NewDesc("llmproxy_provider_key_up",
+		"1 when a provider key is usable, 0 while it cools down or is disabled.", []string{"provider", "provider_key"}, nil)
+	descKeyState = prometheus.NewDesc("llmproxy_provider_key_state",
+		"A provider key's state (ok, cooling, disabled): 1 for the current one.", []string{"provider", "provider_key", "state"}, nil)
+	descKeyRequests = prometheus.NewDesc("llmproxy_provider_key_attempts_total",
+		"Attempts made with a provider key.", []string{"provider", "provider_key"}, nil)
+	descKeyFailures = prometheus.NewDesc("llmproxy_provider_key_failures_total",
+		"Attempts that failed because of the key (429, 401/403, exhausted quota).", []string{"provider", "provider_key"}, nil)
+	descBreakerOpen = prometheus.NewDesc("llmproxy_provider_breaker_open",
+		"1 while a provider's circuit breaker is open (cooled after repeated failures).", []string{"provider"}, nil)
+)
+
+// healthCollector exports the providers' key health and breakers.
+type healthCollector struct{ s *Server }
+
+func (c *healthCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descKeyUp, descKeyState, descKeyRequests, descKeyFailures, descBreakerOpen} {
+		ch <- d
+	}
+}
+
+func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range ProvidersHealth(c.s.snap.Load(), time.Now()) {
+		open := 0.0
+		if p.Breaker == string(gateway.BreakerOpen) {
+			open = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descBreakerOpen, prometheus.GaugeValue, open, p.Name)
+		for _, k := range p.Keys {
+			up := 0.0
+			if k.State == string(gateway.KeyOK) {
+				up = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descKeyUp, prometheus.GaugeValue, up, p.Name, k.Name)
+			for _, st := range []gateway.KeyState{gateway.KeyOK, gateway.KeyCooling, gateway.KeyDisabled} {
+				v := 0.0
+				if k.State == string(st) {
+					v = 1
+				}
+				ch <- prometheus.MustNewConstMetric(descKeyState, prometheus.GaugeValue, v, p.Name, k.Name, string(st))
+			}
+			ch <- prometheus.MustNewConstMetric(descKeyRequests, prometheus.CounterValue, float64(k.Requests), p.Name, k.Name)
+			ch <- prometheus.MustNewConstMetric(descKeyFailures, prometheus.CounterValue, float64(k.Failures), p.Name, k.Name)
+		}
+	}
 }

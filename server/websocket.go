@@ -4,20 +4,20 @@ import (
 	"errors"
 	"mime"
 	"net/http"
-	"net/url"
 
 	"github.com/llmproxy/llmproxy/fallback"
+	"github.com/llmproxy/llmproxy/gateway"
 	"github.com/llmproxy/llmproxy/privacy"
 	"github.com/llmproxy/llmproxy/wsproxy"
 )
 
-// serveWebSocket relays a WebSocket to target through rt's transport, with
-// rt's header policy applied to the handshake: Authorization, x-api-key,
+// serveWebSocket relays a WebSocket to the plan's target, with its header
+// policy applied to the handshake: Authorization, x-api-key,
 // x-goog-api-key and OpenAI-Beta pass (for presets, by the allowlist);
 // Origin, Cookie and every identifying header stay behind. The client's
 // subprotocols go upstream and the upstream's choice comes back (OpenAI's
 // browser auth rides in a subprotocol).
-func (s *Server) serveWebSocket(w *logWriter, r *http.Request, target *url.URL, rt *route) {
+func (s *Server) serveWebSocket(w *logWriter, r *http.Request, plan *gateway.Plan) {
 	if !wsproxy.ValidClientHandshake(r) {
 		writeError(w, http.StatusBadRequest, typeBadRequest, "invalid WebSocket handshake")
 		return
@@ -26,15 +26,19 @@ func (s *Server) serveWebSocket(w *logWriter, r *http.Request, target *url.URL, 
 		writeError(w, http.StatusForbidden, typeForbidden, "origin not allowed")
 		return
 	}
-	header := rt.policy.Outbound(r.Header)
-	delete(header, "Sec-Websocket-Protocol") // offered through the dialer
+	w.plan = plan
+	target, header, rt, err := plan.WebSocket(r)
+	if err != nil {
+		s.proxyError(w, r, err)
+		return
+	}
 	r = r.WithContext(fallback.WithReport(r.Context(), &w.report))
 
 	if w.stats != nil {
 		w.stats.WebSocketOpened()
 		defer w.stats.WebSocketClosed()
 	}
-	res, err := s.ws.Serve(w, r, wsproxy.Dial{Target: target, Header: header, Transport: rt.transport})
+	res, err := s.ws.Serve(w, r, wsproxy.Dial{Target: target, Header: header, Transport: rt})
 	var he *wsproxy.HandshakeError
 	switch {
 	case errors.As(err, &he):

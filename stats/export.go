@@ -14,6 +14,10 @@ type Snapshot struct {
 	Totals   Counts                `json:"totals"`
 	Routes   map[string]RouteStats `json:"routes"`
 	Features map[string]any        `json:"features,omitempty"`
+	// Usage is the gateway's usage by client key, model, provider and
+	// provider key; Limited its refusals by limit.
+	Usage   []UsageRow `json:"usage,omitempty"`
+	Limited []LimitRow `json:"limited,omitempty"`
 }
 
 // Counts are the counters of a route, or their sum.
@@ -89,6 +93,7 @@ func (s *Stats) Snapshot() Snapshot {
 		snap.Totals.add(c)
 		snap.Routes[r.name] = RouteStats{Counts: c, FirstByte: r.firstByte.percentiles(now), Total: r.total.percentiles(now)}
 	}
+	snap.Usage, snap.Limited = s.UsageRows(), s.LimitRows()
 	return snap
 }
 
@@ -115,7 +120,8 @@ type collector struct{ s *Stats }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descResponses, descUpstreamErrors, descFallbacks, descResumes,
-		descBytes, descStreams, descWebSockets, descFirstByte, descDuration, descUptime, descBuild} {
+		descBytes, descStreams, descWebSockets, descFirstByte, descDuration, descUptime, descBuild,
+		descGatewayRequests, descTokens, descCost, descLimited} {
 		ch <- d
 	}
 }
@@ -146,6 +152,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstHistogram(d, count, sum, buckets, r.name)
 		}
 	}
+	c.collectUsage(ch)
 	ch <- prometheus.MustNewConstMetric(descUptime, prometheus.GaugeValue, time.Since(c.s.started).Seconds())
 	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, c.s.version)
 }

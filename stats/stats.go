@@ -20,6 +20,8 @@ type Stats struct {
 
 	mu     sync.RWMutex
 	routes map[string]*Route
+
+	usage usageTable // the gateway's, by client key, model, provider and key
 }
 
 // New returns empty stats for a process of the given version.

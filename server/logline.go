@@ -3,14 +3,19 @@ package server
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/llmproxy/llmproxy/access"
 	"github.com/llmproxy/llmproxy/fallback"
+	"github.com/llmproxy/llmproxy/gateway"
+	"github.com/llmproxy/llmproxy/privacy"
 	"github.com/llmproxy/llmproxy/stats"
 )
 
@@ -36,6 +41,13 @@ type logWriter struct {
 
 	wsEnd  string // how a WebSocket session ended
 	wsCode int    // the close code its client received
+
+	api          gateway.Kind   // the error format the client parses ("" = llmproxy's own)
+	plan         *gateway.Plan  // the gateway's work, for the log line
+	caller       *access.Caller // who called, when a credential was checked
+	usage        *gateway.Result
+	refusedToken bool                  // the first path segment was a wrong token: never log it
+	bodyErr      atomic.Pointer[error] // the client's body failed to read
 }
 
 // proxied marks the request as bound for a route and counts it.
@@ -95,13 +107,20 @@ func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // server drain a body the client has not sent yet (the server cleans up
 // after the handler).
 type countingBody struct {
-	rc io.ReadCloser
-	n  *atomic.Int64
+	rc  io.ReadCloser
+	n   *atomic.Int64
+	err *atomic.Pointer[error] // the read error of a broken body (bad chunking, cut off)
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	b.n.Add(int64(n))
+	if err != nil && err != io.EOF {
+		var tooLarge *http.MaxBytesError
+		if !errors.As(err, &tooLarge) {
+			b.err.Store(&err)
+		}
+	}
 	return n, err
 }
 
@@ -141,9 +160,36 @@ func (s *Server) logRequest(w *logWriter, r *http.Request) {
 		slog.String("route", w.route),
 		slog.String("method", r.Method),
 		slog.Int("status", status),
-		slog.Duration("duration", duration),
+		slog.Float64("duration_ms", float64(duration.Microseconds())/1000),
 		slog.Int64("bytes_in", w.bytesIn.Load()),
 		slog.Int64("bytes_out", w.bytesOut),
+	}
+	if w.caller != nil {
+		attrs = append(attrs, slog.String("client", w.caller.Name()))
+	}
+	if p := w.plan; p != nil {
+		rep := p.Report()
+		if m := p.Model(); m != "" {
+			attrs = append(attrs, slog.String("model", m))
+		}
+		if rep.Attempts > 0 && w.route != rep.Provider {
+			attrs = append(attrs, slog.String("provider", rep.Provider))
+		}
+		if rep.Key != "" && rep.Key != "-" {
+			attrs = append(attrs, slog.String("provider_key", rep.Key))
+		}
+		if rep.Model != "" && rep.Model != p.Model() {
+			attrs = append(attrs, slog.String("upstream_model", rep.Model))
+		}
+		if rep.Attempts > 1 {
+			attrs = append(attrs, slog.Int("attempts", rep.Attempts), slog.String("failovers", strings.Join(rep.Failovers, "; ")))
+		}
+	}
+	if u := w.usage; u != nil && !u.Usage.IsZero() {
+		attrs = append(attrs, slog.Int64("tokens_in", u.Usage.Input), slog.Int64("tokens_out", u.Usage.Output))
+		if u.Currency != "" {
+			attrs = append(attrs, slog.Float64("cost", float64(u.Cost)/1e9), slog.String("currency", u.Currency))
+		}
 	}
 	if w.report.Transport != "" {
 		attrs = append(attrs, slog.String("transport", w.report.Transport))
@@ -162,8 +208,15 @@ func (s *Server) logRequest(w *logWriter, r *http.Request) {
 	}
 	if s.log.Enabled(r.Context(), slog.LevelDebug) {
 		// Debug only, and redacted: the token segment, key= values and
-		// Telegram bot tokens never reach the log.
-		attrs = append(attrs, slog.String("path", s.redact.String(r.URL.RequestURI())))
+		// Telegram bot tokens never reach the log. A first segment that
+		// was refused as a token may be a near miss of the token: never
+		// logged at all.
+		uri := r.URL.RequestURI()
+		if w.refusedToken {
+			_, rest := splitSegment(r.URL.EscapedPath())
+			uri = "/" + privacy.Placeholder + rest
+		}
+		attrs = append(attrs, slog.String("path", s.redact.String(uri)))
 	}
 	s.log.LogAttrs(context.Background(), level, "request", attrs...)
 	if aborted != nil {

@@ -1,0 +1,704 @@
+package gateway
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/llmproxy/llmproxy/access"
+	"github.com/llmproxy/llmproxy/jsonscan"
+	"github.com/llmproxy/llmproxy/meter"
+	"github.com/llmproxy/llmproxy/netguard"
+	"github.com/llmproxy/llmproxy/preset"
+	"github.com/llmproxy/llmproxy/replay"
+	"github.com/llmproxy/llmproxy/socket"
+)
+
+var _ http.RoundTripper = (*Plan)(nil)
+
+// RoundTrip is the attempt loop, as Caddy's reverse proxy loops over
+// upstreams: pick a target and key, send, judge the outcome, and move on
+// to the next key or target while the client has seen nothing — until an
+// answer comes, the attempts run out, or the failure is the client's own.
+//
+//   - Connection failures, timeouts before the response headers, 429 and
+//     5xx move on; so does a 200 whose body fails before its first byte.
+//   - 429 cools the key (Retry-After), an exhausted quota rests it long,
+//     401/403 disables it; 5xx and connection failures count toward the
+//     provider's circuit breaker.
+//   - 400, 404, 413, 422 and every other answer are the client's own and
+//     come back as they are.
+//   - Once a body byte reached the client nothing is retried: a later
+//     failure aborts the stream (the server's job).
+//
+// The plan owns the request it is given (it is built for one request):
+// RoundTrip may change its URL, header and body.
+func (p *Plan) RoundTrip(in *http.Request) (*http.Response, error) {
+	if p.max == 1 && len(p.targets) == 1 && !p.inject && !p.gateway && !p.metered {
+		return p.direct(in)
+	}
+	var (
+		cur     *target
+		verdict = moveOn
+		lastErr error
+	)
+	for attempt := 0; attempt < p.max; attempt++ {
+		t, k, ok := p.pick(cur, verdict)
+		if !ok {
+			break
+		}
+		cur = t
+		more := attempt+1 < p.max && p.another(t, k)
+		var resp *http.Response
+		var err error
+		verdict, resp, err = p.attempt(in, t, k, more)
+		if verdict == finished {
+			return resp, err
+		}
+		lastErr = err
+	}
+	return p.exhausted(lastErr)
+}
+
+// direct sends a passthrough request to its one target as it is: the
+// preset path with the client's own key, and generic mode. The header map
+// is filtered in place (nothing reads the client's headers afterwards).
+func (p *Plan) direct(in *http.Request) (*http.Response, error) {
+	t := p.targets[0]
+	u, err := p.url(t, in)
+	if err != nil {
+		return nil, err
+	}
+	in.URL = u
+	in.Header = t.provider.policy.Filter(in.Header)
+	addDefaults(in.Header, t.provider.defaults)
+	p.report.Provider, p.report.Attempts = t.provider.Name, 1
+	p.result.Provider = t.provider.Name
+	resp, err := t.provider.transport.RoundTrip(in)
+	p.result.Answered = err == nil && resp.StatusCode < 400
+	return resp, err
+}
+
+// outcome is what an attempt's result means for the loop.
+type outcome uint8
+
+const (
+	finished outcome = iota // hand this answer (or error) to the client
+	moveOn                  // the provider failed: the next target (or key)
+	nextKey                 // the key failed: another key, else the next target
+)
+
+// pick chooses the next attempt: after a key failure another key of the
+// same target; else the next target not tried yet (with a key in turn);
+// when every target was tried, further untried keys of any of them.
+func (p *Plan) pick(cur *target, verdict outcome) (*target, *Key, bool) {
+	now := time.Now()
+	if verdict == nextKey && cur != nil && cur.provider.Keyed() {
+		if k := cur.provider.pickKey(now, p.excluded(cur)); k != nil {
+			return cur, k, true
+		}
+	}
+	for _, t := range p.targets {
+		if p.triedTarget(t) {
+			continue
+		}
+		if !p.wantsKey(t) {
+			return t, nil, true
+		}
+		if k := t.provider.pickKey(now, p.excluded(t)); k != nil {
+			return t, k, true
+		}
+		p.tried = append(p.tried, t) // every key disabled: nothing to try here
+	}
+	for _, t := range p.targets {
+		if p.wantsKey(t) {
+			if k := t.provider.pickKey(now, p.excluded(t)); k != nil {
+				return t, k, true
+			}
+		}
+	}
+	return nil, nil, false
+}
+
+// another reports whether some attempt could follow this one.
+func (p *Plan) another(t *target, k *Key) bool {
+	for _, o := range p.targets {
+		if o != t && !p.triedTarget(o) {
+			return true
+		}
+	}
+	for _, o := range p.targets {
+		if !p.wantsKey(o) {
+			continue
+		}
+		for _, ok := range o.provider.keys {
+			if ok != k && !p.badKey(ok) && !p.triedPair(o, ok) {
+				if state, _, _ := ok.health.State(time.Now()); state != KeyDisabled {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func (p *Plan) wantsKey(t *target) bool { return p.inject && t.provider.Keyed() }
+
+func (p *Plan) triedTarget(t *target) bool {
+	for _, o := range p.tried {
+		if o == t {
+			return true
+		}
+	}
+	return false
+}
+
+// keys tried are recorded per target; a key that failed as a key (429,
+// 401, quota) is excluded everywhere.
+func (p *Plan) triedPair(t *target, k *Key) bool {
+	for i, o := range p.keys {
+		if o == k && p.keyTargets[i] == t {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Plan) badKey(k *Key) bool {
+	for _, o := range p.bad {
+		if o == k {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Plan) excluded(t *target) func(*Key) bool {
+	if len(p.keys) == 0 {
+		return nil
+	}
+	return func(k *Key) bool { return p.badKey(k) || p.triedPair(t, k) }
+}
+
+// attempt sends the request to one target with one key and judges what
+// came back.
+func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome, *http.Response, error) {
+	now := time.Now()
+	p.tried = append(p.tried, t)
+	if k != nil {
+		p.keys = append(p.keys, k)
+		p.keyTargets = append(p.keyTargets, t)
+		k.health.Requests.Add(1)
+	}
+	p.report.Attempts++
+	p.report.Provider, p.report.Key, p.report.Model = t.provider.Name, keyName(k), t.model
+	out, err := p.request(in, t, k)
+	if err != nil {
+		return finished, nil, err
+	}
+	t.bal.Used.Add(1)
+	t.bal.Inflight.Add(1)
+	t.provider.breaker.usable(now) // claims the probe of a half-open breaker
+	rt := t.provider.transport
+	if p.call.Responses() && !t.provider.native && !p.passthrough {
+		rt = t.provider.translated
+	}
+	resp, err := rt.RoundTrip(out)
+	verdict, why := p.judge(in.Context(), t, k, resp, err)
+	if verdict != finished {
+		t.bal.Inflight.Add(-1)
+		p.report.Failovers = append(p.report.Failovers, t.provider.Name+"/"+keyName(k)+": "+why)
+		if resp != nil {
+			p.keep(resp)
+		}
+		return verdict, nil, err
+	}
+	if err != nil {
+		t.bal.Inflight.Add(-1)
+		return finished, nil, err
+	}
+	if resp.StatusCode >= 300 {
+		resp.Body = p.track(resp, t, k, now, nil) // frees the in-flight slot when closed
+		return finished, resp, nil
+	}
+	// A success. When another attempt could still follow, wait for the
+	// first body byte before committing: a 200 that breaks before its
+	// first byte has shown the client nothing and may go elsewhere.
+	var first *[]byte
+	if more {
+		first = firstBuffers.Get().(*[]byte)
+		n, rerr := resp.Body.Read(*first)
+		*first = (*first)[:n]
+		if rerr != nil && rerr != io.EOF && n == 0 {
+			firstBuffers.Put(first)
+			resp.Body.Close()
+			t.bal.Inflight.Add(-1)
+			t.provider.breaker.failed(time.Now())
+			p.report.Failovers = append(p.report.Failovers, t.provider.Name+"/"+keyName(k)+": broke before the first byte")
+			if ctxErr := in.Context().Err(); ctxErr != nil {
+				return finished, nil, rerr
+			}
+			return moveOn, nil, rerr
+		}
+		if rerr == io.EOF {
+			resp.Body.Close()
+			resp.Body = endedBody{}
+		}
+	}
+	t.bal.observe(time.Since(now))
+	t.provider.breaker.succeeded()
+	if k != nil {
+		k.health.succeeded()
+	}
+	p.result.Answered = true
+	resp.Body = p.track(resp, t, k, now, first)
+	return finished, resp, nil
+}
+
+var firstBuffers = sync.Pool{New: func() any { b := make([]byte, 2<<10); return &b }}
+
+func keyName(k *Key) string {
+	if k == nil {
+		return "-"
+	}
+	return k.Name
+}
+
+// judge classifies an attempt's result and updates the health of the key
+// and the provider. why says, for the log, why the loop moves on.
+func (p *Plan) judge(ctx context.Context, t *target, k *Key, resp *http.Response, err error) (outcome, string) {
+	now := time.Now()
+	if err != nil {
+		var se *socket.Error
+		var tooLarge *http.MaxBytesError
+		switch {
+		case ctx.Err() != nil: // the client left
+		case netguard.IsBlocked(err):
+		case errors.As(err, &tooLarge), errors.As(err, &se) && se.Op == socket.OpBody:
+			// The client's own body failed: nobody else would do better.
+		default:
+			t.provider.breaker.failed(now)
+			return moveOn, "no answer (" + shortReason(err) + ")"
+		}
+		t.provider.breaker.release()
+		return finished, ""
+	}
+	status := resp.StatusCode
+	switch {
+	case status < 400:
+		return finished, ""
+	case status == http.StatusTooManyRequests || status == http.StatusPaymentRequired:
+		snippet := peekBody(resp)
+		if k == nil {
+			// The client's own key on a preset's upstream: that upstream is
+			// busy; another may not be.
+			t.provider.breaker.release()
+			return moveOn, strconv.Itoa(status)
+		}
+		if status == http.StatusPaymentRequired || quotaExhausted(snippet) {
+			k.health.QuotaExhausted(now)
+			p.markBad(k)
+			return nextKey, "quota exhausted"
+		}
+		k.health.RateLimited(now, retryAfter(resp.Header, now))
+		p.markBad(k)
+		t.provider.breaker.release()
+		return nextKey, "429"
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		t.provider.breaker.release()
+		if k == nil || !p.inject {
+			return finished, "" // the client's own key was refused
+		}
+		k.health.Disable("the provider refused the key (HTTP " + strconv.Itoa(status) + ")")
+		p.markBad(k)
+		return nextKey, strconv.Itoa(status) + ": key disabled"
+	case status == http.StatusBadRequest && k != nil && p.inject:
+		// Anthropic answers a spent balance with 400.
+		if snippet := peekBody(resp); bytes.Contains(snippet, []byte("credit balance is too low")) {
+			k.health.QuotaExhausted(now)
+			p.markBad(k)
+			return nextKey, "quota exhausted"
+		}
+	case status == http.StatusRequestTimeout || status >= 500 && status != http.StatusNotImplemented && status != http.StatusHTTPVersionNotSupported:
+		t.provider.breaker.failed(now)
+		return moveOn, strconv.Itoa(status)
+	}
+	t.provider.breaker.release()
+	return finished, ""
+}
+
+func (p *Plan) markBad(k *Key) { p.bad = append(p.bad, k) }
+
+// shortReason names a transport failure for the log without its text
+// (which may hold a URL).
+func shortReason(err error) string {
+	var se *socket.Error
+	switch {
+	case errors.As(err, &se):
+		return string(se.Op)
+	case isTimeout(err):
+		return "timeout"
+	}
+	return "transport"
+}
+
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &te) && te.Timeout()
+}
+
+// quotaExhausted recognises the providers' "out of credit" answers.
+func quotaExhausted(body []byte) bool {
+	return bytes.Contains(body, []byte("insufficient_quota")) || bytes.Contains(body, []byte("credit balance is too low"))
+}
+
+// retryAfter reads Retry-After (seconds or an HTTP date) and OpenAI's
+// retry-after-ms; 0 when absent.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	if ms := h.Get("Retry-After-Ms"); ms != "" {
+		if v, err := strconv.ParseFloat(ms, 64); err == nil && v > 0 {
+			return time.Duration(v * float64(time.Millisecond))
+		}
+	}
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs > 0 {
+		return time.Duration(secs * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// maxKept bounds the failed answer kept for the client.
+const maxKept = 64 << 10
+
+// peekBody reads a failed answer's body (up to maxKept) so that it can be
+// inspected and still handed on.
+func peekBody(resp *http.Response) []byte {
+	if kb, ok := resp.Body.(*keptBody); ok {
+		return kb.data
+	}
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxKept))
+	resp.Body.Close()
+	resp.Body = &keptBody{Reader: bytes.NewReader(data), data: data}
+	resp.ContentLength = int64(len(data))
+	resp.Header.Del("Content-Length")
+	return data
+}
+
+// endedBody is a body whose bytes were all read ahead.
+type endedBody struct{}
+
+func (endedBody) Read([]byte) (int, error) { return 0, io.EOF }
+func (endedBody) Close() error             { return nil }
+
+type keptBody struct {
+	*bytes.Reader
+	data []byte
+}
+
+func (*keptBody) Close() error { return nil }
+
+// lastResponse is the latest failed answer, kept (its body read) in case
+// nothing better comes.
+type lastResponse struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (p *Plan) keep(resp *http.Response) {
+	data := peekBody(resp)
+	p.last = &lastResponse{status: resp.StatusCode, header: resp.Header, body: data}
+}
+
+// exhausted answers when no attempt succeeded. The last provider answer
+// goes back as it is, except where it speaks of llmproxy's own key (a
+// refusal, a rate limit, a quota): the client did not send that key, so it
+// gets llmproxy's own account in its own format, which never quotes the
+// provider's message (it may name the key, masked, or the operator's
+// organisation).
+func (p *Plan) exhausted(lastErr error) (*http.Response, error) {
+	if p.last != nil {
+		status := p.last.status
+		injected := p.inject && p.report.Key != "-"
+		switch {
+		case injected && (status == http.StatusUnauthorized || status == http.StatusForbidden):
+			return nil, &Error{Status: http.StatusBadGateway, Code: "provider_key_rejected",
+				Message: "the provider refused llmproxy's key for this request; the operator has been told (see the log and /stats)"}
+		case injected && (status == http.StatusTooManyRequests || status == http.StatusPaymentRequired) || injected && quotaExhausted(p.last.body):
+			e := &Error{Status: http.StatusTooManyRequests, Code: "rate_limit_exceeded",
+				Message: "every provider key that serves this request is rate limited; try again later", RetryAfter: p.soonest()}
+			if status == http.StatusPaymentRequired || quotaExhausted(p.last.body) {
+				e.Code, e.Message = "insufficient_quota", "every provider key that serves this request is out of quota or rate limited"
+			}
+			return nil, e
+		}
+		return &http.Response{
+			StatusCode: status, Status: strconv.Itoa(status) + " " + http.StatusText(status),
+			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: p.last.header, Body: &keptBody{Reader: bytes.NewReader(p.last.body), data: p.last.body},
+			ContentLength: int64(len(p.last.body)),
+		}, nil
+	}
+	if lastErr != nil {
+		return nil, lastErr
+	}
+	return nil, &Error{Status: http.StatusServiceUnavailable, Code: "no_provider_key",
+		Message: "no provider key is usable for this request (all are disabled); the operator has been told"}
+}
+
+// soonest returns how long until the first of the plan's keys cools down.
+func (p *Plan) soonest() time.Duration {
+	now := time.Now()
+	var best time.Duration
+	for _, t := range p.targets {
+		for _, k := range t.provider.keys {
+			if state, until, _ := k.health.State(now); state == KeyCooling {
+				if d := until.Sub(now); best == 0 || d < best {
+					best = d
+				}
+			}
+		}
+	}
+	return cmp.Or(best, time.Second)
+}
+
+// request builds the attempt's request: the target URL, the provider's
+// header policy, the credential, and the body for this target.
+func (p *Plan) request(in *http.Request, t *target, k *Key) (*http.Request, error) {
+	u, err := p.url(t, in)
+	if err != nil {
+		return nil, err
+	}
+	out := *in
+	out.URL = u
+	prov := t.provider
+	h := prov.policy.Outbound(in.Header)
+	if p.gateway || p.inject {
+		// The client's credential never goes upstream; nor does a choice of
+		// organisation or project billed on the operator's key.
+		for _, name := range access.CredentialHeaders {
+			delete(h, name)
+		}
+		if ah := p.s.keys.AuthHeader(); ah != "" {
+			delete(h, ah)
+		}
+		delete(h, "Openai-Organization")
+		delete(h, "Openai-Project")
+	}
+	for name, values := range prov.headers {
+		h[name] = values
+	}
+	addDefaults(h, prov.defaults)
+	if k != nil {
+		prov.inject(h, k)
+	}
+	out.Header = h
+	if p.body != nil {
+		data, err := p.bodyFor(t)
+		if err != nil {
+			return nil, err
+		}
+		replay.Set(&out, data)
+	}
+	return &out, nil
+}
+
+// injectUsage reports whether llmproxy adds stream_options.include_usage
+// (and strips the extra chunk): a Chat Completions stream the client did
+// not ask usage for.
+func (p *Plan) injectUsage(t *target) bool {
+	return p.metered && p.stream && !p.clientUsage && p.call.Chat()
+}
+
+// bodyFor returns the body for a target: the client's bytes, with the
+// model renamed and stream_options.include_usage added where needed —
+// edits spliced in, nothing else re-encoded.
+func (p *Plan) bodyFor(t *target) ([]byte, error) {
+	data := p.body
+	if t.model != "" && t.model != p.model && !p.passthrough && p.call.API != Gemini {
+		var err error
+		if data, err = jsonscan.SetString(data, t.model, "model"); err != nil {
+			return nil, errBadJSON
+		}
+	}
+	if p.injectUsage(t) {
+		var err error
+		if data, err = jsonscan.Set(data, []byte("true"), "stream_options", "include_usage"); err != nil {
+			return nil, errBadJSON
+		}
+	}
+	return data, nil
+}
+
+// url returns the upstream URL of the request for a target.
+func (p *Plan) url(t *target, in *http.Request) (*url.URL, error) {
+	if p.fixed != nil {
+		return p.fixed, nil
+	}
+	base := t.provider.bases[t.base]
+	if p.passthrough {
+		u, err := preset.Join(base, p.rest, p.query)
+		if err != nil {
+			return nil, &Error{Status: http.StatusBadRequest, Code: "invalid_path", Message: err.Error()}
+		}
+		return u, nil
+	}
+	u := &url.URL{Scheme: base.Scheme, Host: base.Host}
+	path := strings.TrimSuffix(base.Path, "/")
+	switch p.call.API {
+	case OpenAI:
+		path += p.call.Endpoint
+	case Anthropic:
+		if !strings.HasSuffix(path, "/v1") {
+			path += "/v1"
+		}
+		path += p.call.Endpoint
+	case Gemini:
+		if !strings.HasSuffix(path, "/v1beta") && !strings.HasSuffix(path, "/v1") {
+			path += "/" + p.call.Version
+		}
+		path += "/models/" + cmp.Or(t.model, p.model) + ":" + p.call.Endpoint
+	}
+	u.Path = path
+	q := stripQueryParam(in.URL.RawQuery, "key")
+	if v := t.provider.apiVersion; v != "" && !strings.Contains(q, "api-version=") {
+		if q != "" {
+			q += "&"
+		}
+		q += "api-version=" + url.QueryEscape(v)
+	}
+	u.RawQuery = q
+	return u, nil
+}
+
+func addDefaults(h http.Header, defaults map[string]string) {
+	for name, value := range defaults {
+		if _, ok := h[name]; !ok {
+			h[name] = []string{value}
+		}
+	}
+}
+
+// track wraps a committed answer's body: it returns the first-read bytes
+// first, counts usage on the way (when metered) and, when the body ends,
+// records the result and frees the target's in-flight slot.
+func (p *Plan) track(resp *http.Response, t *target, k *Key, start time.Time, first *[]byte) io.ReadCloser {
+	p.result.Provider, p.result.Key = t.provider.Name, keyName(k)
+	a := &answer{body: resp.Body, plan: p, t: t, first: first}
+	if first != nil {
+		a.prefix = *first
+	}
+	if resp.StatusCode >= 300 || !p.metered || resp.Header.Get("Content-Encoding") != "" || resp.Body == http.NoBody {
+		a.unmetered = true
+		return a
+	}
+	return meter.Wrap(a, meter.Options{
+		Format:          p.format,
+		Stream:          isEventStream(resp.Header.Get("Content-Type")),
+		StripUsageChunk: p.injectUsage(t),
+		Done:            p.usageDone,
+	})
+}
+
+// usageDone records the usage of the answer and its cost.
+func (p *Plan) usageDone(u meter.Usage, complete bool) {
+	r := &p.result
+	r.Usage, r.Complete, r.Caller, r.Model = u, complete, p.caller, p.model
+	if p.route != nil && p.route.pricing != nil {
+		r.Currency = p.route.pricing.Currency
+		r.Cost = p.route.pricing.Cost(u.Input, u.CachedInput, u.CacheWrite, u.Output)
+	}
+}
+
+// answer is a committed response body.
+type answer struct {
+	body      io.ReadCloser
+	plan      *Plan
+	t         *target
+	prefix    []byte
+	first     *[]byte
+	unmetered bool
+	once      sync.Once
+}
+
+func (a *answer) Read(b []byte) (int, error) {
+	if len(a.prefix) > 0 {
+		n := copy(b, a.prefix)
+		a.prefix = a.prefix[n:]
+		if len(a.prefix) == 0 {
+			firstBuffers.Put(a.first)
+			a.first = nil
+		}
+		return n, nil
+	}
+	return a.body.Read(b)
+}
+
+func (a *answer) Close() error {
+	err := a.body.Close()
+	a.once.Do(func() {
+		a.t.bal.Inflight.Add(-1)
+		if a.unmetered {
+			a.plan.result.Caller, a.plan.result.Model = a.plan.caller, a.plan.model
+		}
+		if a.first != nil {
+			firstBuffers.Put(a.first)
+			a.first = nil
+		}
+	})
+	return err
+}
+
+// isEventStream reports whether a Content-Type is text/event-stream.
+func isEventStream(ct string) bool {
+	const sse = "text/event-stream"
+	ct = strings.TrimLeft(ct, " \t")
+	return len(ct) >= len(sse) && strings.EqualFold(ct[:len(sse)], sse)
+}
+
+// WebSocket returns how to dial a WebSocket for the plan: the target
+// (ws or wss), the handshake headers (the provider's policy applied, the
+// client's credentials replaced by the provider's key where it has one)
+// and the transport that carries the handshake. WebSockets take the first
+// target only: a realtime session cannot be replayed elsewhere.
+func (p *Plan) WebSocket(in *http.Request) (*url.URL, http.Header, http.RoundTripper, error) {
+	t := p.targets[0]
+	u, err := p.url(t, in)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ws := *u
+	ws.Scheme = "wss"
+	if u.Scheme == "http" || u.Scheme == "ws" {
+		ws.Scheme = "ws"
+	}
+	var k *Key
+	if p.wantsKey(t) {
+		if k = t.provider.pickKey(time.Now(), nil); k == nil {
+			return nil, nil, nil, &Error{Status: http.StatusServiceUnavailable, Code: "no_provider_key",
+				Message: "no provider key is usable for this request (all are disabled); the operator has been told"}
+		}
+	}
+	out, err := p.request(in, t, k)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	h := out.Header
+	delete(h, "Sec-Websocket-Protocol") // offered through the dialer
+	p.report.Provider, p.report.Key, p.report.Attempts = t.provider.Name, keyName(k), 1
+	return &ws, h, t.provider.raw, nil
+}

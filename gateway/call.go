@@ -1,0 +1,129 @@
+package gateway
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// API is a request format the gateway routes by model.
+type API uint8
+
+const (
+	// OpenAI: /v1/chat/completions, /v1/responses, /v1/embeddings, … with
+	// the model in the JSON body.
+	OpenAI API = iota + 1
+	// Anthropic: /v1/messages (and /v1/messages/count_tokens).
+	Anthropic
+	// Gemini: /v1beta/models/{model}:{method}, the model in the path.
+	Gemini
+)
+
+func (a API) String() string {
+	switch a {
+	case Anthropic:
+		return "anthropic"
+	case Gemini:
+		return "gemini"
+	}
+	return "openai"
+}
+
+// Call is what a gateway request asks for, read from its method and path.
+type Call struct {
+	API API
+	// Endpoint is the path after the API version: "/chat/completions",
+	// "/responses", "/messages"; for Gemini the method ("generateContent").
+	Endpoint string
+	// Version is the Gemini API version in the path (v1beta or v1).
+	Version string
+	// Model is the model named in the path (Gemini; the model retrieved by
+	// GET /v1/models/{id}); "" when it is in the body.
+	Model string
+	// List: GET /v1/models, /models or /v1beta/models. Retrieve: GET one.
+	List, Retrieve bool
+}
+
+// Responses reports whether the call is the OpenAI Responses API.
+func (c Call) Responses() bool { return c.API == OpenAI && c.Endpoint == "/responses" }
+
+// Chat reports whether the call is OpenAI's Chat Completions.
+func (c Call) Chat() bool { return c.API == OpenAI && c.Endpoint == "/chat/completions" }
+
+// IsGatewayPath reports whether a path belongs to the gateway: /v1/…,
+// /v1beta/…, /models.
+func IsGatewayPath(path string) bool {
+	return path == "/models" || path == "/v1" || strings.HasPrefix(path, "/v1/") ||
+		path == "/v1beta" || strings.HasPrefix(path, "/v1beta/")
+}
+
+// ParseCall reads the call from a gateway request's method, escaped path
+// and headers. A path the gateway cannot route by model gets an *Error.
+func ParseCall(method, escapedPath string, h http.Header) (Call, error) {
+	path, err := url.PathUnescape(escapedPath)
+	if err != nil || strings.ContainsAny(path, "\x00\r\n") {
+		return Call{}, errBadPath
+	}
+	get := method == http.MethodGet || method == http.MethodHead
+	switch {
+	case path == "/models" || path == "/v1/models":
+		if !get {
+			return Call{}, errMethod
+		}
+		api := OpenAI
+		if path == "/v1/models" && h.Get("Anthropic-Version") != "" {
+			api = Anthropic // the Anthropic SDK lists models at the same path
+		}
+		return Call{API: api, List: true}, nil
+	case path == "/v1beta/models":
+		if !get {
+			return Call{}, errMethod
+		}
+		return Call{API: Gemini, List: true, Version: "v1beta"}, nil
+	}
+	if rest, ok := strings.CutPrefix(path, "/v1beta/models/"); ok {
+		return geminiCall("v1beta", rest, get)
+	}
+	if rest, ok := strings.CutPrefix(path, "/v1/models/"); ok {
+		if strings.Contains(rest, ":") { // Gemini's v1: /v1/models/{model}:{method}
+			return geminiCall("v1", rest, get)
+		}
+		if !get || rest == "" {
+			return Call{}, errMethod
+		}
+		api := OpenAI
+		if h.Get("Anthropic-Version") != "" {
+			api = Anthropic
+		}
+		return Call{API: api, Retrieve: true, Model: rest}, nil
+	}
+	rest, ok := strings.CutPrefix(path, "/v1/")
+	if !ok || rest == "" {
+		return Call{}, errNoModelRoute
+	}
+	endpoint := "/" + rest
+	if method != http.MethodPost {
+		return Call{}, errNoModelRoute
+	}
+	if endpoint == "/messages" || endpoint == "/messages/count_tokens" {
+		return Call{API: Anthropic, Endpoint: endpoint}, nil
+	}
+	return Call{API: OpenAI, Endpoint: endpoint}, nil
+}
+
+func geminiCall(version, rest string, get bool) (Call, error) {
+	model, method, ok := strings.Cut(rest, ":")
+	if !ok {
+		if get && model != "" && !strings.Contains(model, "/") {
+			return Call{API: Gemini, Retrieve: true, Model: model, Version: version}, nil
+		}
+		return Call{}, errNoModelRoute
+	}
+	if get || model == "" || method == "" || strings.ContainsAny(method, "/:") || strings.Contains(model, "/") {
+		return Call{}, errNoModelRoute
+	}
+	return Call{API: Gemini, Version: version, Model: model, Endpoint: method}, nil
+}
+
+// GeminiStream reports whether a Gemini method streams.
+func geminiStreams(method string) bool { return method == "streamGenerateContent" }

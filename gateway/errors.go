@@ -1,0 +1,82 @@
+package gateway
+
+import (
+	"net/http"
+	"time"
+)
+
+// Error is a request the gateway refuses or cannot serve. The server
+// writes it in the caller's own error format (OpenAI, Anthropic or Google),
+// so SDKs raise their usual exceptions. Messages never hold a key, a token
+// or a URL.
+type Error struct {
+	Status  int
+	Code    string // e.g. model_not_found, rate_limit_exceeded
+	Message string
+	// Param names the request field at fault, when there is one.
+	Param string
+	// RetryAfter, when set, becomes the Retry-After header.
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string { return e.Message }
+
+var (
+	errBadPath      = &Error{Status: http.StatusBadRequest, Code: "invalid_path", Message: "the request path has invalid escaping or a control character"}
+	errMethod       = &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "this endpoint takes another method"}
+	errNoModelRoute = &Error{Status: http.StatusNotFound, Code: "unknown_endpoint",
+		Message: "the gateway routes requests that name a model (POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/messages, /v1beta/models/{model}:generateContent, …); for other endpoints use a preset path such as /openai/v1/…"}
+	errNoModel = &Error{Status: http.StatusBadRequest, Code: "missing_model", Param: "model",
+		Message: "the request body must be a JSON object with a \"model\""}
+	errBadJSON = &Error{Status: http.StatusBadRequest, Code: "invalid_json",
+		Message: "the request body is not valid JSON"}
+	errDuplicateModel = &Error{Status: http.StatusBadRequest, Code: "invalid_json", Param: "model",
+		Message: "the request body names \"model\" more than once"}
+	// ErrGatewayOff answers /v1/… when no provider is configured.
+	ErrGatewayOff = &Error{Status: http.StatusNotFound, Code: "gateway_off",
+		Message: "the gateway is off: it needs providers (providers: and models: in the config file, or ROUTES_CONFIG); presets answer under /<preset>/…, e.g. /openai/v1/chat/completions"}
+)
+
+func modelNotFound(model string) *Error {
+	return &Error{Status: http.StatusNotFound, Code: "model_not_found", Param: "model",
+		Message: "The model `" + printable(model) + "` does not exist or you do not have access to it."}
+}
+
+func modelNotAllowed(model string) *Error {
+	return &Error{Status: http.StatusForbidden, Code: "model_not_allowed", Param: "model",
+		Message: "this key may not use the model `" + printable(model) + "`"}
+}
+
+func wrongFormat(model string, api API, kinds string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "unsupported_api", Param: "model",
+		Message: "the model `" + printable(model) + "` is served in the " + kinds + " format only, not in " + api.String() + "'s: " + hintFor(kinds)}
+}
+
+func hintFor(kinds string) string {
+	switch kinds {
+	case "anthropic":
+		return "call /v1/messages"
+	case "gemini":
+		return "call /v1beta/models/{model}:generateContent"
+	}
+	return "call /v1/chat/completions"
+}
+
+// printable shortens a client-chosen name for an error message and keeps
+// only printable ASCII.
+func printable(s string) string {
+	long := len(s) > 128
+	if long {
+		s = s[:128]
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	if long {
+		b = append(b, "..."...)
+	}
+	return string(b)
+}

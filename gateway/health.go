@@ -1,0 +1,389 @@
+package gateway
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Health holds what llmproxy learned about providers and keys: cooldowns,
+// disabled keys, circuit breakers and the counters the balancing strategies
+// read. It outlives configuration snapshots (a reload or a panel edit keeps
+// what was learned) and is safe for concurrent use.
+type Health struct {
+	mu        sync.Mutex
+	keys      map[string]*KeyHealth // by provider name and key fingerprint
+	breakers  map[string]*Breaker   // by provider name
+	balancing map[string]*Balance   // by provider name and base URL
+	// Shared, when set, carries changes to other replicas (Redis).
+	Shared Shared
+}
+
+// Shared publishes local health changes to other replicas; what they
+// publish comes back through Health.Apply.
+type Shared interface {
+	Publish(Event)
+}
+
+// Event is a health change that other replicas apply too.
+type Event struct {
+	Provider string    `json:"p"`
+	Key      string    `json:"k,omitempty"` // fingerprint; "" for the provider's breaker
+	Kind     EventKind `json:"e"`
+	Until    time.Time `json:"u,omitzero"`
+	Reason   string    `json:"r,omitempty"`
+}
+
+// EventKind is what an Event changes.
+type EventKind string
+
+const (
+	EventCooldown    EventKind = "cooldown"     // a key cools down until Until
+	EventDisable     EventKind = "disable"      // a key is disabled (Reason)
+	EventEnable      EventKind = "enable"       // a key is enabled again
+	EventBreakerOpen EventKind = "breaker_open" // a provider is cooled until Until
+	EventBreakerOK   EventKind = "breaker_ok"   // a provider answers again
+)
+
+// NewHealth returns an empty registry.
+func NewHealth() *Health {
+	return &Health{
+		keys:      make(map[string]*KeyHealth),
+		breakers:  make(map[string]*Breaker),
+		balancing: make(map[string]*Balance),
+	}
+}
+
+func (h *Health) key(provider, fp string) *KeyHealth {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	id := provider + "\x00" + fp
+	k := h.keys[id]
+	if k == nil {
+		k = &KeyHealth{h: h, provider: provider, fp: fp}
+		h.keys[id] = k
+	}
+	return k
+}
+
+func (h *Health) breaker(provider string) *Breaker {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b := h.breakers[provider]
+	if b == nil {
+		b = &Breaker{h: h, provider: provider}
+		h.breakers[provider] = b
+	}
+	return b
+}
+
+func (h *Health) balance(provider, base string) *Balance {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	id := provider + "\x00" + base
+	b := h.balancing[id]
+	if b == nil {
+		b = &Balance{}
+		h.balancing[id] = b
+	}
+	return b
+}
+
+// EnableAll re-enables every disabled key (a SIGHUP reload: the operator
+// may have fixed them).
+func (h *Health) EnableAll() {
+	h.mu.Lock()
+	keys := make([]*KeyHealth, 0, len(h.keys))
+	for _, k := range h.keys {
+		keys = append(keys, k)
+	}
+	h.mu.Unlock()
+	for _, k := range keys {
+		k.Enable()
+	}
+}
+
+// Apply applies a change another replica published.
+func (h *Health) Apply(ev Event) {
+	if ev.Key == "" {
+		b := h.breaker(ev.Provider)
+		b.mu.Lock()
+		switch ev.Kind {
+		case EventBreakerOpen:
+			if ev.Until.After(b.openUntil) {
+				b.openUntil, b.fails = ev.Until, breakerThreshold
+			}
+		case EventBreakerOK:
+			b.fails, b.opens, b.openUntil = 0, 0, time.Time{}
+		}
+		b.mu.Unlock()
+		return
+	}
+	k := h.key(ev.Provider, ev.Key)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch ev.Kind {
+	case EventCooldown:
+		if ev.Until.After(k.coolUntil) {
+			k.coolUntil, k.coolReason = ev.Until, ev.Reason
+		}
+	case EventDisable:
+		k.disabled = ev.Reason
+	case EventEnable:
+		k.disabled, k.coolUntil, k.strikes = "", time.Time{}, 0
+	}
+}
+
+func (h *Health) publish(ev Event) {
+	if h.Shared != nil {
+		h.Shared.Publish(ev)
+	}
+}
+
+// KeyState is what a key's health says.
+type KeyState string
+
+const (
+	KeyOK       KeyState = "ok"
+	KeyCooling  KeyState = "cooling"
+	KeyDisabled KeyState = "disabled"
+)
+
+// KeyHealth is one provider key's health.
+type KeyHealth struct {
+	h        *Health
+	provider string
+	fp       string
+
+	mu         sync.Mutex
+	coolUntil  time.Time
+	coolReason string
+	strikes    int    // 429s in a row without a Retry-After: the default cooldown grows
+	disabled   string // why; "" when enabled
+
+	Requests atomic.Int64 // attempts made with the key
+	Failures atomic.Int64 // attempts that failed because of the key (429, 401, quota)
+}
+
+// Cooldowns: a 429 without Retry-After starts at defaultCooldown and
+// doubles with each repeat up to maxCooldown; an exhausted quota (402,
+// insufficient_quota) rests the key for quotaCooldown.
+const (
+	defaultCooldown = 5 * time.Second
+	maxCooldown     = 5 * time.Minute
+	quotaCooldown   = time.Hour
+)
+
+// State returns the key's state at now, until when (cooling) and why.
+func (k *KeyHealth) State(now time.Time) (KeyState, time.Time, string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch {
+	case k.disabled != "":
+		return KeyDisabled, time.Time{}, k.disabled
+	case now.Before(k.coolUntil):
+		return KeyCooling, k.coolUntil, k.coolReason
+	}
+	return KeyOK, time.Time{}, ""
+}
+
+// available reports whether the key may be used now and, when it is
+// cooling down, until when (zero when disabled).
+func (k *KeyHealth) available(now time.Time) (bool, time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.disabled != "" {
+		return false, time.Time{}
+	}
+	if now.Before(k.coolUntil) {
+		return false, k.coolUntil
+	}
+	return true, time.Time{}
+}
+
+// RateLimited cools the key after a 429: for retryAfter when the provider
+// said, else for a default that grows on repeats.
+func (k *KeyHealth) RateLimited(now time.Time, retryAfter time.Duration) {
+	k.Failures.Add(1)
+	k.mu.Lock()
+	d := retryAfter
+	if d <= 0 {
+		d = defaultCooldown << min(k.strikes, 10)
+		k.strikes++
+	}
+	d = min(d, maxCooldown)
+	until := now.Add(d)
+	if until.After(k.coolUntil) {
+		k.coolUntil, k.coolReason = until, "rate limited"
+	}
+	k.mu.Unlock()
+	k.h.publish(Event{Provider: k.provider, Key: k.fp, Kind: EventCooldown, Until: until, Reason: "rate limited"})
+}
+
+// QuotaExhausted rests the key for much longer (402, insufficient_quota).
+func (k *KeyHealth) QuotaExhausted(now time.Time) {
+	k.Failures.Add(1)
+	until := now.Add(quotaCooldown)
+	k.mu.Lock()
+	k.coolUntil, k.coolReason = until, "quota exhausted"
+	k.mu.Unlock()
+	k.h.publish(Event{Provider: k.provider, Key: k.fp, Kind: EventCooldown, Until: until, Reason: "quota exhausted"})
+}
+
+// Disable takes the key out of use until it is enabled again (401/403:
+// the provider refuses it).
+func (k *KeyHealth) Disable(reason string) {
+	k.Failures.Add(1)
+	k.mu.Lock()
+	k.disabled = reason
+	k.mu.Unlock()
+	k.h.publish(Event{Provider: k.provider, Key: k.fp, Kind: EventDisable, Reason: reason})
+}
+
+// Enable puts a key back into use and forgets its cooldown.
+func (k *KeyHealth) Enable() {
+	k.mu.Lock()
+	was := k.disabled != "" || !k.coolUntil.IsZero()
+	k.disabled, k.coolUntil, k.coolReason, k.strikes = "", time.Time{}, "", 0
+	k.mu.Unlock()
+	if was {
+		k.h.publish(Event{Provider: k.provider, Key: k.fp, Kind: EventEnable})
+	}
+}
+
+// succeeded resets the growing cooldown.
+func (k *KeyHealth) succeeded() {
+	k.mu.Lock()
+	k.strikes = 0
+	k.mu.Unlock()
+}
+
+// Breaker is a provider's circuit breaker: breakerThreshold failures in a
+// row (5xx, no connection, a timeout) open it for a while, during which
+// the provider is tried only when nothing else is left; then one request
+// at a time probes it, and the first success closes it.
+type Breaker struct {
+	h        *Health
+	provider string
+
+	mu        sync.Mutex
+	fails     int
+	opens     int // openings in a row: the pause grows
+	openUntil time.Time
+	probing   bool
+}
+
+const (
+	breakerThreshold = 5
+	breakerPause     = 30 * time.Second
+	breakerMaxPause  = 5 * time.Minute
+)
+
+// BreakerState is a breaker's state.
+type BreakerState string
+
+const (
+	BreakerClosed   BreakerState = "closed"    // in use
+	BreakerOpen     BreakerState = "open"      // cooled: last resort only
+	BreakerHalfOpen BreakerState = "half_open" // one probe at a time
+)
+
+// State returns the breaker's state at now and, when open, until when.
+func (b *Breaker) State(now time.Time) (BreakerState, time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stateLocked(now), b.openUntil
+}
+
+func (b *Breaker) stateLocked(now time.Time) BreakerState {
+	switch {
+	case b.fails < breakerThreshold:
+		return BreakerClosed
+	case now.Before(b.openUntil):
+		return BreakerOpen
+	}
+	return BreakerHalfOpen
+}
+
+// usable reports whether the provider should be tried in its turn (not as
+// a last resort); in the half-open state it claims the probe.
+func (b *Breaker) usable(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.stateLocked(now) {
+	case BreakerClosed:
+		return true
+	case BreakerHalfOpen:
+		if !b.probing {
+			b.probing = true
+			return true
+		}
+	}
+	return false
+}
+
+// release gives back a probe that neither succeeded nor failed (the
+// answer was the client's own error, or the client left).
+func (b *Breaker) release() {
+	b.mu.Lock()
+	b.probing = false
+	b.mu.Unlock()
+}
+
+func (b *Breaker) succeeded() {
+	b.mu.Lock()
+	was := b.fails >= breakerThreshold
+	b.fails, b.opens, b.probing, b.openUntil = 0, 0, false, time.Time{}
+	b.mu.Unlock()
+	if was {
+		b.h.publish(Event{Provider: b.provider, Kind: EventBreakerOK})
+	}
+}
+
+func (b *Breaker) failed(now time.Time) {
+	b.mu.Lock()
+	b.fails++
+	b.probing = false
+	var until time.Time
+	if b.fails >= breakerThreshold && !now.Before(b.openUntil) {
+		pause := min(breakerPause<<min(b.opens, 8), breakerMaxPause)
+		b.opens++
+		b.openUntil = now.Add(pause)
+		until = b.openUntil
+	}
+	b.mu.Unlock()
+	if !until.IsZero() {
+		b.h.publish(Event{Provider: b.provider, Kind: EventBreakerOpen, Until: until})
+	}
+}
+
+// Balance holds the counters the balancing strategies read, per provider
+// base URL.
+type Balance struct {
+	Used     atomic.Int64  // requests sent
+	Inflight atomic.Int64  // requests whose answer has not ended
+	ttfb     atomic.Uint64 // EWMA of the time to the first byte, float64 bits (ns)
+}
+
+// ewmaWeight is how much a new sample moves the latency average.
+const ewmaWeight = 0.2
+
+// observe folds a time-to-first-byte sample into the average.
+func (b *Balance) observe(d time.Duration) {
+	for {
+		old := b.ttfb.Load()
+		v := float64(d)
+		if old != 0 {
+			v = math.Float64frombits(old)*(1-ewmaWeight) + v*ewmaWeight
+		}
+		if b.ttfb.CompareAndSwap(old, math.Float64bits(v)) {
+			return
+		}
+	}
+}
+
+// Latency returns the average time to the first byte; 0 when unknown.
+func (b *Balance) Latency() time.Duration {
+	return time.Duration(math.Float64frombits(b.ttfb.Load()))
+}

@@ -1,0 +1,326 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/llmproxy/llmproxy/access"
+	"github.com/llmproxy/llmproxy/jsonscan"
+	"github.com/llmproxy/llmproxy/meter"
+	"github.com/llmproxy/llmproxy/preset"
+	"github.com/llmproxy/llmproxy/replay"
+)
+
+// Plan is one request's way through the gateway: the targets to try, in
+// order, and how to send it to each. It is the http.RoundTripper the
+// server hands the request to; its RoundTrip is the attempt loop.
+type Plan struct {
+	s      *Snapshot
+	caller *access.Caller
+	call   Call
+	model  string // the model the client asked for; "" for passthrough
+	route  *Route
+
+	targets []*target
+	// body is the buffered request body, for a second attempt and for
+	// edits (model, stream_options); nil streams the client's body once.
+	body        []byte
+	stream      bool // the client asked for a stream
+	clientUsage bool // …and for stream_options.include_usage itself
+
+	// Passthrough (presets and generic mode): the path after the preset
+	// and the query; fixed is generic mode's target.
+	passthrough bool
+	rest, query string
+	fixed       *url.URL
+
+	gateway    bool          // a /v1 request: client credentials never go upstream
+	inject     bool          // send the provider's key
+	metered    bool          // count usage
+	format     meter.Format  // …in this format
+	max        int           // attempts
+	tried      []*target     // targets tried
+	keys       []*Key        // keys tried, with the target each was tried on
+	keyTargets []*target     //
+	bad        []*Key        // keys that failed as keys: not tried again
+	last       *lastResponse // the last failed answer, for the client when nothing else works
+
+	report Report
+	result Result
+}
+
+// Report is what the request's log line says about the gateway's work.
+type Report struct {
+	Provider  string // who answered (or was tried last)
+	Key       string // with which key (its name)
+	Model     string // the upstream model, when it differs from the requested one
+	Attempts  int
+	Failovers []string // "provider/key: why" for each attempt that moved on
+}
+
+// Result is what the request used, read when its answer has ended.
+type Result struct {
+	Caller        *access.Caller
+	Model         string // the requested (public) model; "" for passthrough
+	Provider, Key string
+	Usage         meter.Usage
+	Complete      bool   // the answer ended cleanly
+	Cost          int64  // nanos of Currency
+	Currency      string // "" when unpriced
+	Answered      bool   // a provider answered with a success status
+}
+
+// Report returns what the log line should say.
+func (p *Plan) Report() *Report { return &p.report }
+
+// Result returns the request's usage; valid once the answer has ended.
+func (p *Plan) Result() Result { return p.result }
+
+// Model returns the model the client asked for.
+func (p *Plan) Model() string { return p.model }
+
+// Call returns what the request asked for.
+func (p *Plan) Call() Call { return p.call }
+
+// ModelPlan prepares a gateway request (/v1/chat/completions,
+// /v1/messages, /v1beta/models/…): it buffers the body (up to maxBody),
+// reads the model, checks the caller may use it and finds the route.
+// Errors are *Error, or the body's read error (e.g. *http.MaxBytesError).
+func (s *Snapshot) ModelPlan(r *http.Request, call Call, caller *access.Caller, maxBody int64) (*Plan, error) {
+	if !s.On() {
+		return nil, ErrGatewayOff
+	}
+	p := &Plan{s: s, caller: caller, call: call, gateway: true, inject: true, metered: true, max: s.maxAttempts}
+	ok, err := replay.Buffer(r, maxBody)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, &http.MaxBytesError{Limit: maxBody}
+	}
+	p.body, _ = replay.Bytes(r)
+	switch call.API {
+	case Gemini:
+		p.model = call.Model
+		p.stream = geminiStreams(call.Endpoint)
+		p.format = meter.Gemini
+	default:
+		model, found, err := jsonscan.String(p.body, "model")
+		switch {
+		case errors.Is(err, jsonscan.ErrDuplicateKey):
+			return nil, errDuplicateModel
+		case err != nil:
+			return nil, errBadJSON
+		case !found || model == "":
+			return nil, errNoModel
+		}
+		p.model = model
+		p.stream, _, _ = jsonscan.Bool(p.body, "stream")
+		p.format = meter.OpenAI
+		switch {
+		case call.API == Anthropic:
+			p.format = meter.Anthropic
+		case call.Responses():
+			p.format = meter.OpenAIResponses
+		case p.stream:
+			p.clientUsage, _, _ = jsonscan.Bool(p.body, "stream_options", "include_usage")
+		}
+	}
+	if !caller.AllowsModel(p.model) {
+		return nil, modelNotAllowed(p.model)
+	}
+	route := s.resolve(p.model)
+	if route == nil {
+		return nil, modelNotFound(p.model)
+	}
+	p.route = route
+	now := time.Now()
+	var kinds []string
+	for _, t := range route.order(now) {
+		if p.serves(t.provider) {
+			p.targets = append(p.targets, t)
+		} else if !slices.Contains(kinds, string(t.provider.Kind)) {
+			kinds = append(kinds, string(t.provider.Kind))
+		}
+	}
+	if len(p.targets) == 0 {
+		if call.Responses() {
+			return nil, &Error{Status: http.StatusBadRequest, Code: "unsupported_api", Param: "model",
+				Message: "no provider of the model `" + printable(p.model) + "` has the Responses API: use /v1/chat/completions"}
+		}
+		return nil, wrongFormat(p.model, call.API, strings.Join(kinds, " and "))
+	}
+	return p, nil
+}
+
+// serves reports whether a provider can take the plan's call.
+func (p *Plan) serves(prov *Provider) bool {
+	if prov.Kind.api() != p.call.API {
+		return false
+	}
+	if p.call.Responses() {
+		return prov.native || prov.translated != nil
+	}
+	return true
+}
+
+// resolve finds a model's route: its own, then the most specific
+// pattern, then an implicit route over every provider whose models match.
+func (s *Snapshot) resolve(model string) *Route {
+	if r := s.routes[model]; r != nil {
+		return r
+	}
+	for _, r := range s.patterns {
+		if r.pattern.Match(model) {
+			return r
+		}
+	}
+	var provs []*Provider
+	for _, prov := range s.providerList {
+		if prov.models.Match(model) {
+			provs = append(provs, prov)
+		}
+	}
+	if len(provs) == 0 {
+		return nil
+	}
+	names := make([]string, len(provs))
+	for i, prov := range provs {
+		names[i] = prov.Name
+	}
+	key := strings.Join(names, "\x00")
+	if r, ok := s.implicit.Load(key); ok {
+		return r.(*Route)
+	}
+	r := &Route{Name: "(implicit)", Origin: "providers", Strategy: s.strategy}
+	for _, prov := range provs {
+		for b := range prov.bases {
+			r.targets = append(r.targets, &target{provider: prov, base: b, weight: prov.weight,
+				bal: s.health.balance(prov.Name, prov.bases[b].String())})
+		}
+	}
+	actual, _ := s.implicit.LoadOrStore(key, r)
+	return actual.(*Route)
+}
+
+// PresetPlan prepares a preset request: rest is the escaped path after
+// the preset, and the request goes to the preset's upstreams in turn,
+// with its server-side key when it has some. The caller was checked by
+// the server (a keyed preset needs a client credential).
+func (s *Snapshot) PresetPlan(r *http.Request, prov *Provider, rest string, caller *access.Caller, maxBody int64) (*Plan, error) {
+	p := &Plan{s: s, caller: caller, passthrough: true, rest: rest, query: r.URL.RawQuery,
+		inject: prov.Keyed(), max: s.maxAttempts}
+	p.targets = prov.presetTargets()
+	if len(p.targets) == 1 && !p.inject {
+		// The common case, the client's own key to one upstream: one
+		// attempt, the body streamed as it comes (a bad path is refused
+		// when the URL is built).
+		p.max = 1
+		return p, nil
+	}
+	if p.inject {
+		p.query = stripQueryParam(p.query, "key") // the client's credential, maybe
+	}
+	if _, err := preset.Join(prov.bases[0], rest, p.query); err != nil {
+		return nil, &Error{Status: http.StatusBadRequest, Code: "invalid_path", Message: err.Error()}
+	}
+	// Failover needs the body again; a body too large to keep is sent
+	// once, without failover.
+	if ok, err := replay.Buffer(r, maxBody); err != nil {
+		return nil, err
+	} else if ok {
+		p.body, _ = replay.Bytes(r)
+	} else {
+		p.max = 1
+	}
+	if p.inject {
+		p.metered, p.format = presetFormat(prov, rest)
+		if p.body != nil || prov.Kind == KindGemini {
+			p.model, p.stream = presetModel(prov, rest, p.body)
+		}
+		if caller.RestrictsModels() && p.model != "" && !caller.AllowsModel(p.model) {
+			return nil, modelNotAllowed(p.model)
+		}
+		if p.format == meter.OpenAI && p.stream && strings.HasSuffix(rest, "/chat/completions") {
+			p.clientUsage, _, _ = jsonscan.Bool(p.body, "stream_options", "include_usage")
+			p.call = Call{API: OpenAI, Endpoint: "/chat/completions"}
+		}
+	}
+	return p, nil
+}
+
+// presetTargets returns the preset's upstreams as targets, the next one
+// in turn first. The slice is shared when there is one: read only.
+func (prov *Provider) presetTargets() []*target {
+	if len(prov.targets) == 1 {
+		return prov.targets
+	}
+	first := prov.firstBase()
+	return append(slices.Clone(prov.targets[first:]), prov.targets[:first]...)
+}
+
+// presetFormat says whether and how a keyed preset's answers are metered:
+// the APIs whose answers carry usage.
+func presetFormat(prov *Provider, rest string) (bool, meter.Format) {
+	switch prov.Kind {
+	case KindAnthropic:
+		return strings.HasSuffix(rest, "/messages"), meter.Anthropic
+	case KindGemini:
+		return strings.Contains(rest, ":generateContent") || strings.Contains(rest, ":streamGenerateContent"), meter.Gemini
+	}
+	switch {
+	case strings.HasSuffix(rest, "/responses"):
+		return true, meter.OpenAIResponses
+	case strings.HasSuffix(rest, "/chat/completions"), strings.HasSuffix(rest, "/completions"), strings.HasSuffix(rest, "/embeddings"):
+		return true, meter.OpenAI
+	}
+	return false, meter.OpenAI
+}
+
+// presetModel reads the model of a preset request: from the path for
+// Gemini, else from the JSON body.
+func presetModel(prov *Provider, rest string, body []byte) (model string, stream bool) {
+	if prov.Kind == KindGemini {
+		if i := strings.Index(rest, "/models/"); i >= 0 {
+			m, method, _ := strings.Cut(rest[i+len("/models/"):], ":")
+			return m, method == "streamGenerateContent"
+		}
+		return "", false
+	}
+	model, _, _ = jsonscan.String(body, "model")
+	stream, _, _ = jsonscan.Bool(body, "stream")
+	return model, stream
+}
+
+// GenericPlan prepares a generic-mode request to u: one attempt, behind
+// the address guard, with the denylist header policy.
+func (s *Snapshot) GenericPlan(u *url.URL) *Plan {
+	return &Plan{s: s, caller: operator, passthrough: true, fixed: u, max: 1, targets: s.generic.targets}
+}
+
+var operator = access.OperatorCaller()
+
+// stripQueryParam removes every name=… parameter from a raw query, keeping
+// the others byte for byte.
+func stripQueryParam(raw, name string) string {
+	if !strings.Contains(raw, name+"=") {
+		return raw
+	}
+	parts := strings.Split(raw, "&")
+	kept := parts[:0]
+	for _, part := range parts {
+		k, _, _ := strings.Cut(part, "=")
+		if k == name {
+			continue
+		}
+		if dk, err := url.QueryUnescape(k); err == nil && dk == name {
+			continue
+		}
+		kept = append(kept, part)
+	}
+	return strings.Join(kept, "&")
+}
