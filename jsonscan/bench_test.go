@@ -1,0 +1,154 @@
+package jsonscan
+
+import (
+	"encoding/json"
+	"strconv"
+	"testing"
+)
+
+// benchBodies: the README's chat request, and a 64 KiB one whose size is in
+// the message texts, as long conversations are.
+var benchBodies = []struct {
+	name string
+	data []byte
+}{
+	{"small", []byte(chat)},
+	{"64KiB", longRequest(64 << 10)},
+}
+
+// longRequest builds a chat request of about size bytes: a system prompt and
+// alternating turns of prose with the escapes real text has (newlines, quotes,
+// non-ASCII).
+func longRequest(size int) []byte {
+	const para = "The proxy forwards the body byte for byte; only \"model\" changes.\n" +
+		"Les requêtes passent telles quelles — 请求按原样转发。 Tab\there, emoji 😀.\n"
+	b := []byte(`{"model":"gpt-4o-mini","stream":true,"temperature":0.7,"messages":[`)
+	b = append(b, `{"role":"system","content":"You are a helpful assistant."}`...)
+	for turn := 0; len(b) < size-1024; turn++ {
+		role := "user"
+		if turn%2 == 1 {
+			role = "assistant"
+		}
+		text := ""
+		for len(text) < 900 {
+			text += strconv.Itoa(turn) + ". " + para
+		}
+		b = append(b, `,{"role":"`+role+`","content":`...)
+		b = AppendString(b, text)
+		b = append(b, '}')
+	}
+	b = append(b, `],"max_tokens":1024}`...)
+	return b
+}
+
+func BenchmarkGet(b *testing.B) {
+	for _, body := range benchBodies {
+		b.Run(body.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body.data)))
+			for b.Loop() {
+				if _, found, err := Get(body.data, "model"); err != nil || !found {
+					b.Fatal(found, err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkValid(b *testing.B) {
+	for _, body := range benchBodies {
+		b.Run(body.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body.data)))
+			for b.Loop() {
+				if !Valid(body.data) {
+					b.Fatal("invalid")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSet renames the model, as the gateway does for a route.
+func BenchmarkSet(b *testing.B) {
+	raw := []byte(`"gpt-4o"`)
+	for _, body := range benchBodies {
+		b.Run(body.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body.data)))
+			for b.Loop() {
+				if _, err := Set(body.data, raw, "model"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSetInsert adds "stream_options":{"include_usage":true}.
+func BenchmarkSetInsert(b *testing.B) {
+	raw := []byte(`true`)
+	for _, body := range benchBodies {
+		b.Run(body.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body.data)))
+			for b.Loop() {
+				if _, err := Set(body.data, raw, "stream_options", "include_usage"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// The encoding/json ways to do the same, for comparison.
+
+func BenchmarkStdValid(b *testing.B) {
+	for _, body := range benchBodies {
+		b.Run(body.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body.data)))
+			for b.Loop() {
+				if !json.Valid(body.data) {
+					b.Fatal("invalid")
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkStdUnmarshalMap(b *testing.B) {
+	for _, body := range benchBodies {
+		b.Run(body.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body.data)))
+			for b.Loop() {
+				var m map[string]any
+				if err := json.Unmarshal(body.data, &m); err != nil || m["model"] == nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkStdRoundTrip is what Set replaces: decode, change, re-encode (which
+// also reorders keys and re-escapes text).
+func BenchmarkStdRoundTrip(b *testing.B) {
+	for _, body := range benchBodies {
+		b.Run(body.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body.data)))
+			for b.Loop() {
+				var m map[string]any
+				if err := json.Unmarshal(body.data, &m); err != nil {
+					b.Fatal(err)
+				}
+				m["model"] = "gpt-4o"
+				if _, err := json.Marshal(m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
