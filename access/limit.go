@@ -113,7 +113,7 @@ func (l *Local) Admit(_ context.Context, k *Key, now time.Time) (Ticket, error) 
 		return nil, &LimitError{Limit: "max_parallel", RetryAfter: time.Second}
 	}
 	if k.RPM > 0 {
-		if len(st.admitted) != k.RPM { // the limit changed: start a new log
+		if cap(st.admitted) != k.RPM { // new, or the limit changed: start a new log
 			st.admitted, st.next = make([]time.Time, 0, k.RPM), 0
 		}
 		if len(st.admitted) == k.RPM {

@@ -538,6 +538,9 @@ func (p *Plan) bodyFor(t *target) ([]byte, error) {
 	if p.injectUsage(t) {
 		var err error
 		if data, err = jsonscan.Set(data, []byte("true"), "stream_options", "include_usage"); err != nil {
+			if errors.Is(err, jsonscan.ErrNotObject) {
+				return nil, fieldNotObject("stream_options")
+			}
 			return nil, errBadJSON
 		}
 	}

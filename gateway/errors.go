@@ -30,12 +30,25 @@ var (
 		Message: "the request body must be a JSON object with a \"model\""}
 	errBadJSON = &Error{Status: http.StatusBadRequest, Code: "invalid_json",
 		Message: "the request body is not valid JSON"}
-	errDuplicateModel = &Error{Status: http.StatusBadRequest, Code: "invalid_json", Param: "model",
-		Message: "the request body names \"model\" more than once"}
+	errDuplicateModel = fieldTwice("model")
 	// ErrGatewayOff answers /v1/… when no provider is configured.
 	ErrGatewayOff = &Error{Status: http.StatusNotFound, Code: "gateway_off",
 		Message: "the gateway is off: it needs providers (providers: and models: in the config file, or ROUTES_CONFIG); presets answer under /<preset>/…, e.g. /openai/v1/chat/completions"}
 )
+
+// fieldTwice refuses a body that names a field llmproxy routes or edits
+// by more than once (or in another letter case): parsers disagree on which
+// one counts, so a client could pass llmproxy's checks with one value and
+// reach the provider with another.
+func fieldTwice(field string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_json", Param: field,
+		Message: "the request body names \"" + field + "\" more than once (or also in another letter case)"}
+}
+
+func fieldNotObject(field string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Param: field,
+		Message: "\"" + field + "\" must be a JSON object"}
+}
 
 func modelNotFound(model string) *Error {
 	return &Error{Status: http.StatusNotFound, Code: "model_not_found", Param: "model",

@@ -119,7 +119,9 @@ func (s *Snapshot) ModelPlan(r *http.Request, call Call, caller *access.Caller, 
 			return nil, errNoModel
 		}
 		p.model = model
-		p.stream, _, _ = jsonscan.Bool(p.body, "stream")
+		if p.stream, _, err = jsonscan.Bool(p.body, "stream"); err != nil {
+			return nil, fieldTwice("stream")
+		}
 		p.format = meter.OpenAI
 		switch {
 		case call.API == Anthropic:
@@ -127,7 +129,9 @@ func (s *Snapshot) ModelPlan(r *http.Request, call Call, caller *access.Caller, 
 		case call.Responses():
 			p.format = meter.OpenAIResponses
 		case p.stream:
-			p.clientUsage, _, _ = jsonscan.Bool(p.body, "stream_options", "include_usage")
+			if p.clientUsage, _, err = jsonscan.Bool(p.body, "stream_options", "include_usage"); err != nil {
+				return nil, fieldTwice("stream_options.include_usage")
+			}
 		}
 	}
 	if !caller.AllowsModel(p.model) {
@@ -239,14 +243,19 @@ func (s *Snapshot) PresetPlan(r *http.Request, prov *Provider, rest string, call
 	}
 	if p.inject {
 		p.metered, p.format = presetFormat(prov, rest)
-		if p.body != nil || prov.Kind == KindGemini {
-			p.model, p.stream = presetModel(prov, rest, p.body)
+		var err error
+		if p.model, p.stream, err = presetModel(prov, rest, p.body); err != nil && (p.metered || caller.RestrictsModels()) {
+			return nil, err
 		}
-		if caller.RestrictsModels() && p.model != "" && !caller.AllowsModel(p.model) {
+		// A key limited to some models must name one: a body whose model
+		// llmproxy cannot read could still name another to the provider.
+		if caller.RestrictsModels() && (p.model == "" && p.body != nil || p.model != "" && !caller.AllowsModel(p.model)) {
 			return nil, modelNotAllowed(p.model)
 		}
 		if p.format == meter.OpenAI && p.stream && strings.HasSuffix(rest, "/chat/completions") {
-			p.clientUsage, _, _ = jsonscan.Bool(p.body, "stream_options", "include_usage")
+			if p.clientUsage, _, err = jsonscan.Bool(p.body, "stream_options", "include_usage"); err != nil {
+				return nil, fieldTwice("stream_options.include_usage")
+			}
 			p.call = Call{API: OpenAI, Endpoint: "/chat/completions"}
 		}
 	}
@@ -282,18 +291,33 @@ func presetFormat(prov *Provider, rest string) (bool, meter.Format) {
 }
 
 // presetModel reads the model of a preset request: from the path for
-// Gemini, else from the JSON body.
-func presetModel(prov *Provider, rest string, body []byte) (model string, stream bool) {
+// Gemini, else from the JSON body (a body without one has none; a body
+// that names it twice, or is not JSON, is an error).
+func presetModel(prov *Provider, rest string, body []byte) (model string, stream bool, err error) {
 	if prov.Kind == KindGemini {
 		if i := strings.Index(rest, "/models/"); i >= 0 {
 			m, method, _ := strings.Cut(rest[i+len("/models/"):], ":")
-			return m, method == "streamGenerateContent"
+			if u, err := url.PathUnescape(m); err == nil {
+				m = u
+			}
+			return m, method == "streamGenerateContent", nil
 		}
-		return "", false
+		return "", false, nil
 	}
-	model, _, _ = jsonscan.String(body, "model")
-	stream, _, _ = jsonscan.Bool(body, "stream")
-	return model, stream
+	if len(body) == 0 {
+		return "", false, nil
+	}
+	model, _, err = jsonscan.String(body, "model")
+	switch {
+	case errors.Is(err, jsonscan.ErrDuplicateKey):
+		return "", false, errDuplicateModel
+	case err != nil:
+		return "", false, errBadJSON
+	}
+	if stream, _, err = jsonscan.Bool(body, "stream"); err != nil {
+		return "", false, fieldTwice("stream")
+	}
+	return model, stream, nil
 }
 
 // GenericPlan prepares a generic-mode request to u: one attempt, behind

@@ -20,7 +20,10 @@ import (
 	"github.com/llmproxy/llmproxy/providertest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// genai (a test client) pulls in opencensus, which starts a worker at init.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+}
 
 const testToken = "test-token-5f3a9c1e7b2d4a68"
 

@@ -1,0 +1,260 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+
+	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/providertest"
+)
+
+// twoProviders runs alpha (two keys) and beta (one key) behind the model
+// super-brain with the fallback strategy; faults script alpha.
+func twoProviders(t *testing.T, alphaFault func(providertest.FaultRequest) providertest.Fault, edit func(*config.Config)) (*harness, *providertest.OpenAIServer, *providertest.OpenAIServer) {
+	t.Helper()
+	alpha := providertest.NewOpenAI(t, &providertest.OpenAI{Name: "alpha", Fault: alphaFault,
+		Reply: []providertest.Delta{providertest.Text("from "), providertest.Text("alpha")}}, nil)
+	beta := providertest.NewOpenAI(t, &providertest.OpenAI{Name: "beta",
+		Reply: []providertest.Delta{providertest.Text("from "), providertest.Text("beta")}}, nil)
+	cfg := gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg,
+			config.Provider{Name: "alpha", BaseURL: alpha.URL + "/v1", Keys: []string{"env:ALPHA_KEY_1", "env:ALPHA_KEY_2"}},
+			config.Provider{Name: "beta", BaseURL: beta.URL + "/v1", Keys: []string{"env:BETA_KEY_1"}},
+			config.Model{Name: "super-brain", Strategy: "fallback",
+				Targets: []config.Target{{Provider: "alpha", Model: "a-model"}, {Provider: "beta", Model: "b-model"}}})
+		if edit != nil {
+			edit(cfg)
+		}
+	})
+	return startGateway(t, cfg), alpha, beta
+}
+
+// A failure before the client saw anything moves on to the next provider:
+// 5xx, a reset, a hang past the response-header timeout, a 200 whose body
+// breaks before its first byte.
+func TestGatewayFailsOverBeforeTheFirstByte(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		fault  providertest.Fault
+		stream bool
+	}{
+		{"500", providertest.Status(500), false},
+		{"503", providertest.Status(503), true},
+		{"reset before headers", providertest.ResetBeforeHeaders(), false},
+		{"hang past the header timeout", providertest.Hang(), false},
+		{"200 then cut before the first byte", providertest.CutBeforeFirstByte(), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h, alpha, beta := twoProviders(t, func(providertest.FaultRequest) providertest.Fault { return tc.fault },
+				func(cfg *config.Config) { cfg.Timeouts.ResponseHeader = 300 * time.Millisecond })
+			client := openaiClient(h, aliceKey)
+			var answer string
+			if tc.stream {
+				stream := client.Chat.Completions.NewStreaming(t.Context(), chatParams("super-brain", "hi"))
+				var acc openai.ChatCompletionAccumulator
+				for stream.Next() {
+					acc.AddChunk(stream.Current())
+				}
+				if err := stream.Err(); err != nil {
+					t.Fatalf("stream: %v", err)
+				}
+				answer = acc.Choices[0].Message.Content
+			} else {
+				resp, err := client.Chat.Completions.New(t.Context(), chatParams("super-brain", "hi"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				answer = resp.Choices[0].Message.Content
+			}
+			if answer != "from beta" {
+				t.Errorf("answer %q, want beta's", answer)
+			}
+			if len(alpha.Requests()) != 1 || len(beta.Requests()) != 1 {
+				t.Errorf("requests: alpha %d, beta %d; want 1 each", len(alpha.Requests()), len(beta.Requests()))
+			}
+			if logs := h.waitLog(1); !strings.Contains(logs, `"attempts":2`) || !strings.Contains(logs, `"provider":"beta"`) {
+				t.Errorf("the log line does not tell the failover: %s", logs)
+			}
+		})
+	}
+}
+
+// After the first byte reached the client nothing is retried: a stream
+// cut mid-way aborts the client's connection, and no second provider is
+// asked (it would answer from the start, and bill twice).
+func TestGatewayNeverRetriesAfterTheFirstByte(t *testing.T) {
+	t.Parallel()
+	h, alpha, beta := twoProviders(t, func(providertest.FaultRequest) providertest.Fault {
+		return providertest.CutAfterEvents(2)
+	}, nil)
+	client := openaiClient(h, aliceKey)
+	stream := client.Chat.Completions.NewStreaming(t.Context(), chatParams("super-brain", "hi"))
+	events := 0
+	for stream.Next() {
+		events++
+	}
+	if stream.Err() == nil {
+		t.Fatal("a stream cut mid-way ended as if it were complete")
+	}
+	if events == 0 {
+		t.Error("no event reached the client before the cut")
+	}
+	if len(alpha.Requests()) != 1 || len(beta.Requests()) != 0 {
+		t.Errorf("requests: alpha %d, beta %d; want 1 and 0", len(alpha.Requests()), len(beta.Requests()))
+	}
+	if logs := h.waitLog(1); !strings.Contains(logs, `"aborted":true`) {
+		t.Errorf("the log does not say the stream was aborted: %s", logs)
+	}
+}
+
+// The client's own errors come back as they are, with no other attempt.
+func TestGatewayClientErrorsComeBackAsTheyAre(t *testing.T) {
+	t.Parallel()
+	h, alpha, beta := twoProviders(t, func(providertest.FaultRequest) providertest.Fault {
+		return providertest.ContextLengthExceeded()
+	}, nil)
+	client := openaiClient(h, aliceKey)
+	_, err := client.Chat.Completions.New(t.Context(), chatParams("super-brain", "hi"))
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Code != "context_length_exceeded" {
+		t.Fatalf("err = %v, want the provider's 400 context_length_exceeded", err)
+	}
+	if len(alpha.Requests()) != 1 || len(beta.Requests()) != 0 {
+		t.Errorf("requests: alpha %d, beta %d; want 1 and 0", len(alpha.Requests()), len(beta.Requests()))
+	}
+}
+
+// A 429 cools that key for Retry-After and the request goes on with the
+// next key; the next request does not wait for the cooling key.
+func TestGatewayRotatesKeysOnRateLimits(t *testing.T) {
+	t.Parallel()
+	k1 := gwEnv["ALPHA_KEY_1"]
+	h, alpha, beta := twoProviders(t, func(r providertest.FaultRequest) providertest.Fault {
+		if r.Key == k1 {
+			return providertest.RateLimited("30")
+		}
+		return providertest.Fault{}
+	}, nil)
+	client := openaiClient(h, aliceKey)
+	for i := range 3 {
+		resp, err := client.Chat.Completions.New(t.Context(), chatParams("super-brain", "hi"))
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if got := resp.Choices[0].Message.Content; got != "from alpha" {
+			t.Errorf("request %d answered %q, want alpha's second key", i, got)
+		}
+	}
+	if n := alpha.KeyRequests(k1); n != 1 {
+		t.Errorf("the rate-limited key was tried %d times, want once (then it cools down)", n)
+	}
+	if n := alpha.KeyRequests(gwEnv["ALPHA_KEY_2"]); n != 3 {
+		t.Errorf("the second key served %d requests, want 3", n)
+	}
+	if len(beta.Requests()) != 0 {
+		t.Error("a key's rate limit moved the request to another provider")
+	}
+	k := keyState(t, h, "alpha", "ALPHA_KEY_1")
+	if k.State != "cooling" || k.Until == nil || time.Until(*k.Until) < 20*time.Second || k.Reason != "rate limited" {
+		t.Errorf("ALPHA_KEY_1 health %+v, want cooling for about 30s", k)
+	}
+	if k.Masked != "…0001" {
+		t.Errorf("masked key %q, want its last four characters", k.Masked)
+	}
+}
+
+// 401 from the provider disables the key (until a reload) and says so in
+// the log and in /stats; the request goes on with the next key.
+func TestGatewayDisablesARefusedKey(t *testing.T) {
+	t.Parallel()
+	alpha := providertest.NewOpenAI(t, &providertest.OpenAI{Name: "alpha", Keys: []string{gwEnv["ALPHA_KEY_2"]}}, nil)
+	cfg := gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg, config.Provider{Name: "alpha", BaseURL: alpha.URL + "/v1",
+			Keys: []string{"env:ALPHA_KEY_1", "env:ALPHA_KEY_2"}, Models: []string{"gpt-*"}})
+	})
+	h := startGateway(t, cfg)
+	client := openaiClient(h, aliceKey)
+	for i := range 3 {
+		if _, err := client.Chat.Completions.New(t.Context(), chatParams("gpt-4o-mini", "hi")); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if n := alpha.KeyRequests(gwEnv["ALPHA_KEY_1"]); n != 1 {
+		t.Errorf("the refused key was tried %d times, want once", n)
+	}
+	k := keyState(t, h, "alpha", "ALPHA_KEY_1")
+	if k.State != "disabled" || !strings.Contains(k.Reason, "401") {
+		t.Errorf("ALPHA_KEY_1 health %+v, want disabled for a 401", k)
+	}
+	logs := h.waitLog(3)
+	if !strings.Contains(logs, "ALPHA_KEY_1: 401: key disabled") {
+		t.Errorf("the log does not name the disabled key: %s", logs)
+	}
+	noSecretIn(t, "the log", logs)
+	// A reload gives the key another chance (the operator may have fixed it).
+	if err := h.srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if k := keyState(t, h, "alpha", "ALPHA_KEY_1"); k.State != "ok" {
+		t.Errorf("after a reload the key is %s, want ok", k.State)
+	}
+}
+
+// When every key is rate limited the client gets llmproxy's own 429 with
+// Retry-After, not the provider's message (which may name the operator's
+// organisation or key).
+func TestGatewayAllKeysRateLimited(t *testing.T) {
+	t.Parallel()
+	alpha := providertest.NewOpenAI(t, &providertest.OpenAI{Name: "alpha",
+		Fault: func(providertest.FaultRequest) providertest.Fault {
+			return providertest.RateLimited("12").WithMessage("Rate limit reached for org-secretorg on sk-...0001")
+		}}, nil)
+	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg, config.Provider{Name: "alpha", BaseURL: alpha.URL + "/v1",
+			Keys: []string{"env:ALPHA_KEY_1", "env:ALPHA_KEY_2"}, Models: []string{"*"}})
+	}))
+	code, hdr, body := h.do("POST", "/v1/chat/completions", http.Header{"Authorization": {"Bearer " + aliceKey}},
+		`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`)
+	if code != 429 || hdr.Get("Retry-After") == "" || hdr.Get("X-Proxy-Error") != "true" {
+		t.Fatalf("status %d Retry-After %q X-Proxy-Error %q", code, hdr.Get("Retry-After"), hdr.Get("X-Proxy-Error"))
+	}
+	if strings.Contains(body, "org-secretorg") || !strings.Contains(body, "rate_limit_exceeded") {
+		t.Errorf("body %s", body)
+	}
+	if n := len(alpha.Requests()); n != 2 {
+		t.Errorf("upstream requests %d, want one per key", n)
+	}
+}
+
+// Repeated 5xx open the provider's circuit breaker: the provider is then
+// tried only after the others.
+func TestGatewayCircuitBreaker(t *testing.T) {
+	t.Parallel()
+	h, alpha, beta := twoProviders(t, func(providertest.FaultRequest) providertest.Fault { return providertest.Status(503) }, nil)
+	client := openaiClient(h, aliceKey)
+	for i := range 8 {
+		if _, err := client.Chat.Completions.New(t.Context(), chatParams("super-brain", "hi")); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	// Five failures open the breaker; after that alpha is not asked while
+	// beta answers.
+	if n := len(alpha.Requests()); n != 5 {
+		t.Errorf("alpha was asked %d times, want 5 (then its breaker opens)", n)
+	}
+	if n := len(beta.Requests()); n != 8 {
+		t.Errorf("beta answered %d, want 8", n)
+	}
+	for _, p := range statsOf(t, h).Providers {
+		if p.Name == "alpha" && p.Breaker != "open" {
+			t.Errorf("alpha's breaker is %s, want open", p.Breaker)
+		}
+	}
+}

@@ -1,0 +1,183 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/anthropics/anthropic-sdk-go"
+	"google.golang.org/genai"
+
+	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/providertest"
+)
+
+// The Anthropic SDK with base_url = the gateway and a client key: routed
+// by model to an anthropic provider, the provider's key in x-api-key,
+// usage read from message_start/message_delta, errors in Anthropic's
+// format.
+func TestGatewayAnthropicSDK(t *testing.T) {
+	t.Parallel()
+	fake := providertest.NewAnthropic(t, &providertest.Anthropic{Keys: []string{gwEnv["ANTHROPIC_1"]},
+		Reply: []providertest.Delta{providertest.Reasoning("thinking it over"), providertest.Text("Bonjour"), providertest.Text("!")},
+		CachedTokens: 7}, nil)
+	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg,
+			config.Provider{Name: "claude", Kind: "anthropic", BaseURL: fake.URL, Keys: []string{"env:ANTHROPIC_1"}},
+			config.Model{Name: "smart", Targets: []config.Target{{Provider: "claude", Model: "claude-sonnet-4-5"}}})
+	}))
+	client := anthropicClient(h, aliceKey)
+	params := anthropic.MessageNewParams{Model: "smart", MaxTokens: 256,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hi"))}}
+	msg, err := client.Messages.New(t.Context(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := msgText(msg); text != "Bonjour!" {
+		t.Errorf("answer %q", text)
+	}
+	stream := client.Messages.NewStreaming(t.Context(), params)
+	var acc anthropic.Message
+	for stream.Next() {
+		if err := acc.Accumulate(stream.Current()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if text := msgText(&acc); text != "Bonjour!" {
+		t.Errorf("streamed answer %q", text)
+	}
+	for _, r := range fake.Requests() {
+		if r.Header.Get("X-Api-Key") != gwEnv["ANTHROPIC_1"] || r.Header.Get("Anthropic-Version") == "" {
+			t.Errorf("upstream headers: key injected %v, anthropic-version %q",
+				r.Header.Get("X-Api-Key") == gwEnv["ANTHROPIC_1"], r.Header.Get("Anthropic-Version"))
+		}
+		if !strings.Contains(string(r.Body), `"model":"claude-sonnet-4-5"`) {
+			t.Errorf("upstream model not renamed: %s", r.Body)
+		}
+	}
+	var usage *struct{ in, cached, out int64 }
+	for _, u := range statsOf(t, h).Usage {
+		if u.Client == "alice" && u.Model == "smart" {
+			usage = &struct{ in, cached, out int64 }{u.InputTokens, u.CachedTokens, u.OutputTokens}
+		}
+	}
+	if usage == nil || usage.in == 0 || usage.out == 0 || usage.cached != 14 {
+		t.Errorf("usage %+v, want input and output counted and 7 cached tokens per request", usage)
+	}
+
+	// Errors in Anthropic's format: the SDK raises its own error type.
+	bad := anthropicClient(h, "ck-wrong-0000000000000000")
+	_, err = bad.Messages.New(t.Context(), params)
+	var aerr *anthropic.Error
+	if !errors.As(err, &aerr) || aerr.StatusCode != 401 || !strings.Contains(aerr.RawJSON(), `"authentication_error"`) {
+		t.Errorf("wrong key: %v", err)
+	}
+	params.Model = "nonexistent"
+	_, err = client.Messages.New(t.Context(), params)
+	if !errors.As(err, &aerr) || aerr.StatusCode != 404 || !strings.Contains(aerr.RawJSON(), `"not_found_error"`) {
+		t.Errorf("unknown model: %v", err)
+	}
+}
+
+func msgText(m *anthropic.Message) string {
+	var b strings.Builder
+	for _, c := range m.Content {
+		if c.Type == "text" {
+			b.WriteString(c.Text)
+		}
+	}
+	return b.String()
+}
+
+// The Google Gen AI SDK with base_url = the gateway: the model is taken
+// from the path and renamed there, the client's key (x-goog-api-key) is
+// replaced by the provider's, usage comes from usageMetadata, errors are
+// Google's.
+func TestGatewayGenAISDK(t *testing.T) {
+	t.Parallel()
+	fake := providertest.NewGoogleAI(t, &providertest.GoogleAI{Keys: []string{gwEnv["GEMINI_1"]},
+		Reply: []providertest.Delta{providertest.Text("Hallo "), providertest.Text("Welt")}}, nil)
+	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg,
+			config.Provider{Name: "google", Kind: "gemini", BaseURL: fake.URL, Keys: []string{"env:GEMINI_1"}},
+			config.Model{Name: "flash", Targets: []config.Target{{Provider: "google", Model: "gemini-2.5-flash"}}})
+	}))
+	client := genaiClient(t, h, aliceKey)
+	resp, err := client.Models.GenerateContent(t.Context(), "flash", genai.Text("hi"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Text() != "Hallo Welt" {
+		t.Errorf("answer %q", resp.Text())
+	}
+	var streamed strings.Builder
+	for chunk, err := range client.Models.GenerateContentStream(t.Context(), "flash", genai.Text("hi"), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		streamed.WriteString(chunk.Text())
+	}
+	if streamed.String() != "Hallo Welt" {
+		t.Errorf("streamed answer %q", streamed.String())
+	}
+	for _, r := range fake.Requests() {
+		if !strings.Contains(r.URI, "/v1beta/models/gemini-2.5-flash:") {
+			t.Errorf("upstream path %s: the model was not renamed in the path", r.URI)
+		}
+		if r.Header.Get("X-Goog-Api-Key") != gwEnv["GEMINI_1"] || strings.Contains(r.URI, "key=") {
+			t.Errorf("the provider's key was not injected, or a key stayed in the query: %s", r.URI)
+		}
+	}
+	found := false
+	for _, u := range statsOf(t, h).Usage {
+		if u.Client == "alice" && u.Model == "flash" && u.Requests == 2 && u.OutputTokens > 0 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("usage not counted: %+v", statsOf(t, h).Usage)
+	}
+
+	// A client key sent as ?key= works too, and never goes upstream.
+	code, _, body := h.do("POST", "/v1beta/models/flash:generateContent?key="+aliceKey, nil,
+		`{"contents":[{"parts":[{"text":"hi"}]}]}`)
+	if code != 200 {
+		t.Errorf("?key=: %d %s", code, body)
+	}
+	reqs := fake.Requests()
+	if last := reqs[len(reqs)-1]; strings.Contains(last.URI, aliceKey) {
+		t.Error("the client key went upstream in the query")
+	}
+
+	bad := genaiClient(t, h, "ck-wrong-0000000000000000")
+	_, err = bad.Models.GenerateContent(t.Context(), "flash", genai.Text("hi"), nil)
+	var gerr genai.APIError
+	if !errors.As(err, &gerr) || gerr.Code != 401 || gerr.Status != "UNAUTHENTICATED" {
+		t.Errorf("wrong key: %v", err)
+	}
+	noSecretIn(t, "the log", h.waitLog(3))
+}
+
+// A model served in one API's format only is refused in another's with a
+// 400 that says where to go.
+func TestGatewayWrongAPIFormat(t *testing.T) {
+	t.Parallel()
+	fake := providertest.NewAnthropic(t, nil, nil)
+	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg,
+			config.Provider{Name: "claude", Kind: "anthropic", BaseURL: fake.URL, Keys: []string{"env:ANTHROPIC_1"}},
+			config.Model{Name: "smart", Targets: []config.Target{{Provider: "claude"}}})
+	}))
+	code, _, body := h.do("POST", "/v1/chat/completions", http.Header{"Authorization": {"Bearer " + aliceKey}},
+		`{"model":"smart","messages":[{"role":"user","content":"hi"}]}`)
+	if code != 400 || !strings.Contains(body, "/v1/messages") {
+		t.Errorf("%d %s", code, body)
+	}
+	if len(fake.Requests()) != 0 {
+		t.Error("the request reached the provider")
+	}
+}

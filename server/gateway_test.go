@@ -1,0 +1,186 @@
+package server
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+
+	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/providertest"
+)
+
+// The basic gateway path with the official OpenAI SDK as the client: a
+// public model name routed to a provider's model, the provider's key
+// injected, the client key never sent upstream, the body byte for byte
+// except the model, usage counted and the extra usage chunk stripped.
+func TestGatewayChatWithOpenAISDK(t *testing.T) {
+	t.Parallel()
+	alpha := providertest.NewOpenAI(t, &providertest.OpenAI{Name: "alpha", Keys: []string{gwEnv["ALPHA_KEY_1"]},
+		Reply: []providertest.Delta{providertest.Text("Hello"), providertest.Text(", world")}}, nil)
+	cfg := gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg,
+			config.Provider{Name: "alpha", BaseURL: alpha.URL + "/v1", Keys: []string{"env:ALPHA_KEY_1"}},
+			config.Model{Name: "super-brain", Targets: []config.Target{{Provider: "alpha", Model: "gpt-alpha"}},
+				Pricing: &config.Pricing{Currency: "usd", InputPer1M: 2, OutputPer1M: 8}})
+	})
+	h := startGateway(t, cfg)
+	client := openaiClient(h, aliceKey)
+
+	resp, err := client.Chat.Completions.New(t.Context(), chatParams("super-brain", "hi"))
+	if err != nil {
+		t.Fatalf("non-streaming: %v", err)
+	}
+	if got := resp.Choices[0].Message.Content; got != "Hello, world" {
+		t.Errorf("answer %q", got)
+	}
+
+	stream := client.Chat.Completions.NewStreaming(t.Context(), chatParams("super-brain", "hi again"))
+	var acc openai.ChatCompletionAccumulator
+	chunks := 0
+	for stream.Next() {
+		chunk := stream.Current()
+		acc.AddChunk(chunk)
+		chunks++
+		if len(chunk.Choices) == 0 {
+			t.Errorf("the client got a usage-only chunk it never asked for: %s", chunk.RawJSON())
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	if got := acc.Choices[0].Message.Content; got != "Hello, world" {
+		t.Errorf("streamed answer %q", got)
+	}
+
+	reqs := alpha.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("upstream got %d requests, want 2", len(reqs))
+	}
+	for i, r := range reqs {
+		if r.URI != "/v1/chat/completions" {
+			t.Errorf("request %d went to %s", i, r.URI)
+		}
+		if bearer(r) != gwEnv["ALPHA_KEY_1"] {
+			t.Errorf("request %d: the provider's key was not injected", i)
+		}
+		noSecretIn(t, "upstream body", string(r.Body))
+		for name, vs := range r.Header {
+			if strings.Contains(strings.Join(vs, ","), aliceKey) {
+				t.Errorf("the client key went upstream in %s", name)
+			}
+		}
+		var body map[string]any
+		json.Unmarshal(r.Body, &body)
+		if body["model"] != "gpt-alpha" {
+			t.Errorf("request %d: upstream model %v, want gpt-alpha", i, body["model"])
+		}
+	}
+	// The stream asked for usage on the client's behalf, and only that
+	// changed in the body.
+	var streamed map[string]any
+	json.Unmarshal(reqs[1].Body, &streamed)
+	if so, _ := streamed["stream_options"].(map[string]any); so["include_usage"] != true {
+		t.Errorf("the stream did not ask for usage: %s", reqs[1].Body)
+	}
+
+	doc := statsOf(t, h)
+	var row *struct{ in, out int64 }
+	for _, u := range doc.Usage {
+		if u.Client == "alice" && u.Model == "super-brain" && u.Provider == "alpha" && u.Key == "ALPHA_KEY_1" {
+			if u.Requests != 2 || u.InputTokens == 0 || u.OutputTokens == 0 || u.Cost["usd"] == 0 {
+				t.Errorf("usage row %+v", u)
+			}
+			row = &struct{ in, out int64 }{u.InputTokens, u.OutputTokens}
+		}
+	}
+	if row == nil {
+		t.Fatalf("no usage row for alice/super-brain/alpha/ALPHA_KEY_1 in %+v", doc.Usage)
+	}
+	noSecretIn(t, "the log", h.waitLog(3))
+	_, _, metrics := h.do("GET", "/metrics", nil, "")
+	if !strings.Contains(metrics, `llmproxy_gateway_tokens_total{client="alice",model="super-brain",provider="alpha",provider_key="ALPHA_KEY_1",type="input"}`) {
+		t.Errorf("metrics lack the usage series")
+	}
+	noSecretIn(t, "/metrics", metrics)
+}
+
+// The extra usage chunk llmproxy asked for is gone byte for byte: the
+// client sees exactly the events it would have seen without the option.
+func TestGatewayStripsTheUsageChunkItAskedFor(t *testing.T) {
+	t.Parallel()
+	alpha := providertest.NewOpenAI(t, &providertest.OpenAI{Name: "alpha"}, nil)
+	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg, config.Provider{Name: "alpha", BaseURL: alpha.URL + "/v1", Keys: []string{"env:ALPHA_KEY_1"}, Models: []string{"*"}})
+	}))
+	for _, clientAsked := range []bool{false, true} {
+		body := `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+		if clientAsked {
+			body = `{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
+		}
+		code, _, out := h.do("POST", "/v1/chat/completions", http.Header{"Authorization": {"Bearer " + aliceKey}}, body)
+		if code != 200 {
+			t.Fatalf("status %d: %s", code, out)
+		}
+		usageChunks := 0
+		sc := bufio.NewScanner(strings.NewReader(out))
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "data: {") && strings.Contains(sc.Text(), `"choices":[]`) {
+				usageChunks++
+			}
+		}
+		if want := map[bool]int{false: 0, true: 1}[clientAsked]; usageChunks != want {
+			t.Errorf("client asked for usage: %v; usage chunks it got: %d, want %d", clientAsked, usageChunks, want)
+		}
+		if !strings.HasSuffix(out, "data: [DONE]\n\n") {
+			t.Errorf("stream does not end with [DONE]: %q", out[max(0, len(out)-40):])
+		}
+	}
+	if n := len(statsOf(t, h).Usage); n != 1 {
+		t.Errorf("usage rows: %d, want 1 (both streams counted)", n)
+	}
+}
+
+// Errors in OpenAI's format with the status the SDK maps to its usual
+// exception: 401 without or with a wrong key, 403 for a model the key may
+// not use, 404 model_not_found.
+func TestGatewayErrorsInOpenAIFormat(t *testing.T) {
+	t.Parallel()
+	alpha := providertest.NewOpenAI(t, nil, nil)
+	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg,
+			config.Provider{Name: "alpha", BaseURL: alpha.URL + "/v1", Keys: []string{"env:ALPHA_KEY_1"}},
+			config.Model{Name: "super-brain", Targets: []config.Target{{Provider: "alpha"}}},
+			config.Model{Name: "other", Targets: []config.Target{{Provider: "alpha"}}})
+	}))
+	for _, tc := range []struct {
+		name, key, model string
+		status           int
+		code             string
+	}{
+		{"no key", "", "super-brain", 401, "invalid_api_key"},
+		{"wrong key", "ck-wrong-0000000000000000", "super-brain", 401, "invalid_api_key"},
+		{"model not allowed", bobKey, "other", 403, "model_not_allowed"},
+		{"unknown model", aliceKey, "nonexistent", 404, "model_not_found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client := openaiClient(h, tc.key)
+			_, err := client.Chat.Completions.New(t.Context(), chatParams(tc.model, "hi"))
+			var apiErr *openai.Error
+			if !errors.As(err, &apiErr) {
+				t.Fatalf("err = %v, want an *openai.Error", err)
+			}
+			if apiErr.StatusCode != tc.status || apiErr.Code != tc.code {
+				t.Errorf("status %d code %q, want %d %q (%s)", apiErr.StatusCode, apiErr.Code, tc.status, tc.code, apiErr.Message)
+			}
+		})
+	}
+	if n := len(alpha.Requests()); n != 0 {
+		t.Errorf("refused requests reached the provider: %d", n)
+	}
+	noSecretIn(t, "the log", h.logs.String())
+}
