@@ -279,6 +279,12 @@ func digestOf(spec string, getenv func(string) string) ([32]byte, error) {
 const MinKeyLength = 16
 
 func checkSecret(s string) ([32]byte, error) {
+	lower := strings.ToLower(s)
+	for _, p := range placeholders {
+		if lower == p || strings.HasPrefix(lower, "your-") || strings.HasPrefix(lower, "your_") {
+			return [32]byte{}, errors.New("is a well-known placeholder; generate one with: openssl rand -hex 24")
+		}
+	}
 	if len(s) < MinKeyLength {
 		return [32]byte{}, fmt.Errorf("is shorter than %d characters; generate one with: openssl rand -hex 24", MinKeyLength)
 	}
@@ -356,9 +362,14 @@ type Credential struct {
 // is injected instead.
 var CredentialHeaders = []string{"Authorization", "X-Api-Key", "X-Goog-Api-Key", "Api-Key"}
 
+// placeholders are keys copied from examples (the seeds' own among them):
+// anyone who read the same README could guess them.
+var placeholders = []string{"my-secret-password-123", "my-custom-key-001", "your-api-key", "sk-xxxx",
+	"changeme", "change-me", "replace-me", "placeholder", "password", "secret", "test-key"}
+
 // Credentials returns the credentials r carries, in the order they are
-// tried: Authorization: Bearer, x-api-key, x-goog-api-key, the extra
-// header, ?key=.
+// tried: Authorization: Bearer, x-api-key, x-goog-api-key, api-key, the
+// extra header, ?key=.
 func Credentials(r *http.Request, authHeader string) []Credential {
 	var out []Credential
 	for _, v := range r.Header["Authorization"] {
@@ -368,7 +379,8 @@ func Credentials(r *http.Request, authHeader string) []Credential {
 			}
 		}
 	}
-	for _, name := range [...]string{"X-Api-Key", "X-Goog-Api-Key"} {
+	// api-key is where Azure OpenAI's SDKs put theirs.
+	for _, name := range [...]string{"X-Api-Key", "X-Goog-Api-Key", "Api-Key"} {
 		for _, v := range r.Header[name] {
 			if v = strings.TrimSpace(v); v != "" {
 				out = append(out, Credential{v, strings.ToLower(name)})

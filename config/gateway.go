@@ -117,7 +117,7 @@ type ClientKey struct {
 	// (its digest, so the file need not hold it).
 	Key string `yaml:"key"`
 	// Models and Presets are the names (or * patterns) the key may use;
-	// empty means all.
+	// left out means all, an empty list none.
 	Models  []string `yaml:"models"`
 	Presets []string `yaml:"presets"`
 	// RPM: requests per minute; TPM: tokens per minute; MaxParallel:

@@ -92,6 +92,9 @@ func (c *Config) applyRoutesConfig(raw string) error {
 	if err := dec.Decode(&routes); err != nil {
 		return fmt.Errorf("must be a JSON object of routes by model name: %v", err)
 	}
+	if dec.More() {
+		return fmt.Errorf("must be one JSON object of routes by model name (something follows it)")
+	}
 	// One provider per distinct (name, endpoint, keys): entries that share
 	// them share key health and rotation.
 	byIdentity := map[string]string{}
@@ -219,6 +222,9 @@ func (c *Config) applyLoadBalancer(getenv func(string) string) error {
 		if err := dec.Decode(&list); err != nil {
 			return settingErr(EnvAdditionalProviders, "must be a JSON list of {\"id\", \"baseUrl\", \"token\", \"weight\"}: %v", err)
 		}
+		if dec.More() {
+			return settingErr(EnvAdditionalProviders, "must be one JSON list (something follows it)")
+		}
 		for i, p := range list {
 			if p.ID == "" || p.BaseURL == "" {
 				return settingErr(EnvAdditionalProviders, "entry %d needs an \"id\" and a \"baseUrl\"", i+1)
@@ -239,9 +245,9 @@ func (c *Config) applyLoadBalancer(getenv func(string) string) error {
 	}
 	weighted := false
 	route := Model{Name: "*", Origin: EnvAdditionalProviders, Strategy: strategy}
-	for _, p := range providers {
+	for i, p := range providers {
 		origin := EnvAdditionalProviders
-		if p.ID == "default" && base != "" {
+		if i == 0 && base != "" {
 			origin = EnvDefaultProvider
 		}
 		name := c.freeProviderName(p.ID)

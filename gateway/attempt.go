@@ -98,29 +98,34 @@ const (
 
 // pick chooses the next attempt: after a key failure another key of the
 // same target; else the next target not tried yet (with a key in turn);
-// when every target was tried, further untried keys of any of them.
+// when every target was tried, further untried keys of any of them. Only
+// what is usable now counts at first — a key not cooling down, a provider
+// whose breaker is closed (or the one probe of a half-open one) — and
+// only when nothing is left does a cooling key or a cooled provider get
+// its turn, as a last resort.
 func (p *Plan) pick(cur *target, verdict outcome) (*target, *Key, bool) {
 	now := time.Now()
-	if verdict == nextKey && cur != nil && cur.provider.Keyed() {
-		if k := cur.provider.pickKey(now, p.excluded(cur)); k != nil {
+	if verdict == nextKey && cur != nil && p.wantsKey(cur) {
+		if k := cur.provider.pickKey(now, p.excluded(cur), false); k != nil {
 			return cur, k, true
 		}
 	}
-	for _, t := range p.targets {
-		if p.triedTarget(t) {
-			continue
-		}
-		if !p.wantsKey(t) {
-			return t, nil, true
-		}
-		if k := t.provider.pickKey(now, p.excluded(t)); k != nil {
-			return t, k, true
-		}
-		p.tried = append(p.tried, t) // every key disabled: nothing to try here
-	}
-	for _, t := range p.targets {
-		if p.wantsKey(t) {
-			if k := t.provider.pickKey(now, p.excluded(t)); k != nil {
+	for _, lastResort := range [...]bool{false, true} {
+		for _, untried := range [...]bool{true, false} {
+			for _, t := range p.targets {
+				if untried && p.triedTarget(t) || !untried && !p.wantsKey(t) {
+					continue // a keyless target is tried once
+				}
+				var k *Key
+				if p.wantsKey(t) {
+					if k = t.provider.pickKey(now, p.excluded(t), lastResort); k == nil {
+						continue
+					}
+				}
+				// usable claims a half-open breaker's probe: asked last.
+				if !lastResort && !t.provider.breaker.usable(now) {
+					continue
+				}
 				return t, k, true
 			}
 		}
@@ -206,7 +211,6 @@ func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome,
 	}
 	t.bal.Used.Add(1)
 	t.bal.Inflight.Add(1)
-	t.provider.breaker.usable(now) // claims the probe of a half-open breaker
 	rt := t.provider.transport
 	if p.call.Responses() && !t.provider.native && !p.passthrough {
 		rt = t.provider.translated
@@ -217,7 +221,7 @@ func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome,
 		t.bal.Inflight.Add(-1)
 		p.report.Failovers = append(p.report.Failovers, t.provider.Name+"/"+keyName(k)+": "+why)
 		if resp != nil {
-			p.keep(resp)
+			p.keep(resp, k)
 		}
 		return verdict, nil, err
 	}
@@ -227,7 +231,7 @@ func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome,
 	}
 	if resp.StatusCode >= 300 {
 		resp.Body = p.track(resp, t, k, now, nil) // frees the in-flight slot when closed
-		return finished, resp, nil
+		return finished, resp, nil                // judge settled the breaker
 	}
 	// A success. When another attempt could still follow, wait for the
 	// first body byte before committing: a 200 that breaks before its
@@ -293,7 +297,10 @@ func (p *Plan) judge(ctx context.Context, t *target, k *Key, resp *http.Response
 	}
 	status := resp.StatusCode
 	switch {
+	case status < 300:
+		return finished, "" // attempt records the success
 	case status < 400:
+		t.provider.breaker.release() // a redirect: it answered, but not with an answer
 		return finished, ""
 	case status == http.StatusTooManyRequests || status == http.StatusPaymentRequired:
 		snippet := peekBody(resp)
@@ -303,6 +310,7 @@ func (p *Plan) judge(ctx context.Context, t *target, k *Key, resp *http.Response
 			t.provider.breaker.release()
 			return moveOn, strconv.Itoa(status)
 		}
+		t.provider.breaker.release()
 		if status == http.StatusPaymentRequired || quotaExhausted(snippet) {
 			k.health.QuotaExhausted(now)
 			p.markBad(k)
@@ -310,7 +318,6 @@ func (p *Plan) judge(ctx context.Context, t *target, k *Key, resp *http.Response
 		}
 		k.health.RateLimited(now, retryAfter(resp.Header, now))
 		p.markBad(k)
-		t.provider.breaker.release()
 		return nextKey, "429"
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		t.provider.breaker.release()
@@ -323,6 +330,7 @@ func (p *Plan) judge(ctx context.Context, t *target, k *Key, resp *http.Response
 	case status == http.StatusBadRequest && k != nil && p.inject:
 		// Anthropic answers a spent balance with 400.
 		if snippet := peekBody(resp); bytes.Contains(snippet, []byte("credit balance is too low")) {
+			t.provider.breaker.release()
 			k.health.QuotaExhausted(now)
 			p.markBad(k)
 			return nextKey, "quota exhausted"
@@ -414,14 +422,15 @@ func (*keptBody) Close() error { return nil }
 // lastResponse is the latest failed answer, kept (its body read) in case
 // nothing better comes.
 type lastResponse struct {
-	status int
-	header http.Header
-	body   []byte
+	status   int
+	header   http.Header
+	body     []byte
+	injected bool // llmproxy's key was sent with it: its words about that key are not the client's
 }
 
-func (p *Plan) keep(resp *http.Response) {
+func (p *Plan) keep(resp *http.Response, k *Key) {
 	data := peekBody(resp)
-	p.last = &lastResponse{status: resp.StatusCode, header: resp.Header, body: data}
+	p.last = &lastResponse{status: resp.StatusCode, header: resp.Header, body: data, injected: k != nil && p.inject}
 }
 
 // exhausted answers when no attempt succeeded. The last provider answer
@@ -433,7 +442,7 @@ func (p *Plan) keep(resp *http.Response) {
 func (p *Plan) exhausted(lastErr error) (*http.Response, error) {
 	if p.last != nil {
 		status := p.last.status
-		injected := p.inject && p.report.Key != "-"
+		injected := p.last.injected
 		switch {
 		case injected && (status == http.StatusUnauthorized || status == http.StatusForbidden):
 			return nil, &Error{Status: http.StatusBadGateway, Code: "provider_key_rejected",
@@ -691,7 +700,7 @@ func (p *Plan) WebSocket(in *http.Request) (*url.URL, http.Header, http.RoundTri
 	}
 	var k *Key
 	if p.wantsKey(t) {
-		if k = t.provider.pickKey(time.Now(), nil); k == nil {
+		if k = t.provider.pickKey(time.Now(), nil, true); k == nil {
 			return nil, nil, nil, &Error{Status: http.StatusServiceUnavailable, Code: "no_provider_key",
 				Message: "no provider key is usable for this request (all are disabled); the operator has been told"}
 		}

@@ -82,11 +82,14 @@ func ParseCall(method, escapedPath string, h http.Header) (Call, error) {
 		return Call{API: Gemini, List: true, Version: "v1beta"}, nil
 	}
 	if rest, ok := strings.CutPrefix(path, "/v1beta/models/"); ok {
-		return geminiCall("v1beta", rest, get)
+		return geminiCall("v1beta", rest, method)
 	}
 	if rest, ok := strings.CutPrefix(path, "/v1/models/"); ok {
-		if strings.Contains(rest, ":") { // Gemini's v1: /v1/models/{model}:{method}
-			return geminiCall("v1", rest, get)
+		// Gemini's v1 generates at POST /v1/models/{model}:{method}; a GET
+		// is OpenAI's retrieve, whose fine-tuned ids hold colons too
+		// (ft:gpt-4o-mini:acme::abc).
+		if strings.Contains(rest, ":") && !get {
+			return geminiCall("v1", rest, method)
 		}
 		if !get || rest == "" {
 			return Call{}, errMethod
@@ -111,15 +114,16 @@ func ParseCall(method, escapedPath string, h http.Header) (Call, error) {
 	return Call{API: OpenAI, Endpoint: endpoint}, nil
 }
 
-func geminiCall(version, rest string, get bool) (Call, error) {
+func geminiCall(version, rest, httpMethod string) (Call, error) {
 	model, method, ok := strings.Cut(rest, ":")
 	if !ok {
+		get := httpMethod == http.MethodGet || httpMethod == http.MethodHead
 		if get && model != "" && !strings.Contains(model, "/") {
 			return Call{API: Gemini, Retrieve: true, Model: model, Version: version}, nil
 		}
 		return Call{}, errNoModelRoute
 	}
-	if get || model == "" || method == "" || strings.ContainsAny(method, "/:") || strings.Contains(model, "/") {
+	if httpMethod != http.MethodPost || model == "" || method == "" || strings.ContainsAny(method, "/:") || strings.Contains(model, "/") {
 		return Call{}, errNoModelRoute
 	}
 	return Call{API: Gemini, Version: version, Model: model, Endpoint: method}, nil

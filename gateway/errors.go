@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -66,13 +67,18 @@ func wrongFormat(model string, api API, kinds string) *Error {
 }
 
 func hintFor(kinds string) string {
-	switch kinds {
-	case "anthropic":
-		return "call /v1/messages"
-	case "gemini":
-		return "call /v1beta/models/{model}:generateContent"
+	var hints []string
+	for kind := range strings.SplitSeq(kinds, " and ") {
+		switch kind {
+		case "anthropic":
+			hints = append(hints, "/v1/messages")
+		case "gemini":
+			hints = append(hints, "/v1beta/models/{model}:generateContent")
+		default:
+			hints = append(hints, "/v1/chat/completions")
+		}
 	}
-	return "call /v1/chat/completions"
+	return "call " + strings.Join(hints, " or ")
 }
 
 // printable shortens a client-chosen name for an error message and keeps

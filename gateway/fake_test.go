@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -220,6 +219,17 @@ func (b *countedBody) Close() error {
 	return b.ReadCloser.Close()
 }
 
+// allClosed fails the test when an answer body the providers handed out
+// was never closed: a failed attempt's connection would leak.
+func (w *world) allClosed(t testing.TB) {
+	t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed != w.bodies {
+		t.Errorf("%d of %d answer bodies closed", w.closed, w.bodies)
+	}
+}
+
 // attempts returns what the providers received, as "provider/key".
 func (w *world) attempts() []string {
 	w.mu.Lock()
@@ -405,16 +415,6 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
-}
-
-// replaceOnce returns data with the first occurrence of old replaced by new,
-// or nil when old is absent.
-func replaceOnce(data []byte, old, new string) []byte {
-	i := bytes.Index(data, []byte(old))
-	if i < 0 {
-		return nil
-	}
-	return append(append(append([]byte{}, data[:i]...), new...), data[i+len(old):]...)
 }
 
 var errTest = errors.New("scripted failure")

@@ -207,12 +207,11 @@ func (k *KeyHealth) available(now time.Time) (bool, time.Time) {
 func (k *KeyHealth) RateLimited(now time.Time, retryAfter time.Duration) {
 	k.Failures.Add(1)
 	k.mu.Lock()
-	d := retryAfter
+	d := min(retryAfter, quotaCooldown) // the provider's word, within reason
 	if d <= 0 {
-		d = defaultCooldown << min(k.strikes, 10)
+		d = min(defaultCooldown<<min(k.strikes, 10), maxCooldown)
 		k.strikes++
 	}
-	d = min(d, maxCooldown)
 	until := now.Add(d)
 	if until.After(k.coolUntil) {
 		k.coolUntil, k.coolReason = until, "rate limited"
@@ -236,9 +235,12 @@ func (k *KeyHealth) QuotaExhausted(now time.Time) {
 func (k *KeyHealth) Disable(reason string) {
 	k.Failures.Add(1)
 	k.mu.Lock()
+	was := k.disabled
 	k.disabled = reason
 	k.mu.Unlock()
-	k.h.publish(Event{Provider: k.provider, Key: k.fp, Kind: EventDisable, Reason: reason})
+	if was == "" {
+		k.h.publish(Event{Provider: k.provider, Key: k.fp, Kind: EventDisable, Reason: reason})
+	}
 }
 
 // Enable puts a key back into use and forgets its cooldown.
@@ -321,6 +323,15 @@ func (b *Breaker) usable(now time.Time) bool {
 		}
 	}
 	return false
+}
+
+// cooled reports whether the provider is a last resort now: open, or
+// half-open with its probe already out.
+func (b *Breaker) cooled(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := b.stateLocked(now)
+	return st == BreakerOpen || st == BreakerHalfOpen && b.probing
 }
 
 // release gives back a probe that neither succeeded nor failed (the

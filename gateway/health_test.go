@@ -45,14 +45,20 @@ func TestCooldownGrowsAndResets(t *testing.T) {
 	if _, until, _ := k.State(now); until.Sub(now) != 10*time.Second {
 		t.Errorf("the strike after a Retry-After: %v, want 10s (the second strike)", until.Sub(now))
 	}
-	// A Retry-After beyond the cap is capped.
-	now = now.Add(time.Hour)
-	k.RateLimited(now, time.Hour)
-	if _, until, _ := k.State(now); until.Sub(now) != maxCooldown {
-		t.Errorf("Retry-After 1h: %v, want the cap", until.Sub(now))
+	// The provider's Retry-After is honoured up to an hour (maxCooldown
+	// caps llmproxy's own guesses, not the provider's word).
+	now = now.Add(2 * time.Hour)
+	k.RateLimited(now, 40*time.Minute)
+	if _, until, _ := k.State(now); until.Sub(now) != 40*time.Minute {
+		t.Errorf("Retry-After 40m: %v", until.Sub(now))
 	}
-	if n := k.Failures.Load(); n != 12 {
-		t.Errorf("failures %d, want 12", n)
+	now = now.Add(2 * time.Hour)
+	k.RateLimited(now, 3*time.Hour)
+	if _, until, _ := k.State(now); until.Sub(now) != quotaCooldown {
+		t.Errorf("Retry-After 3h: %v, want it capped at an hour", until.Sub(now))
+	}
+	if n := k.Failures.Load(); n != 13 {
+		t.Errorf("failures %d, want 13 (one per RateLimited)", n)
 	}
 }
 
@@ -153,7 +159,7 @@ func TestPickKey(t *testing.T) {
 			}
 			for i, want := range tc.picks {
 				got := ""
-				if k := p.pickKey(t0, tried); k != nil {
+				if k := p.pickKey(t0, tried, true); k != nil {
 					got = k.Name
 				}
 				if got != want {
@@ -325,6 +331,7 @@ func TestBreakerOrdersAnOpenProviderLast(t *testing.T) {
 	w.script("A", answer200(okBody))
 	w.reset()
 	res = w.do(snap, chatRequest("m"), nil)
+	w.allClosed(t)
 	if got := w.attempts(); !equalStrings(got, []string{"B/b1", "A/a1"}) || statusOf(res) != 200 {
 		t.Errorf("attempts %v (%d), want [B/b1 A/a1]", got, statusOf(res))
 	}

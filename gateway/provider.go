@@ -149,10 +149,11 @@ func (p *Provider) inject(h http.Header, k *Key) {
 }
 
 // pickKey chooses a key for the next attempt: the next available one in
-// turn, skipping those tried already; when every untried key is cooling
-// down, the one that comes back soonest (better than failing outright).
-// Disabled keys are never chosen. nil when none is left.
-func (p *Provider) pickKey(now time.Time, tried func(*Key) bool) *Key {
+// turn, skipping those tried already; with coolingOK, when every untried
+// key is cooling down, the one that comes back soonest (a last resort:
+// better than failing outright). Disabled keys are never chosen. nil when
+// none is left.
+func (p *Provider) pickKey(now time.Time, tried func(*Key) bool, coolingOK bool) *Key {
 	n := len(p.keys)
 	if n == 0 {
 		return nil
@@ -172,6 +173,9 @@ func (p *Provider) pickKey(now time.Time, tried func(*Key) bool) *Key {
 		if !until.IsZero() && (soonest == nil || until.Before(soonestAt)) {
 			soonest, soonestAt = k, until
 		}
+	}
+	if !coolingOK {
+		return nil
 	}
 	return soonest
 }

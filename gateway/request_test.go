@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -110,7 +111,7 @@ func TestUpstreamHeaders(t *testing.T) {
 			map[string]string{"Authorization": "Bearer " + secret("p1"), "Openai-Organization": "", "Openai-Project": "",
 				"Openai-Beta": "assistants=v2", "Idempotency-Key": "idem-1", "X-Forwarded-For": "", "Cookie": "", "X-Stainless-Os": "",
 				"Accept": "application/json", "Content-Type": "application/json"}},
-		{"openai with static headers", config.Provider{BaseURL: "https://api.openai.com/v1", Headers: map[string]string{"OpenAI-Organization": "org-operator", "x-team": "llm"}},
+		{"openai with static headers", config.Provider{BaseURL: "https://api.openai.com/v1", Headers: map[string]string{"OpenAI-Organization": "org-operator", "x-team": "llm"}}, nil,
 			"/v1/chat/completions",
 			map[string]string{"X-Api-Key": clientKey, "OpenAI-Organization": "org-client"},
 			map[string]string{"Authorization": "Bearer " + secret("p1"), "X-Api-Key": "", "Openai-Organization": "org-operator", "X-Team": "llm"}},
@@ -283,6 +284,21 @@ func TestIncludeUsage(t *testing.T) {
 	}
 }
 
+// A stream_options that is not an object cannot take include_usage: the
+// client's mistake, said before anything is sent.
+func TestStreamOptionsNotAnObject(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	snap := w.compile(newConfig(t, openaiProvider("A", "a1"), route("pub", "A")))
+	res := w.do(snap, httptestRequest(http.MethodPost, "/v1/chat/completions", `{"model":"pub","stream":true,"stream_options":5}`), nil)
+	if ge := gatewayError(t, res.err); ge.Status != 400 || ge.Param != "stream_options" {
+		t.Errorf("got %+v", ge)
+	}
+	if n := len(w.attempts()); n != 0 {
+		t.Errorf("sent %d requests", n)
+	}
+}
+
 // A Gemini request's body is never touched: the model is in the path.
 func TestGeminiBodyUntouched(t *testing.T) {
 	t.Parallel()
@@ -332,5 +348,94 @@ func TestClientKeyNeverUpstreamOnFailover(t *testing.T) {
 				t.Errorf("%s: the client key in %s", s, name)
 			}
 		}
+	}
+}
+
+// A keyless preset with one upstream sends the request as it is: the
+// client's own key, the preset's header policy and defaults, one attempt.
+func TestPresetDirect(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.script("claude", status(529, "overloaded"))
+	snap := w.compile(config.Default())
+	r := httptestRequest(http.MethodPost, "/claude/v1/messages?beta=true", `{"model":"claude-sonnet-4"}`)
+	r.Header.Set("X-Api-Key", "sk-ant-clients-own")
+	r.Header.Set("X-Forwarded-For", "203.0.113.9")
+	plan, err := snap.PresetPlan(r, snap.Preset("claude"), "/v1/messages", &access.Caller{}, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := w.roundTrip(plan, r)
+	if res.err != nil || res.resp.StatusCode != 529 || string(res.body) != "overloaded" {
+		t.Fatalf("got %v %q %v: a single upstream's answer comes back as it is", res.resp, res.body, res.err)
+	}
+	reqs := w.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("attempts %v", w.attempts())
+	}
+	s := reqs[0]
+	if s.url.String() != "https://api.anthropic.com/v1/messages?beta=true" || s.header.Get("X-Api-Key") != "sk-ant-clients-own" ||
+		s.header.Get("Anthropic-Version") != "2023-06-01" || s.header.Get("X-Forwarded-For") != "" {
+		t.Errorf("sent %s %v", s.url, s.header)
+	}
+	if rep := plan.Report(); rep.Provider != "claude" || rep.Attempts != 1 {
+		t.Errorf("report %+v", rep)
+	}
+}
+
+// Generic mode: one attempt to the fixed URL over the guarded transport.
+func TestGenericPlan(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	snap := w.compile(config.Default())
+	u, _ := url.Parse("https://api.example.net/v2/run?x=1")
+	r := httptestRequest(http.MethodPost, "/TOKEN/https/api.example.net/v2/run?x=1", `{"a":1}`)
+	r.Header.Set("X-Custom", "kept")
+	r.Header.Set("Cookie", "dropped")
+	res := w.roundTrip(snap.GenericPlan(u), r)
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	reqs := w.requests()
+	if len(reqs) != 1 || reqs[0].provider != "generic" || reqs[0].url.String() != u.String() {
+		t.Fatalf("sent %v", w.attempts())
+	}
+	if h := reqs[0].header; h.Get("X-Custom") != "kept" || h.Get("Cookie") != "" {
+		t.Errorf("headers %v", h)
+	}
+}
+
+// A WebSocket on a keyed preset: wss to the first upstream, the provider's
+// key in place of the client's credential, the subprotocol left to the
+// dialer.
+func TestWebSocketPlan(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.env["OPENAI_API_KEY"] = secret("o1")
+	cfg := config.Default()
+	cfg.Presets = map[string]presetOverride{"openai": {Keys: []string{"env:OPENAI_API_KEY"}}}
+	snap := w.compile(cfg)
+	r := httptest.NewRequest(http.MethodGet, "/openai/v1/realtime?model=gpt-realtime", nil)
+	r.Header.Set("Authorization", "Bearer ck-client-key-000000000000")
+	r.Header.Set("Sec-WebSocket-Protocol", "realtime")
+	plan, err := snap.PresetPlan(r, snap.Preset("openai"), "/v1/realtime", access.OperatorCaller(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, h, rt, err := plan.WebSocket(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.String() != "wss://api.openai.com/v1/realtime?model=gpt-realtime" || rt == nil {
+		t.Errorf("URL %s", u)
+	}
+	if h.Get("Authorization") != "Bearer "+secret("o1") || h.Get("Sec-Websocket-Protocol") != "" {
+		t.Errorf("headers %v", h)
+	}
+	snap.Preset("openai").Keys()[0].Health().Disable("refused")
+	if _, _, _, err := plan.WebSocket(r); err == nil {
+		t.Error("a WebSocket with every key disabled")
+	} else if ge := gatewayError(t, err); ge.Code != "no_provider_key" {
+		t.Errorf("err %+v", ge)
 	}
 }

@@ -48,9 +48,8 @@ type Route struct {
 	targets []*target
 	pricing *Pricing
 
-	mu  sync.Mutex // guards cw
-	cw  []int      // smooth weighted round robin: current weights
-	rot int        // rotation for equal weights
+	mu sync.Mutex // guards cw
+	cw []int      // smooth weighted round robin: current weights
 }
 
 // Targets returns the route's targets (provider name and upstream model).
@@ -126,7 +125,7 @@ func (r *Route) order(now time.Time) []*target {
 	}
 	cooled := 0
 	for _, t := range ts {
-		if st, _ := t.provider.breaker.State(now); st == BreakerOpen {
+		if t.provider.breaker.cooled(now) {
 			cooled++
 		}
 	}
@@ -139,7 +138,7 @@ func (r *Route) order(now time.Time) []*target {
 }
 
 func openRank(t *target, now time.Time) int {
-	if st, _ := t.provider.breaker.State(now); st == BreakerOpen {
+	if t.provider.breaker.cooled(now) {
 		return 1
 	}
 	return 0

@@ -156,7 +156,7 @@ func TestBalanceStrategies(t *testing.T) {
 		{"least_used", func(a, b, c *Balance) { a.Used.Store(5); b.Used.Store(1); c.Used.Store(3) }, "bca"},
 		{"least_used", func(a, b, c *Balance) { a.Used.Store(2); b.Used.Store(2); c.Used.Store(1) }, "cab"}, // ties keep order
 		{"least_inflight", func(a, b, c *Balance) { a.Inflight.Store(2); b.Inflight.Store(0); c.Inflight.Store(1) }, "bca"},
-		{"least_inflight", func(a, b, c *Balance) { a.Used.Store(0); b.Used.Store(9); c.Inflight.Store(1) }, "abc"}, // reads in-flight, not used
+		{"least_inflight", func(a, b, c *Balance) { a.Used.Store(0); b.Used.Store(9); c.Inflight.Store(1) }, "abc"},        // reads in-flight, not used
 		{"latency", func(a, b, c *Balance) { a.observe(100 * time.Millisecond); c.observe(50 * time.Millisecond) }, "bca"}, // untried first
 		{"latency", func(a, b, c *Balance) {
 			a.observe(300 * time.Millisecond)

@@ -20,7 +20,7 @@ import (
 func TestGatewayAnthropicSDK(t *testing.T) {
 	t.Parallel()
 	fake := providertest.NewAnthropic(t, &providertest.Anthropic{Keys: []string{gwEnv["ANTHROPIC_1"]},
-		Reply: []providertest.Delta{providertest.Reasoning("thinking it over"), providertest.Text("Bonjour"), providertest.Text("!")},
+		Reply:        []providertest.Delta{providertest.Reasoning("thinking it over"), providertest.Text("Bonjour"), providertest.Text("!")},
 		CachedTokens: 7}, nil)
 	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
 		mustAdd(t, cfg,

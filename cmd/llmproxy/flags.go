@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -53,7 +54,24 @@ func describe(key string) string {
 			return fmt.Sprintf("--%s (%s, or %s in the config file)", s.flag, s.env, s.key)
 		}
 	}
+	if name, _, _ := strings.Cut(key, ":"); isEnvName(name) {
+		return key + " (environment variable)"
+	}
 	return key + " (config file)"
+}
+
+// isEnvName reports whether s looks like an environment variable name
+// (the seed systems' settings are named by their variable).
+func isEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // serveFlags returns fresh flag values: urfave/cli flags hold state, so the
@@ -128,6 +146,11 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 		o := cfg.Presets[name]
 		o.URL, o.Upstreams = rawURL, nil
 		cfg.Presets[name] = o
+	}
+	// The seed Workers' own variables (ROUTES_CONFIG, PROXY_AUTH_TOKEN,
+	// DEFAULT_OPENAI_PROVIDER, ADDITIONAL_PROVIDERS, …).
+	if err := cfg.ApplySeedEnv(os.Getenv); err != nil {
+		return nil, err
 	}
 	return cfg, cfg.Validate()
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -140,6 +141,8 @@ func serve(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	stopReload := reloadOnHangup(c, srv, logger)
+	defer stopReload()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", cfg.Listen, errors.Unwrap(err))
@@ -152,6 +155,42 @@ func serve(c *cli.Context) error {
 		"preset_auth", cfg.PresetAuth,
 		"generic_mode", cfg.AuthToken != "")
 	return srv.Serve(c.Context, ln)
+}
+
+// reloadOnHangup re-reads the configuration on SIGHUP and swaps in its
+// routing parts (presets, providers, models, client keys); running streams
+// are untouched. A bad file keeps the running configuration, and the log
+// says why.
+func reloadOnHangup(c *cli.Context, srv *server.Server, logger *slog.Logger) func() {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				cfg, err := loadConfig(c)
+				if err == nil {
+					err = srv.Reload(cfg)
+				}
+				if err != nil {
+					logger.Error("reload failed: the running configuration stays", "error", describeErr(err))
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(hup); close(done) }
+}
+
+// describeErr words a configuration error as the command line does.
+func describeErr(err error) string {
+	var se *config.SettingError
+	if errors.As(err, &se) {
+		return "bad setting " + describe(se.Setting) + ": " + se.Msg
+	}
+	return err.Error()
 }
 
 func printPresets(c *cli.Context) error {

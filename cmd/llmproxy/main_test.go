@@ -41,6 +41,11 @@ func clearEnv(t *testing.T) {
 		t.Setenv(s.env, "")
 		os.Unsetenv(s.env)
 	}
+	for _, name := range []string{config.EnvRoutesConfig, config.EnvProxyAuthToken, config.EnvDefaultProvider,
+		config.EnvDefaultToken, config.EnvAdditionalProviders, config.EnvLoadBalancing} {
+		t.Setenv(name, "")
+		os.Unsetenv(name)
+	}
 }
 
 func TestBadSettingsExit2NamingTheSetting(t *testing.T) {
