@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"html"
+	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,6 +29,13 @@ type results struct {
 	Events    int
 	Gap       time.Duration
 	Streams   int
+
+	Proxy      map[string]bool       // targets with a proxy process
+	CPU        map[string][]cpuRound // every wrk round, in order
+	SSECPU     map[string][]sseRound // every SSE CPU round, in order
+	SSEStreams int
+	SSEEvents  int
+	SSEGap     time.Duration
 }
 
 func machine() string {
@@ -66,7 +75,8 @@ func (r *results) markdown() string {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# llmproxy benchmark\n\n")
 	w("- when: %s\n- machine: %s\n- command: `%s`\n", r.When.Format("2006-01-02 15:04 MST"), r.Machine, r.Command)
-	w("- every target reaches the same fake TLS upstream (`bench upstream`, Go, HTTP/2 and HTTP/1.1) on loopback; load generator, proxy and upstream share the machine\n\n")
+	w("- every target reaches the same fake TLS upstream (`bench upstream`, Go, HTTP/2 and HTTP/1.1) on loopback; load generator, proxy and upstream share the machine\n")
+	w("- floor: the floor of our stack (`bench floor`, bench/floor.go), a net/http server whose handler writes the upstream request by hand on a pooled TLS connection (HTTP/1.1), parses the answer with `http.ReadResponse` and copies the body, flushing for SSE; no header policy, logging, statistics or timeouts\n\n")
 
 	w("## Small requests\n\n")
 	w("`wrk -t2 -c%d -d%ds` with a short JSON POST, keep-alive; best of %d rounds per target.\n\n", r.Conns, int(r.Duration.Seconds()), r.Rounds)
@@ -81,8 +91,15 @@ func (r *results) markdown() string {
 		if nginx.RPS > 0 {
 			vsNginx = fmt.Sprintf("%.2f×", s.RPS/nginx.RPS)
 		}
-		w("| %s | %.0f | %.2f× | %s | %s | %s | %d |\n", name, s.RPS, s.RPS/direct.RPS, vsNginx, ms(s.P50), ms(s.P99), s.Errors)
+		vsDirect := "–"
+		if direct.RPS > 0 {
+			vsDirect = fmt.Sprintf("%.2f×", s.RPS/direct.RPS)
+		}
+		w("| %s | %.0f | %s | %s | %s | %s | %d |\n", name, s.RPS, vsDirect, vsNginx, ms(s.P50), ms(s.P99), s.Errors)
 	}
+
+	r.cpuTable(w)
+	r.callsTable(w)
 
 	w("\n## Streaming\n\n")
 	w("%d SSE streams of %d events, %s apart, four at a time. Delay is from the upstream's send time (stamped in the event) to the client's receipt; \"added\" subtracts direct.\n\n", r.Streams, r.Events, r.Gap)
@@ -97,11 +114,17 @@ func (r *results) markdown() string {
 			signedUS(s.DelayP50-d.DelayP50), signedUS(s.DelayP99-d.DelayP99), ms(s.TTFBP50), ms(s.TTFBP99), signedUS(s.TTFBP50-d.TTFBP50))
 	}
 
+	r.sseCPUTable(w)
+
 	w("\n## Many idle streams\n\n")
-	w("Slow SSE streams (one event a minute) held open through a fresh proxy process; cost per stream from the change in resident memory (`/proc`), and in Go heap and goroutine stacks in use and goroutines (`/metrics`). Heap and stacks are what the streams hold; RSS adds the garbage of their TLS handshakes that the runtime has not returned yet.\n\n")
+	w("Slow SSE streams (one event a minute) held open through a fresh proxy process; cost per stream from the change in resident memory (`/proc`; nginx: master and workers summed), and for the Go proxies in Go heap and goroutine stacks in use and goroutines (llmproxy's `/metrics`, the floor's own). Heap and stacks are what the streams hold; RSS adds the garbage of their TLS handshakes that the runtime has not returned yet.\n\n")
 	w("| target | streams | RSS per stream | heap per stream | stacks per stream | heap + stacks | goroutines per stream | note |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, name := range r.Targets {
 		for _, i := range r.Idle[name] {
+			if !i.GoRuntime {
+				w("| %s | %d | %s | – | – | – | – | %s |\n", name, i.Streams, kib(i.RSSPerStream), i.Note)
+				continue
+			}
 			w("| %s | %d | %s | %s | %s | %s | %.2f | %s |\n", name, i.Streams, kib(i.RSSPerStream), kib(i.HeapPerStream),
 				kib(i.StackPerStream), kib(i.HeapPerStream+i.StackPerStream), i.GoroutinesPerStream, i.Note)
 		}
@@ -123,6 +146,165 @@ func (r *results) markdown() string {
 		}
 	}
 	return b.String()
+}
+
+// cpuTable writes CPU per request, from the same wrk rounds as the
+// small-request table.
+func (r *results) cpuTable(w func(string, ...any)) {
+	if len(r.CPU) == 0 {
+		return
+	}
+	w("\n## CPU per request\n\n")
+	w("The same wrk runs: CPU time (user + system, `/proc/<pid>/stat`) the proxy's processes used during a run, divided by the requests wrk completed; the upstream's likewise. ")
+	w("%s; ×floor and ×nginx are the median of the ratios within each round (every round runs the targets one after the other), with their range when there are several rounds.\n\n", medianOf(r.Rounds))
+	w("| target | req/s | CPU µs/request (proxy) | ×floor | ×nginx | upstream CPU µs/request |\n|---|---:|---:|---:|---:|---:|\n")
+	per := func(name string, upstream bool) []float64 {
+		var out []float64
+		for _, c := range r.CPU[name] {
+			cpu := c.Proxy
+			if upstream {
+				cpu = c.Upstream
+			}
+			out = append(out, perUnit(cpu, c.Requests))
+		}
+		return out
+	}
+	floor, nginx := per("floor", false), per("nginx", false)
+	for _, name := range r.Targets {
+		rounds, ok := r.CPU[name]
+		if !ok {
+			continue
+		}
+		var rps []float64
+		for _, c := range rounds {
+			rps = append(rps, c.RPS)
+		}
+		proxy := "–"
+		vsFloor, vsNginx := "–", "–"
+		if r.isProxy(name) {
+			p := per(name, false)
+			proxy = us(median(p))
+			vsFloor, vsNginx = ratio(ratios(p, floor)), ratio(ratios(p, nginx))
+		}
+		w("| %s | %.0f | %s | %s | %s | %s |\n", name, median(rps), proxy, vsFloor, vsNginx, us(median(per(name, true))))
+	}
+}
+
+// callsTable writes read and write calls per request, from the same runs.
+func (r *results) callsTable(w func(string, ...any)) {
+	if len(r.CPU) == 0 {
+		return
+	}
+	w("\n## Read and write calls per request\n\n")
+	w("From the same wrk runs: `syscr` and `syscw` of `/proc/<pid>/io`, divided by the requests wrk completed (median of the rounds). ")
+	w("The kernel counts read, readv, write and writev (Go's sockets, log files), not recv, send, recvmsg or sendmsg, so nginx's reads (recv) are missing and its row is not comparable.\n\n")
+	w("| target | proxy reads | proxy writes | upstream reads | upstream writes |\n|---|---:|---:|---:|---:|\n")
+	perReq := func(rounds []cpuRound, f func(cpuRound) uint64) string {
+		var xs []float64
+		for _, c := range rounds {
+			if c.Requests > 0 {
+				xs = append(xs, float64(f(c))/float64(c.Requests))
+			}
+		}
+		if len(xs) == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f", median(xs))
+	}
+	for _, name := range r.Targets {
+		rounds, ok := r.CPU[name]
+		if !ok {
+			continue
+		}
+		pr, pw := "–", "–"
+		if r.isProxy(name) {
+			pr = perReq(rounds, func(c cpuRound) uint64 { return c.ProxyIO.Reads })
+			pw = perReq(rounds, func(c cpuRound) uint64 { return c.ProxyIO.Writes })
+		}
+		w("| %s | %s | %s | %s | %s |\n", name, pr, pw,
+			perReq(rounds, func(c cpuRound) uint64 { return c.UpstreamIO.Reads }), perReq(rounds, func(c cpuRound) uint64 { return c.UpstreamIO.Writes }))
+	}
+}
+
+// sseCPUTable writes CPU per relayed SSE event.
+func (r *results) sseCPUTable(w func(string, ...any)) {
+	if len(r.SSECPU) == 0 {
+		return
+	}
+	w("\n## CPU per SSE event\n\n")
+	w("%d SSE streams of %d events, %s apart, all at once through each target; CPU time of the proxy's processes (and of the upstream) during the run divided by the events the client received. ", r.SSEStreams, r.SSEEvents, r.SSEGap)
+	w("%s, ratios within each round as above. Events per core-second is 1 s / CPU per event: the events one core could relay for this proxy's own work.\n\n", medianOf(r.Rounds))
+	w("| target | events | events/s | CPU µs/event (proxy) | ×floor | ×nginx | upstream CPU µs/event | events per core-second |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	per := func(name string, upstream bool) []float64 {
+		var out []float64
+		for _, s := range r.SSECPU[name] {
+			cpu := s.Proxy
+			if upstream {
+				cpu = s.Upstream
+			}
+			out = append(out, perUnit(cpu, s.Events))
+		}
+		return out
+	}
+	floor, nginx := per("floor", false), per("nginx", false)
+	for _, name := range r.Targets {
+		rounds, ok := r.SSECPU[name]
+		if !ok {
+			continue
+		}
+		var events int
+		var rate []float64
+		for _, s := range rounds {
+			events += s.Events
+			rate = append(rate, float64(s.Events)/s.Elapsed.Seconds())
+		}
+		proxy, vsFloor, vsNginx, perCore := "–", "–", "–", "–"
+		if r.isProxy(name) {
+			p := median(per(name, false))
+			proxy = us(p)
+			vsFloor, vsNginx = ratio(ratios(per(name, false), floor)), ratio(ratios(per(name, false), nginx))
+			if p > 0 {
+				perCore = fmt.Sprintf("%.0f", 1e6/p)
+			}
+		}
+		w("| %s | %d | %.0f | %s | %s | %s | %s | %s |\n", name, events/len(rounds), median(rate), proxy, vsFloor, vsNginx,
+			us(median(per(name, true))), perCore)
+	}
+}
+
+func medianOf(rounds int) string {
+	if rounds == 1 {
+		return "One round"
+	}
+	return fmt.Sprintf("Median of %d rounds", rounds)
+}
+
+// isProxy reports whether the named target has a proxy process (direct
+// has none).
+func (r *results) isProxy(name string) bool { return r.Proxy[name] }
+
+// us formats microseconds, "–" for NaN.
+func us(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	if v < 10 {
+		return fmt.Sprintf("%.2f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+// ratio formats the median of per-round ratios and, for several rounds,
+// their range.
+func ratio(rs []float64) string {
+	if len(rs) == 0 {
+		return "–"
+	}
+	m := fmt.Sprintf("%.2f×", median(rs))
+	if len(rs) > 1 {
+		m += fmt.Sprintf(" (%.2f–%.2f)", slices.Min(rs), slices.Max(rs))
+	}
+	return m
 }
 
 // svg draws requests per second per target as horizontal bars.

@@ -56,7 +56,7 @@ func measureStreams(c *http.Client, t *target, streams, events int, gap time.Dur
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			d, first := oneStream(c, t.url(fmt.Sprintf("/sse?n=%d&gap=%s", events, gap)))
+			d, first := oneStream(c, t.request("GET", fmt.Sprintf("/sse?n=%d&gap=%s", events, gap), nil))
 			mu.Lock()
 			delays = append(delays, d...)
 			ttfbs = append(ttfbs, first)
@@ -73,9 +73,10 @@ func measureStreams(c *http.Client, t *target, streams, events int, gap time.Dur
 
 var stampKey = []byte(`"t":`)
 
-func oneStream(c *http.Client, url string) ([]time.Duration, time.Duration) {
+func oneStream(c *http.Client, req *http.Request) ([]time.Duration, time.Duration) {
+	url := req.URL.String()
 	start := time.Now()
-	resp, err := c.Get(url)
+	resp, err := c.Do(req)
 	if err != nil {
 		log.Fatalf("stream %s: %v", url, err)
 	}
@@ -128,7 +129,9 @@ func handshakes(c *http.Client, t *target, upstream string, concurrency int) int
 		go func() {
 			defer wg.Done()
 			for i := w; i < 1000; i += concurrency {
-				resp, err := c.Post(t.url("/v1/chat/completions"), "application/json", strings.NewReader(`{"model":"bench-1"}`))
+				req := t.request("POST", "/v1/chat/completions", strings.NewReader(`{"model":"bench-1"}`))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := c.Do(req)
 				if err != nil {
 					log.Fatalf("%s: %v", t.name, err)
 				}
@@ -157,7 +160,7 @@ func warm(c *http.Client, t *target, n int) {
 	var wg sync.WaitGroup
 	for range n {
 		wg.Add(1)
-		go func() { defer wg.Done(); oneStream(c, t.url("/sse?n=1&gap=0s")) }()
+		go func() { defer wg.Done(); oneStream(c, t.request("GET", "/sse?n=1&gap=0s", nil)) }()
 	}
 	wg.Wait()
 }
@@ -166,11 +169,12 @@ func warm(c *http.Client, t *target, n int) {
 type idle struct {
 	Streams             int
 	RSSPerStream        int64
-	HeapPerStream       int64
+	HeapPerStream       int64 // with StackPerStream and GoroutinesPerStream: Go proxies only
 	StackPerStream      int64
 	GoroutinesPerStream float64
 	BaseRSS, BaseHeap   int64
 	BaseGoroutines      int
+	GoRuntime           bool // the heap, stack and goroutine figures were read
 	Note                string
 }
 
@@ -184,46 +188,63 @@ func maxStreams() int {
 	return int((lim.Max - 256) / 2)
 }
 
-// measureIdle opens n slow SSE streams through t (raw connections, as many
-// cheap clients would) and reads the proxy's memory and goroutines before
-// and after, from /proc and from its /metrics.
-func measureIdle(t *target, n int) idle {
-	res := idle{Streams: n}
-	addr := strings.TrimPrefix(strings.TrimSuffix(t.base, "/bench"), "http://")
-	metrics := func() (heap, stack int64, goroutines int) {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if len(f) != 2 {
-				continue
-			}
-			v, _ := strconv.ParseFloat(f[1], 64)
-			switch f[0] {
-			case "go_memstats_heap_inuse_bytes":
-				heap = int64(v)
-			case "go_memstats_stack_inuse_bytes":
-				stack = int64(v)
-			case "go_goroutines":
-				goroutines = int(v)
-			}
-		}
-		return heap, stack, goroutines
+// goRuntime reads heap and stack bytes in use and goroutines from a
+// Prometheus text page (llmproxy's /metrics, the floor's own).
+func goRuntime(url string) (heap, stack int64, goroutines int) {
+	resp, err := http.Get(url)
+	if err != nil {
+		log.Fatal(err)
 	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		log.Fatalf("%s: status %d (an operator token guards it?)", url, resp.StatusCode)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "go_memstats_heap_inuse_bytes":
+			heap = int64(v)
+		case "go_memstats_stack_inuse_bytes":
+			stack = int64(v)
+		case "go_goroutines":
+			goroutines = int(v)
+		}
+	}
+	return heap, stack, goroutines
+}
+
+// measureIdle opens n slow SSE streams through t (raw connections, as many
+// cheap clients would) and reads the proxy's memory before and after: the
+// resident memory of its processes from /proc (for nginx, master and
+// workers), and for a Go proxy its heap, stacks and goroutines from its
+// metrics page.
+func measureIdle(t *target, n int) idle {
+	res := idle{Streams: n, GoRuntime: t.metrics != ""}
+	addr, prefix := t.hostPath()
+	var head strings.Builder
+	fmt.Fprintf(&head, "GET %s/slow HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n", prefix)
+	for k, v := range t.headers {
+		fmt.Fprintf(&head, "%s: %s\r\n", k, v)
+	}
+	head.WriteString("\r\n")
 	open := func() net.Conn {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			log.Fatalf("opening stream: %v", err)
 		}
-		io.WriteString(c, "GET /bench/slow HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
+		io.WriteString(c, head.String())
 		buf := make([]byte, 512)
 		got := 0
 		c.SetReadDeadline(time.Now().Add(30 * time.Second))
 		for !bytes.Contains(buf[:got], []byte("alive")) {
+			if got == len(buf) {
+				log.Fatalf("%s: no event in the first %d bytes of a stream: %q", t.name, got, buf)
+			}
 			m, err := c.Read(buf[got:])
 			if err != nil {
 				log.Fatalf("reading stream: %v", err)
@@ -235,9 +256,12 @@ func measureIdle(t *target, n int) idle {
 	}
 	open().Close() // warm up the upstream pool and the code paths
 	time.Sleep(500 * time.Millisecond)
-	res.BaseRSS = rss(t.cmd.Process.Pid)
+	pids := t.pids()
+	res.BaseRSS = rss(pids...)
 	var baseStack int64
-	res.BaseHeap, baseStack, res.BaseGoroutines = metrics()
+	if res.GoRuntime {
+		res.BaseHeap, baseStack, res.BaseGoroutines = goRuntime(t.metrics)
+	}
 
 	conns := make([]net.Conn, n)
 	var wg sync.WaitGroup
@@ -249,11 +273,13 @@ func measureIdle(t *target, n int) idle {
 	}
 	wg.Wait()
 	time.Sleep(2 * time.Second) // let the streams settle into idleness
-	heap, stack, goroutines := metrics()
-	res.RSSPerStream = (rss(t.cmd.Process.Pid) - res.BaseRSS) / int64(n)
-	res.HeapPerStream = (heap - res.BaseHeap) / int64(n)
-	res.StackPerStream = (stack - baseStack) / int64(n)
-	res.GoroutinesPerStream = float64(goroutines-res.BaseGoroutines) / float64(n)
+	res.RSSPerStream = (rss(pids...) - res.BaseRSS) / int64(n)
+	if res.GoRuntime {
+		heap, stack, goroutines := goRuntime(t.metrics)
+		res.HeapPerStream = (heap - res.BaseHeap) / int64(n)
+		res.StackPerStream = (stack - baseStack) / int64(n)
+		res.GoroutinesPerStream = float64(goroutines-res.BaseGoroutines) / float64(n)
+	}
 	for _, c := range conns {
 		c.Close()
 	}

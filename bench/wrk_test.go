@@ -1,11 +1,13 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
 
 func TestParseWrk(t *testing.T) {
+	t.Parallel()
 	out := `Running 10s test @ http://127.0.0.1:9095/bench/v1/chat/completions
   2 threads and 32 connections
   Thread Stats   Avg      Stdev     Max   +/- Stdev
@@ -22,12 +24,45 @@ func TestParseWrk(t *testing.T) {
 Requests/sec:  13600.35
 Transfer/sec:      5.78MB
 `
-	s := parseWrk(out)
-	if s.RPS != 13600.35 || s.P50 != 1970*time.Microsecond || s.P99 != 7570*time.Microsecond || s.Errors != 7 {
-		t.Errorf("parsed %+v", s)
+	s, err := parseWrk(out)
+	if err != nil || s.RPS != 13600.35 || s.P50 != 1970*time.Microsecond || s.P99 != 7570*time.Microsecond || s.Errors != 7 || s.Requests != 136004 {
+		t.Errorf("parsed %+v, %v", s, err)
 	}
-	s = parseWrk("Latency Distribution\n     50%  812.00us\n     99%    1.20s\nRequests/sec: 5.5\n")
-	if s.P50 != 812*time.Microsecond || s.P99 != 1200*time.Millisecond {
-		t.Errorf("units: %+v", s)
+	s, err = parseWrk("Latency Distribution\n     50%  812.00us\n     99%    1.20s\nRequests/sec: 5.5\n")
+	if err != nil || s.P50 != 812*time.Microsecond || s.P99 != 1200*time.Millisecond || s.Requests != 0 {
+		t.Errorf("units: %+v, %v", s, err)
 	}
+	if _, err := parseWrk("unable to connect to 127.0.0.1:1 Connection refused\n"); err == nil {
+		t.Error("output without a rate parsed")
+	}
+}
+
+func TestWrkScriptFor(t *testing.T) {
+	t.Parallel()
+	got := wrkScriptFor(map[string]string{"authorization": "Bearer sk-client-1"})
+	if !strings.HasPrefix(got, wrkScript) {
+		t.Fatalf("script lost the defaults:\n%s", got)
+	}
+	// Canonical, so that it replaces the default Authorization rather than
+	// adding a second one.
+	if want := "wrk.headers[ [==[Authorization]==] ] = [==[Bearer sk-client-1]==]\n"; !strings.HasSuffix(got, want) {
+		t.Errorf("script ends %q, want %q", got[len(wrkScript):], want)
+	}
+	if wrkScriptFor(nil) != wrkScript {
+		t.Error("no headers changed the script")
+	}
+}
+
+func FuzzParseWrk(f *testing.F) {
+	f.Add("  136004 requests in 10.00s, 57.84MB read\nRequests/sec:  13600.35\n     50%    1.97ms\n")
+	f.Add("Socket errors: connect 0, read 2, write 0, timeout 1\nNon-2xx or 3xx responses: 4\nRequests/sec: 1\n")
+	f.Fuzz(func(t *testing.T, out string) {
+		s, err := parseWrk(out)
+		if err == nil && s.RPS <= 0 {
+			t.Errorf("accepted a rate of %v", s.RPS)
+		}
+		if s.Errors < 0 || s.Requests < 0 {
+			t.Errorf("negative counts: %+v", s)
+		}
+	})
 }
