@@ -6,6 +6,7 @@
 package fetch
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -35,6 +36,9 @@ type Options struct {
 	// MaxIdleConnsPerHost default 64; IdleConnTimeout default 90s.
 	MaxIdleConnsPerHost int
 	IdleConnTimeout     time.Duration
+	// MaxResponseHeaderBytes bounds a response's header section. Default
+	// 1 MiB, as the socket transport (net/http's own default is 10 MiB).
+	MaxResponseHeaderBytes int64
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -73,13 +77,14 @@ func New(opts Options) *Transport {
 			defer cancel()
 			return dial(ctx, network, addr)
 		},
-		TLSClientConfig:       tlsConfig,
-		TLSHandshakeTimeout:   orDefault(opts.TLSHandshakeTimeout, 10*time.Second),
-		ResponseHeaderTimeout: orDefault(opts.ResponseHeaderTimeout, 10*time.Minute),
-		IdleConnTimeout:       orDefault(opts.IdleConnTimeout, 90*time.Second),
-		MaxIdleConnsPerHost:   maxIdle,
-		DisableCompression:    true, // no Accept-Encoding of our own
-		ForceAttemptHTTP2:     true, // a custom dialer would otherwise turn HTTP/2 off
+		TLSClientConfig:        tlsConfig,
+		TLSHandshakeTimeout:    orDefault(opts.TLSHandshakeTimeout, 10*time.Second),
+		ResponseHeaderTimeout:  orDefault(opts.ResponseHeaderTimeout, 10*time.Minute),
+		IdleConnTimeout:        orDefault(opts.IdleConnTimeout, 90*time.Second),
+		MaxIdleConnsPerHost:    maxIdle,
+		MaxResponseHeaderBytes: cmp.Or(max(opts.MaxResponseHeaderBytes, 0), 1<<20),
+		DisableCompression:     true, // no Accept-Encoding of our own
+		ForceAttemptHTTP2:      true, // a custom dialer would otherwise turn HTTP/2 off
 	}
 	return &Transport{base: base, idle: orDefault(opts.IdleTimeout, 5*time.Minute)}
 }
@@ -114,7 +119,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		context.AfterFunc(req.Context(), func() { cancel(nil) })
 		return resp, nil
 	}
-	resp.Body = newIdleBody(resp.Body, t.idle, cancel)
+	resp.Body = newIdleBody(ctx, resp.Body, t.idle, cancel)
 	return resp, nil
 }
 
@@ -132,26 +137,35 @@ func (idleTimeoutError) Timeout() bool   { return true }
 func (idleTimeoutError) Temporary() bool { return true }
 
 // idleBody cancels the request when a read waits on the upstream for longer
-// than the idle duration. The clock runs only inside Read, as the socket
-// transport's read deadline does: a slow client is not an idle upstream.
+// than the idle duration. The clock runs only inside Read, from its start,
+// as the socket transport's does: a slow client is not an idle upstream,
+// and the cut never comes before the full idle time since the last byte
+// (which came no later than the start of this Read).
 type idleBody struct {
+	ctx   context.Context
 	rc    io.ReadCloser
 	idle  time.Duration
 	timer *time.Timer
 	stop  context.CancelCauseFunc
 }
 
-func newIdleBody(rc io.ReadCloser, idle time.Duration, cancel context.CancelCauseFunc) *idleBody {
+func newIdleBody(ctx context.Context, rc io.ReadCloser, idle time.Duration, cancel context.CancelCauseFunc) *idleBody {
 	timer := time.AfterFunc(idle, func() { cancel(ErrIdleTimeout) })
 	timer.Stop()
-	return &idleBody{rc: rc, idle: idle, timer: timer, stop: cancel}
+	return &idleBody{ctx: ctx, rc: rc, idle: idle, timer: timer, stop: cancel}
 }
 
 func (b *idleBody) Read(p []byte) (int, error) {
 	b.timer.Reset(b.idle)
 	n, err := b.rc.Read(p)
-	if !b.timer.Stop() && err != nil && err != io.EOF {
-		err = ErrIdleTimeout // the timer fired and cancelled this read
+	fired := !b.timer.Stop()
+	if err != nil && (fired || context.Cause(b.ctx) == ErrIdleTimeout) {
+		// The timer cancelled this read, or an earlier one that returned
+		// data just as it fired. Even io.EOF is no clean end then: closing
+		// the connection sends a TLS close_notify, and an HTTP/1.1 upstream
+		// may answer it by ending its response, which would read as the
+		// stream's end though the stream was cut.
+		err = ErrIdleTimeout
 	}
 	return n, err
 }

@@ -1,7 +1,9 @@
 package fetch
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -89,5 +91,60 @@ func TestIdleTimeout(t *testing.T) {
 	body, err := io.ReadAll(resp.Body)
 	if string(body) != "data: 1\n\n" || !errors.Is(err, ErrIdleTimeout) {
 		t.Fatalf("body %q, err %v; want the first event then ErrIdleTimeout", body, err)
+	}
+}
+
+// TestIdleTimeoutHonoured: over HTTP/1.1 and HTTP/2, a stream that falls
+// silent is cut no earlier than the idle timeout after the last byte the
+// client read (a lower bound: it fails only if the timer fires early), and
+// it is cut, with ErrIdleTimeout.
+func TestIdleTimeoutHonoured(t *testing.T) {
+	t.Parallel()
+	const idle = 300 * time.Millisecond
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("http2=%v", h2), func(t *testing.T) {
+			t.Parallel()
+			srv := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				for i := range 8 {
+					fmt.Fprintf(w, "data: %d\n\n", i)
+					w.(http.Flusher).Flush()
+					if i < 6 {
+						time.Sleep(idle / 10)
+					} else {
+						time.Sleep(5 * time.Millisecond)
+					}
+				}
+				<-r.Context().Done() // silence until the client gives up
+			}), &providertest.Options{HTTP2: h2})
+			tr := newFetch(t, idle)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*idle)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/stream", nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			buf := make([]byte, 64)
+			var last time.Time
+			for {
+				n, err := resp.Body.Read(buf)
+				if n > 0 {
+					last = time.Now()
+				}
+				if err == nil {
+					continue
+				}
+				silent := time.Since(last)
+				if !errors.Is(err, ErrIdleTimeout) {
+					t.Fatalf("after %v of silence: err = %v, want ErrIdleTimeout", silent, err)
+				}
+				if silent < idle {
+					t.Fatalf("cut after %v of silence, before the idle timeout of %v", silent, idle)
+				}
+				return
+			}
+		})
 	}
 }

@@ -30,7 +30,8 @@ type Guard struct {
 	// Resolver resolves host names. Default net.DefaultResolver.
 	Resolver Resolver
 	// AllowPrivate lifts the range checks (loopback, private, …). The
-	// proxy's own listening address stays blocked.
+	// proxy's own listening ports stay blocked on every address of this
+	// machine, in every spelling (see reachesSelf).
 	AllowPrivate bool
 	// Allowed lists networks reachable despite the range checks.
 	Allowed []netip.Prefix
@@ -38,8 +39,11 @@ type Guard struct {
 	// addresses are reachable despite the range checks.
 	AllowedHosts []string
 	// Listen holds the proxy's own listening addresses; dialling one would
-	// loop back into the proxy. An unspecified address (0.0.0.0, ::) stands
-	// for every local address on that port.
+	// loop back into the proxy. On each of their ports, every address of
+	// this machine is refused (unspecified, loopback, 0/8, the interface
+	// addresses, the listening address), whatever the address listened on:
+	// the kernel connects several spellings to a listener that looks
+	// unrelated (0.0.0.0 → 127.0.0.1; IPv4 → a dual-stack [::] listener).
 	Listen []netip.AddrPort
 	// LocalAddrs returns the machine's own addresses, blocked on every port
 	// unless the guard is lifted. Default: the interface addresses.
@@ -124,13 +128,8 @@ func (g *Guard) resolve(ctx context.Context, host string) ([]netip.Addr, error) 
 }
 
 func (g *Guard) check(a netip.Addr, port uint16, lifted bool) error {
-	for _, l := range g.Listen {
-		if l.Port() != port {
-			continue
-		}
-		if la := l.Addr().Unmap(); la == a || la.IsUnspecified() && (a.IsLoopback() || g.isLocal(a)) {
-			return &BlockedError{Why: "the proxy itself"}
-		}
+	if g.reachesSelf(a, port) {
+		return &BlockedError{Why: "the proxy itself"}
 	}
 	if lifted || g.inAllowed(a) {
 		return nil
@@ -143,6 +142,48 @@ func (g *Guard) check(a netip.Addr, port uint16, lifted bool) error {
 	}
 	return nil
 }
+
+// reachesSelf reports whether a connection to a:port could end at one of
+// the proxy's own listeners, which no setting may allow: a request would
+// loop back into llmproxy and could chain through it.
+//
+// Which spelling reaches which listener depends on the kernel and the
+// socket: Linux connects 0.0.0.0 to 127.0.0.1 and :: to ::1 (ip_route_connect,
+// tcp_v6_connect), Go listens on "0.0.0.0:P" and ":P" with one dual-stack
+// IPv6 socket that IPv4 reaches too, the whole of 127/8 is local, and a NAT64
+// gateway or a 6to4 relay may carry an IPv6 connection back to this
+// machine's IPv4 address. Rather than model all of it, on a port the proxy
+// listens on the guard refuses every address of this machine — this network
+// (0/8) and unspecified, loopback, the interface addresses and the listening
+// addresses — in every spelling, IPv4 embedded in IPv6 included, whatever
+// address the proxy listens on.
+func (g *Guard) reachesSelf(a netip.Addr, port uint16) bool {
+	listening := false
+	for _, l := range g.Listen {
+		if l.Port() == port {
+			listening = true
+			break
+		}
+	}
+	if !listening {
+		return false
+	}
+	var buf [5]netip.Addr
+	candidates := append(append(buf[:0], a.Unmap().WithZone("")), embeddedIPv4(a)...)
+	for _, c := range candidates {
+		if c.IsUnspecified() || c.IsLoopback() || thisNetwork.Contains(c) || g.isLocal(c) {
+			return true
+		}
+		for _, l := range g.Listen {
+			if l.Port() == port && l.Addr().Unmap().WithZone("") == c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
 
 func (g *Guard) inAllowed(a netip.Addr) bool {
 	for _, p := range g.Allowed {

@@ -8,7 +8,7 @@ import (
 
 // ErrBadPath is returned for a path that could leave the preset's base path
 // or that holds bytes no upstream should see. The message is safe to show.
-var ErrBadPath = errors.New("the path after the preset has an empty, '.' or '..' segment, an encoded slash or backslash, invalid escaping, or a control character")
+var ErrBadPath = errors.New("the path after the preset has an empty, '.' or '..' segment (path parameters such as '..;' included), an encoded slash or backslash, invalid escaping, or a control character")
 
 // Join returns the upstream URL for a request: base, then the escaped path
 // after the preset (rest: "" or starting with "/"), then the raw query, both
@@ -16,8 +16,11 @@ var ErrBadPath = errors.New("the path after the preset has an empty, '.' or '..'
 //
 // A path that could climb out of base's path once an upstream decodes and
 // normalises it is refused: dot segments in any spelling (.., %2e%2e, %2E.,
-// and their double-encoded forms), empty segments (//), encoded slashes and
-// backslashes, and control characters. A trailing slash is kept.
+// and their double-encoded forms), dot segments with path parameters
+// (..;, .;, ..;jsessionid=x, ..%3B, which Tomcat, Jetty and Spring read as
+// .. once they strip the parameters), empty segments (//, /;/), encoded
+// slashes and backslashes, and control characters. A trailing slash is
+// kept.
 func Join(base *url.URL, rest, rawQuery string) (*url.URL, error) {
 	if err := checkRest(rest); err != nil {
 		return nil, err
@@ -61,27 +64,77 @@ func checkRest(rest string) error {
 			}
 			return ErrBadPath
 		}
-		if !safeSegment(seg, 2) {
+		if !safeSegment(seg) {
 			return ErrBadPath
 		}
 	}
 	return nil
 }
 
+// maxDecodeRounds is how many rounds of percent-decoding safeSegment looks
+// through; a segment still encoded after that is refused, as no client
+// encodes a path four times.
+const maxDecodeRounds = 3
+
 // safeSegment reports whether an escaped path segment stays a harmless
-// segment after up to depth rounds of percent-decoding.
-func safeSegment(seg string, depth int) bool {
-	if seg == "." || seg == ".." || strings.ContainsAny(seg, "/\\") || strings.ContainsFunc(seg, isControl) {
-		return false
+// segment whatever an upstream does to it: percent-decoding it (leniently,
+// leaving an invalid escape as it is, as some servers do), up to
+// maxDecodeRounds times, and stripping its path parameters (";…", RFC 3986
+// §3.3 leaves their meaning to the server; Tomcat removes them before and
+// after decoding) at any of those rounds.
+func safeSegment(seg string) bool {
+	for round := 0; ; round++ {
+		if strings.ContainsAny(seg, "/\\") || strings.ContainsFunc(seg, isControl) || dotSegment(seg) {
+			return false
+		}
+		if !strings.Contains(seg, "%") {
+			return true
+		}
+		next := lenientUnescape(seg)
+		if next == seg {
+			return true // only invalid escapes: nothing more to decode
+		}
+		if round == maxDecodeRounds {
+			return false
+		}
+		seg = next
 	}
-	if depth == 0 || !strings.Contains(seg, "%") {
-		return true
+}
+
+// dotSegment reports whether a segment, once its path parameters are
+// stripped, is empty or dots (and spaces, which Windows servers trim): a
+// segment an upstream may collapse or read as a parent.
+func dotSegment(seg string) bool {
+	name, _, _ := strings.Cut(seg, ";")
+	return strings.Trim(name, ". ") == ""
+}
+
+// lenientUnescape decodes every valid %XX and keeps anything else as is.
+func lenientUnescape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && ishex(s[i+1]) && ishex(s[i+2]) {
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
 	}
-	decoded, err := url.PathUnescape(seg)
-	if err != nil {
-		return false
+	return b.String()
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
 	}
-	return safeSegment(decoded, depth-1)
+	return c - 'a' + 10
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

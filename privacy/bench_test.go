@@ -1,7 +1,9 @@
 package privacy
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -23,5 +25,46 @@ func BenchmarkFilter(b *testing.B) {
 			h[k] = v
 		}
 		p.Filter(h)
+	}
+}
+
+// BenchmarkClassifyRules classifies names that no table lists, so that
+// every one goes through the family rules: the slow path.
+func BenchmarkClassifyRules(b *testing.B) {
+	names := []string{
+		"X-Custom-Thing", "X-Client-Name", "X-Goog-User-Project", "Helicone-Auth", "X-Request-Timeout",
+		"X-Real-Client-Addr", "X-Geo-Country", "X-Ms-Client-Request-Id", "X-Operamini-Phone-Ua",
+		"X-Some-Very-Long-Application-Specific-Header-Name", "X_Trueclientip", "Openai-Organization",
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, n := range names {
+			Classify(n)
+		}
+	}
+}
+
+// BenchmarkConnectionNames: a request whose Connection header lists n
+// names, each also sent as a header, filtered by the denylist (generic
+// mode). The time per name must stay flat as n grows: linear, not
+// quadratic.
+func BenchmarkConnectionNames(b *testing.B) {
+	for _, n := range []int{30, 300, 3000, 30000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			src := make(http.Header, n+1)
+			listed := make([]string, n)
+			for i := range n {
+				name := fmt.Sprintf("X-Hop-%d", i)
+				listed[i] = name
+				src[name] = []string{"v"}
+			}
+			src["Connection"] = []string{strings.Join(listed, ", ")}
+			p := New(Options{})
+			b.ReportAllocs()
+			for b.Loop() {
+				p.Outbound(src)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n+1), "ns/header")
+		})
 	}
 }

@@ -1,6 +1,6 @@
 package privacy
 
-import "bytes"
+import "strings"
 
 // Class says what the policy does with a request header, whatever the mode.
 type Class uint8
@@ -9,18 +9,23 @@ const (
 	// Pass: not known to identify the client; a denylist policy forwards it,
 	// an allowlist policy forwards it when listed.
 	Pass Class = iota
-	// Never: hop-by-hop, framing, forwarding, CDN, browser or tracing headers.
-	// They never go upstream, whatever the operator allows.
+	// Never: hop-by-hop, framing, forwarding, CDN, browser or tracing
+	// headers, by name, namespace or family (see Classify). They never go
+	// upstream, whatever the operator allows.
 	Never
 	// Fingerprint: client-SDK fingerprint (X-Stainless-*). Dropped unless the
 	// operator allows fingerprint headers.
 	Fingerprint
 )
 
-// never lists, in lower case with '-' separators, the headers that never go
-// upstream. Sources: RFC 9110 §7.6.1 (hop-by-hop), the privacy reference, and the
-// client-address headers of the common CDNs and load balancers.
-var never = map[string]Class{
+// names lists headers by their normalised name (see normalise). Sources:
+// RFC 9110 §7.6.1 (hop-by-hop), the privacy reference, the client-address
+// headers of the common CDNs and load balancers, the Client Hints of the
+// WICG draft, and the trace headers of the common tracers. Most of them
+// are caught by the family rules as well; the table keeps the well-known
+// names certain and fast. A few Pass entries make the common headers fast
+// and keep Sec-WebSocket-Protocol out of the "sec-" prefix.
+var names = map[string]Class{
 	// Hop-by-hop and framing: the transports write their own.
 	"connection": Never, "proxy-connection": Never, "keep-alive": Never, "te": Never,
 	"trailer": Never, "transfer-encoding": Never, "upgrade": Never,
@@ -31,71 +36,309 @@ var never = map[string]Class{
 	"sec-websocket-extensions": Never, "sec-websocket-accept": Never,
 	// Forwarding and client address.
 	"forwarded": Never, "forwarded-for": Never, "x-forwarded": Never, "via": Never,
-	"x-real-ip": Never, "true-client-ip": Never, "x-client-ip": Never,
+	"x-real-ip": Never, "true-client-ip": Never, "x-client-ip": Never, "x-clientip": Never,
 	"x-cluster-client-ip": Never, "client-ip": Never, "proxy-client-ip": Never,
 	"wl-proxy-client-ip": Never, "fastly-client-ip": Never, "x-appengine-user-ip": Never,
 	"do-connecting-ip": Never, "x-original-forwarded-for": Never, "x-proxyuser-ip": Never,
-	"x-remote-addr": Never, "x-original-url": Never, "x-rewrite-url": Never,
-	"x-original-host": Never, "x-host": Never,
+	"x-remote-addr": Never, "remote-addr": Never, "x-remote-ip": Never, "x-originating-ip": Never,
+	"x-envoy-external-address": Never, "x-sucuri-clientip": Never, "cloudfront-viewer-address": Never,
+	"x-original-url": Never, "x-rewrite-url": Never, "x-original-host": Never, "x-host": Never,
 	// CDN.
 	"cdn-loop": Never,
-	// Browser.
+	// Browser: the request's context, and Client Hints (device and network).
 	"cookie": Never, "origin": Never, "referer": Never, "dnt": Never, "sec-gpc": Never,
 	"upgrade-insecure-requests": Never, "sec-purpose": Never, "purpose": Never,
+	"x-client-data": Never, "sec-browsing-topics": Never, "x-wap-profile": Never,
+	"dpr": Never, "width": Never, "viewport-width": Never, "device-memory": Never, "rtt": Never,
+	"downlink": Never, "ect": Never, "save-data": Never,
 	// Tracing that links requests.
-	"traceparent": Never, "tracestate": Never, "baggage": Never, "x-request-id": Never,
-	"x-correlation-id": Never, "x-amzn-trace-id": Never, "x-cloud-trace-context": Never,
-	"b3": Never, "uber-trace-id": Never, "sentry-trace": Never,
+	"traceparent": Never, "tracestate": Never, "baggage": Never, "x-request-id": Never, "request-id": Never,
+	"x-correlation-id": Never, "correlation-id": Never, "correlation-context": Never,
+	"x-amzn-trace-id": Never, "x-cloud-trace-context": Never, "grpc-trace-bin": Never,
+	"b3": Never, "uber-trace-id": Never, "sentry-trace": Never, "newrelic": Never, "x-dynatrace": Never,
+	"elastic-apm-traceparent": Never, "singularityheader": Never, "sw8": Never,
+
+	// Headers providers need, for speed (the rules pass them too), and
+	// the one "sec-" header a client may send on purpose.
+	"accept": Pass, "accept-encoding": Pass, "accept-language": Pass, "authorization": Pass,
+	"content-type": Pass, "content-encoding": Pass, "user-agent": Pass, "x-api-key": Pass,
+	"x-goog-api-key": Pass, "anthropic-version": Pass, "anthropic-beta": Pass,
+	"openai-organization": Pass, "openai-project": Pass, "openai-beta": Pass, "idempotency-key": Pass,
+	"cache-control": Pass, "sec-websocket-protocol": Pass,
 }
 
-var prefixes = []struct {
-	prefix []byte
-	class  Class
-}{
-	{[]byte("x-forwarded-"), Never},
-	{[]byte("cf-"), Never},
-	{[]byte("fastly-"), Never},
-	{[]byte("akamai-"), Never},
-	{[]byte("cloudfront-"), Never},
-	{[]byte("x-amz-cf-"), Never},
-	{[]byte("x-azure-"), Never},
-	{[]byte("x-vercel-"), Never},
-	{[]byte("fly-"), Never},
-	{[]byte("sec-fetch-"), Never},
-	{[]byte("sec-ch-"), Never},
-	{[]byte("x-b3-"), Never},
-	{[]byte("x-datadog-"), Never},
-	{[]byte("x-stainless-"), Fingerprint},
+// prefixes are namespaces, matched on whole leading words of the normalised
+// name, most specific first (up to three words). Never: the headers of
+// CDNs, load balancers, service meshes, browsers and tracers, none of which
+// a provider needs. Pass: the request parameters of an LLM API or gateway
+// (Portkey, Helicone, AWS Bedrock and SageMaker and SigV4), which the
+// client sends on purpose and no infrastructure adds; the family rules
+// would otherwise catch some of them (x-portkey-trace-id, x-amz-region-set).
+var prefixes = map[string]Class{
+	// CDNs, load balancers, meshes.
+	"x-forwarded": Never, "cf": Never, "fastly": Never, "akamai": Never, "x-akamai": Never,
+	"cloudfront": Never, "x-amz-cf": Never, "x-azure": Never, "x-vercel": Never, "fly": Never,
+	"x-appengine": Never, "x-envoy": Never, "x-sucuri": Never, "proxy": Never,
+	"x-amzn": Never, // ALB and API Gateway: trace id, OIDC identity, mTLS and TLS details, VPC ids
+	// Browsers ("sec-" is the Fetch standard's forbidden prefix: only a
+	// browser sets it) and devices.
+	"sec": Never, "x-device": Never,
+	// Tracers.
+	"x-b3": Never, "x-datadog": Never, "x-newrelic": Never, "x-dynatrace": Never, "elastic-apm": Never,
+	"x-trace": Never, "x-span": Never, "x-correlation": Never, "uberctx": Never, "jaeger": Never,
+	"ot-tracer": Never, "ot-baggage": Never, "x-instana": Never, "l5d-ctx": Never, "sw8": Never,
+
+	// LLM APIs' and gateways' own parameters.
+	"x-portkey": Pass, "helicone": Pass, "x-amz": Pass, "x-amzn-bedrock": Pass, "x-amzn-sagemaker": Pass,
+
+	"x-stainless": Fingerprint,
 }
 
-// Classify returns the class of a request header name. Matching ignores case
-// and treats '_' as '-': CGI-style frameworks read X_Forwarded_For as
-// X-Forwarded-For, so a client must not be able to smuggle one in that way.
-// Besides the lists above, any name ending in "-ip" or holding "-ip-"
-// (Fly-Client-IP, X-Vercel-IP-Country, …) names a client address.
-func Classify(name string) Class {
-	var buf [64]byte
-	b := buf[:0]
+// Family rules work on the words of the normalised name. A word may be
+// enough on its own (strong), or name a family only with another word:
+// an address word after a qualifier (X-Peer-Addr, Remote-Host), "id" right
+// after a request-like word (X-Unique-Id), "user" after an authenticating
+// proxy's word (X-Remote-User), an identity word right after "user"
+// (X-User-Email), a certificate word after client/ssl/tls (X-Ssl-Client-Dn),
+// "agent" after "user" in anything but User-Agent itself (a second,
+// device or original, user agent).
+type wordKind uint16
+
+const (
+	strong   wordKind = 1 << iota // client address, location, device, identity or trace on its own
+	addrQual                      // client, real, remote, peer, …: whose address
+	addr                          // addr, address, host, ipv4, ipv6, port, url, uri
+	idQual                        // request, transaction, activity, unique, parent: which id
+	id                            // id
+	userQual                      // remote, auth, webauth: who vouches for the user
+	user                          // user
+	userSubj                      // id, name, email, identity, login, groups: of the user
+	certQual                      // client, ssl, tls, mtls
+	cert                          // cert, certificate, dn, subject, issuer, verify, serial
+	agent                         // agent
+	calling                       // calling (X-Up-Calling-Line-Id: the phone number)
+	line                          // line
+	forward                       // forward (X-Forward-For)
+	forWord                       // for
+)
+
+// addrQualifiers name whose address an address word is; a word glued from
+// one of them and an address word (clientip, remoteaddr, socketip) is
+// strong.
+var addrQualifiers = []string{
+	"client", "real", "remote", "user", "enduser", "source", "src", "origin", "original", "originating",
+	"peer", "true", "connecting", "visitor", "viewer", "external", "public", "caller", "requester",
+	"customer", "socket", "sender",
+}
+
+var addrSuffixes = []string{"ip", "ipaddr", "ipaddress", "addr", "address", "ipv4", "ipv6"}
+
+// strongPrefixes: a word that begins with one of these names a family by
+// itself (geoip, countrycode, citylatlong, traceid, tracestate, deviceid).
+// kindOf picks them by first letter: keep the order.
+var strongPrefixes = []string{"geo", "country", "city", "continent", "correlation", "trace", "device", "ja3", "ja4", "postal"}
+
+var (
+	certSuffixes   = []string{"cert", "certificate"}
+	certQualifiers = []string{"client", "ssl", "tls", "mtls"}
+)
+
+func kindOf(w string) wordKind {
+	switch w {
+	case
+		// client address
+		"ip", "ips", "ipaddr", "ipaddress", "via",
+		// location: what CDNs add (country, region, city, coordinates,
+		// postal and metro codes, time zone, network)
+		"region", "regions", "regioncode", "regionname", "subdivision", "latlong", "latlng", "latitude",
+		"longitude", "lat", "lng", "lon", "zip", "zipcode", "postcode", "metro", "metrocode", "dma",
+		"timezone", "tz", "asn", "isp",
+		// device, browsing profile, carrier (subscriber ids), TLS fingerprint
+		"ua", "dpr", "ect", "rtt", "downlink", "viewport", "fingerprint", "msisdn", "imsi", "imei",
+		"iccid", "meid", "uidh", "wap",
+		// identity vouched for by an authenticating proxy
+		"email", "principal", "authenticated", "oidc", "username", "userid", "useremail",
+		// trace and correlation context
+		"span", "spanid", "spancontext", "parentspanid", "tracing", "baggage", "requestid",
+		"transactionid", "activityid", "uniqueid":
+		return strong
+	case "client":
+		return addrQual | certQual
+	case "remote":
+		return addrQual | userQual
+	case "user":
+		return addrQual | user
+	case "real", "enduser", "source", "src", "origin", "original", "originating", "peer", "true",
+		"connecting", "visitor", "viewer", "external", "public", "caller", "requester", "customer",
+		"socket", "sender":
+		return addrQual
+	case "addr", "address", "host", "hostname", "ipv4", "ipv6", "port", "url", "uri":
+		return addr
+	case "request", "transaction", "activity", "unique", "parent":
+		return idQual
+	case "id":
+		return id | userSubj
+	case "name", "identity", "login", "groups":
+		return userSubj
+	case "auth", "webauth":
+		return userQual
+	case "ssl", "tls", "mtls":
+		return certQual
+	case "cert", "certificate", "dn", "subject", "issuer", "verify", "serial":
+		return cert
+	case "agent":
+		return agent
+	case "calling":
+		return calling
+	case "line":
+		return line
+	case "forward":
+		return forward
+	case "for":
+		return forWord
+	}
+	if len(w) < 2 {
+		return 0
+	}
+	// A word glued from several: the cheap tests on its first and last
+	// byte pick the few comparisons worth making.
+	var prefixes []string
+	switch w[0] {
+	case 'g':
+		prefixes = strongPrefixes[0:1]
+	case 'c':
+		prefixes = strongPrefixes[1:5]
+	case 't':
+		prefixes = strongPrefixes[5:6]
+	case 'd':
+		prefixes = strongPrefixes[6:7]
+	case 'j':
+		prefixes = strongPrefixes[7:9]
+	case 'p':
+		prefixes = strongPrefixes[9:10]
+	}
+	for _, p := range prefixes {
+		if strings.HasPrefix(w, p) {
+			return strong
+		}
+	}
+	switch w[len(w)-1] {
+	case 'p', 'r', 's', '4', '6':
+		if glued(w, addrSuffixes, addrQualifiers) {
+			return strong
+		}
+	case 't', 'e':
+		if glued(w, certSuffixes, certQualifiers) {
+			return strong
+		}
+	}
+	if len(w) >= len("forwarded") && strings.Contains(w, "forwarded") {
+		return strong
+	}
+	return 0
+}
+
+// glued reports whether w is a qualifier and a subject written as one
+// word: "clientip", "trueclientip", "remoteaddr", "clientcert".
+func glued(w string, subjects, qualifiers []string) bool {
+	for _, s := range subjects {
+		rest, ok := strings.CutSuffix(w, s)
+		if !ok || rest == "" {
+			continue
+		}
+		for _, q := range qualifiers {
+			if strings.HasSuffix(rest, q) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// normalise writes name into buf in lower case with every run of
+// non-alphanumeric bytes as one '-' and none at either end: '_', '.' and
+// the other token characters are read as '-' by CGI-style frameworks and
+// some servers (X_Forwarded_For, X.Real.IP). It returns the name, its
+// number of words and where each of the first three words ends.
+func normalise(buf []byte, name string) (b []byte, words int, ends [3]int) {
+	b = buf[:0]
+	sep := true
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
 		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
-		case c == '_':
-			c = '-'
+		default:
+			sep = true
+			continue
 		}
+		if sep && len(b) > 0 {
+			if words <= len(ends) {
+				ends[words-1] = len(b)
+			}
+			b = append(b, '-')
+		}
+		if sep {
+			words++
+		}
+		sep = false
 		b = append(b, c)
 	}
-	if class, ok := never[string(b)]; ok {
+	if words > 0 && words <= len(ends) {
+		ends[words-1] = len(b)
+	}
+	return b, words, ends
+}
+
+// Classify returns the class of a request header name: by its name, its
+// namespace, then the families of its words. Matching ignores case and
+// reads every other character as '-' (see normalise), so X_Forwarded_For
+// cannot be smuggled past X-Forwarded-For.
+//
+// Besides the names, whole families are Never: any header that carries the
+// client's address (…-ip, …clientip, …real-ip, …remote-addr,
+// …viewer-address, …forwarded…, …via), its location (country, region, city,
+// lat/long, geo, postal code, time zone, ASN), its device or browsing
+// profile (device…, ua, dpr, viewport, fingerprint, carrier subscriber ids),
+// the identity an authenticating proxy vouched for (…-user after
+// remote/auth, user-id, email, principal, client certificate), or a trace
+// or correlation context (trace…, span, baggage, correlation…, request-id,
+// transaction-id).
+func Classify(name string) Class {
+	var buf [64]byte
+	b, words, ends := normalise(buf[:], name)
+	if class, ok := names[string(b)]; ok {
 		return class
 	}
-	for _, p := range prefixes {
-		if bytes.HasPrefix(b, p.prefix) {
-			return p.class
+	for k := min(words-1, len(ends)); k >= 1; k-- {
+		if class, ok := prefixes[string(b[:ends[k-1]])]; ok {
+			return class
 		}
 	}
-	if bytes.HasSuffix(b, []byte("-ip")) || bytes.Contains(b, []byte("-ip-")) {
-		return Never
+	var seen, prev wordKind
+	for len(b) > 0 {
+		i := 0
+		for i < len(b) && b[i] != '-' {
+			i++
+		}
+		w := string(b[:i]) // does not escape: a copy on the stack, no allocation
+		b = b[min(i+1, len(b)):]
+		k := kindOf(w)
+		switch {
+		case k&strong != 0,
+			k&addr != 0 && seen&addrQual != 0,
+			k&id != 0 && prev&idQual != 0,
+			k&user != 0 && seen&userQual != 0,
+			k&userSubj != 0 && prev&user != 0,
+			k&cert != 0 && seen&certQual != 0,
+			k&line != 0 && prev&calling != 0,
+			k&forWord != 0 && prev&forward != 0,
+			k&agent != 0 && prev&user != 0 && words > 2:
+			return Never
+		}
+		seen |= k
+		prev = k
 	}
 	return Pass
 }

@@ -53,8 +53,9 @@ type Options struct {
 	// Fingerprint forwards the client-SDK fingerprint headers (X-Stainless-OS,
 	// -Arch, -Runtime, …), which are dropped by default: no provider needs them.
 	Fingerprint bool
-	// Secret is the operator's token. Any header whose value contains it is
-	// dropped, in whatever header the client put it.
+	// Secret is the operator's token. Any header whose value contains it,
+	// as is or percent-encoded, is dropped, in whatever header the client
+	// put it.
 	Secret string
 }
 
@@ -80,9 +81,9 @@ func New(opts Options) *Policy {
 // Connection header are dropped as hop-by-hop (RFC 9110 §7.6.1).
 func (p *Policy) Outbound(src http.Header) http.Header {
 	dst := make(http.Header, len(src))
-	connection := src["Connection"]
+	hop := parseConnection(src["Connection"])
 	for name, values := range src {
-		if p.keeps(name, values, connection) {
+		if p.keeps(name, values, &hop) {
 			dst[textproto.CanonicalMIMEHeaderKey(name)] = values
 		}
 	}
@@ -93,9 +94,9 @@ func (p *Policy) Outbound(src http.Header) http.Header {
 // and returns h: Outbound without the copy, for a caller that owns h and
 // has no further use for what is removed.
 func (p *Policy) Filter(h http.Header) http.Header {
-	connection := h["Connection"]
+	hop := parseConnection(h["Connection"])
 	for name, values := range h {
-		if !p.keeps(name, values, connection) {
+		if !p.keeps(name, values, &hop) {
 			delete(h, name)
 		}
 	}
@@ -105,9 +106,9 @@ func (p *Policy) Filter(h http.Header) http.Header {
 // keeps reports whether a header goes upstream: its name passes the policy,
 // the request's Connection header does not name it (RFC 9110 §7.6.1), and
 // no value holds the operator's token.
-func (p *Policy) keeps(name string, values, connection []string) bool {
+func (p *Policy) keeps(name string, values []string, hop *hopByHop) bool {
 	return p.passes(name) &&
-		!(len(connection) > 0 && namedInConnection(connection, name)) &&
+		!hop.names(name) &&
 		!(p.secret != "" && containsSecret(values, p.secret))
 }
 
@@ -137,21 +138,23 @@ func (p *Policy) passes(name string) bool {
 	return false
 }
 
-func namedInConnection(connection []string, name string) bool {
-	for _, v := range connection {
-		for token := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(textproto.TrimString(token), name) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
+// containsSecret reports whether a value holds the secret, as is or in any
+// percent-encoded spelling (see Redactor.String): a header that carries a
+// URL may carry the token encoded, and the upstream may decode it.
 func containsSecret(values []string, secret string) bool {
 	for _, v := range values {
 		if strings.Contains(v, secret) {
 			return true
+		}
+		for round := 0; round < maxDecodeRounds && strings.IndexByte(v, '%') >= 0; round++ {
+			next, _, changed := decodeRound(v, nil)
+			if !changed {
+				break
+			}
+			if strings.Contains(next, secret) {
+				return true
+			}
+			v = next
 		}
 	}
 	return false

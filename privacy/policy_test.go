@@ -24,6 +24,17 @@ var identifying = []string{
 	"DNT", "sec-gpc",
 	"traceparent", "Tracestate", "X-Request-ID", "x-amzn-trace-id", "X-B3-TraceId", "x-b3-spanid",
 	"x_forwarded_for", "X_Real_IP", "cf_connecting_ip", "Fly-Client-IP", "X-Vercel-IP-Country",
+	// The families and names of issue 13: Envoy, Sucuri, Akamai, App Engine, CloudFront, Vercel,
+	// Microsoft and gRPC tracing, Chrome, Client Hints, carriers.
+	"X-Envoy-External-Address", "X-ClientIP", "X-Sucuri-ClientIP", "Remote-Addr", "Request-Id",
+	"Correlation-Context", "Correlation-Id", "grpc-trace-bin", "X-Client-Data", "Sec-Browsing-Topics",
+	"X-AppEngine-Country", "X-AppEngine-Region", "X-AppEngine-City", "X-AppEngine-CityLatLong",
+	"CloudFront-Viewer-Country", "CloudFront-Viewer-Address", "X-Vercel-IP-Latitude", "CF-IPCountry",
+	"Device-Memory", "Viewport-Width", "DPR", "ECT", "RTT", "Downlink", "Save-Data", "X-Wap-Profile",
+	"X-Device-Model", "x-trace-id", "X-TraceId", "x-span-id", "X-Correlation-Foo", "X-B3-Sampled",
+	"x-datadog-parent-id", "X-Cloud-Trace-Context", "newrelic", "X-NewRelic-Id", "X-Dynatrace",
+	"elastic-apm-traceparent", "sentry-trace", "baggage", "X-Amzn-Trace-Id", "X-Originating-IP",
+	"X-Remote-IP", "X-Original-URI", "X-Client-Port", "X-Real-Port", "Proxy-Status",
 }
 
 func TestClassifyNever(t *testing.T) {

@@ -1,8 +1,10 @@
 package privacy
 
 import (
+	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -67,19 +69,140 @@ func NewRedactor(secrets ...string) *Redactor {
 	return r
 }
 
-// String returns s with every secret replaced by Placeholder.
+// maxDecodeRounds is how many rounds of percent-decoding String looks
+// through: a URL inside a query value is encoded twice, and one more round
+// covers a client or a framework that encoded it once more.
+const maxDecodeRounds = 3
+
+// span is a range of bytes of the string being redacted.
+type span struct{ lo, hi int }
+
+// String returns s with every secret replaced by Placeholder: the literal
+// secrets given to NewRedactor and the credentials secretPatterns find, in
+// every spelling percent-encoding gives them — any subset of the characters
+// encoded, upper or lower case hex, encoded again (%2541 for A, %%34%31
+// too), up to maxDecodeRounds deep — because a server decodes a path or a
+// query before comparing, and so would anyone reading the log. key= style
+// values are found the same way, with '=' and '&' encoded or not.
+//
+// It decodes s round by round, keeping for each decoded byte the bytes of
+// s it came from, looks for secrets in every round's text, and cuts the
+// bytes of s they came from.
 func (r *Redactor) String(s string) string {
+	var cut []span
+	view, origin := s, []span(nil) // origin nil: view is s itself
+	for round := 0; ; round++ {
+		cut = r.find(view, origin, cut)
+		if round == maxDecodeRounds || strings.IndexByte(view, '%') < 0 {
+			break
+		}
+		var changed bool
+		if view, origin, changed = decodeRound(view, origin); !changed {
+			break
+		}
+	}
+	if len(cut) == 0 {
+		return s
+	}
+	return replaceSpans(s, cut)
+}
+
+// find appends to cut the bytes of the original string behind every secret
+// in view.
+func (r *Redactor) find(view string, origin []span, cut []span) []span {
+	mapBack := func(lo, hi int) span {
+		if origin == nil {
+			return span{lo, hi}
+		}
+		return span{origin[lo].lo, origin[hi-1].hi}
+	}
 	if r != nil {
 		for _, secret := range r.secrets {
-			s = strings.ReplaceAll(s, secret, Placeholder)
+			for from := 0; ; {
+				i := strings.Index(view[from:], secret)
+				if i < 0 {
+					break
+				}
+				i += from
+				cut = append(cut, mapBack(i, i+len(secret)))
+				from = i + 1
+			}
 		}
 	}
 	for _, p := range secretPatterns {
-		if p.maybe(s) {
-			s = p.re.ReplaceAllString(s, "${1}"+Placeholder)
+		if !p.maybe(view) {
+			continue
+		}
+		for _, m := range p.re.FindAllStringSubmatchIndex(view, -1) {
+			// Group 1 is what stays (key=, Bearer ); the rest is the secret.
+			if lo, hi := m[3], m[1]; hi > lo {
+				cut = append(cut, mapBack(lo, hi))
+			}
 		}
 	}
-	return s
+	return cut
+}
+
+// decodeRound percent-decodes view once, leaving a '%' that starts no valid
+// escape as it is (as lenient decoders do), and maps each decoded byte to
+// the bytes of the original string it came from.
+func decodeRound(view string, origin []span) (string, []span, bool) {
+	at := func(i int) span {
+		if origin == nil {
+			return span{i, i + 1}
+		}
+		return origin[i]
+	}
+	out := make([]byte, 0, len(view))
+	spans := make([]span, 0, len(view))
+	changed := false
+	for i := 0; i < len(view); {
+		if view[i] == '%' && i+2 < len(view) && ishex(view[i+1]) && ishex(view[i+2]) {
+			out = append(out, unhex(view[i+1])<<4|unhex(view[i+2]))
+			spans = append(spans, span{at(i).lo, at(i + 2).hi})
+			i += 3
+			changed = true
+			continue
+		}
+		out = append(out, view[i])
+		spans = append(spans, at(i))
+		i++
+	}
+	return string(out), spans, changed
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}
+
+// replaceSpans returns s with each span (merged where they overlap or
+// touch) replaced by Placeholder.
+func replaceSpans(s string, cut []span) string {
+	slices.SortFunc(cut, func(a, b span) int { return a.lo - b.lo })
+	var b strings.Builder
+	b.Grow(len(s))
+	next := 0
+	for i := 0; i < len(cut); {
+		lo, hi := cut[i].lo, cut[i].hi
+		for i++; i < len(cut) && cut[i].lo <= hi; i++ {
+			hi = max(hi, cut[i].hi)
+		}
+		b.WriteString(s[next:lo])
+		b.WriteString(Placeholder)
+		next = hi
+	}
+	b.WriteString(s[next:])
+	return b.String()
 }
 
 // ReplaceAttr is a slog.HandlerOptions.ReplaceAttr that redacts attributes
@@ -95,8 +218,14 @@ func (r *Redactor) ReplaceAttr(_ []string, a slog.Attr) slog.Attr {
 			return slog.String(a.Key, r.String(s))
 		}
 	case slog.KindAny:
-		if err, ok := a.Value.Any().(error); ok {
-			return slog.String(a.Key, r.String(err.Error()))
+		switch v := a.Value.Any().(type) {
+		case error:
+			return slog.String(a.Key, r.String(v.Error()))
+		case fmt.Stringer:
+			// A *url.URL prints whole: token, path and query.
+			if s := v.String(); r.String(s) != s {
+				return slog.String(a.Key, r.String(s))
+			}
 		}
 	}
 	return a

@@ -2,7 +2,6 @@ package privacy
 
 import (
 	"net/http"
-	"net/textproto"
 	"strings"
 )
 
@@ -23,10 +22,15 @@ var responseNever = []string{
 // reach the client. Set-Cookie (a provider CDN's tracking cookie) goes too
 // unless keepCookies is set.
 func CleanResponse(h http.Header, keepCookies bool) {
-	for _, v := range h["Connection"] {
-		for token := range strings.SplitSeq(v, ",") {
-			if token = textproto.TrimString(token); token != "" {
-				h.Del(token)
+	if hop := parseConnection(h["Connection"]); hop.all {
+		// An upstream listing more names than any real one does: every
+		// header counts as named (see MaxConnectionTokens).
+		clear(h)
+		return
+	} else if hop.n > 0 {
+		for name := range h {
+			if hop.names(name) {
+				delete(h, name)
 			}
 		}
 	}

@@ -21,49 +21,44 @@ import (
 type conn struct {
 	t       *Transport
 	key     string
-	nc      net.Conn
-	probe   *prober // peeks at the TCP socket; nil where it cannot
-	close   func()  // closes nc; made once, registered with every request's context
+	nc      net.Conn    // TLS over ic, or ic itself
+	ic      *idleConn   // the TCP connection, keeping the idle timeout
+	probe   *prober     // peeks at the TCP socket; nil where it cannot
+	close   func()      // aborts the connection; made once, registered with every request's context
+	lim     headerLimit // under br: bounds a response's header section
 	br      *bufio.Reader
 	idleAt  time.Time
 	reused  bool
 	written int64 // bytes written for the current request
-
-	// When the idle deadlines were last pushed forward: they move only
-	// when a quarter of the idle timeout has passed, so a busy connection
-	// does not reset a runtime timer on every read and write.
-	readDeadline, writeDeadline time.Time
 }
 
-func newConn(t *Transport, key string, nc, tcp net.Conn) *conn {
-	c := &conn{t: t, key: key, nc: nc, br: bufio.NewReaderSize(nc, 2<<10)}
-	c.close = func() { c.nc.Close() }
+func newConn(t *Transport, key string, nc net.Conn, ic *idleConn, tcp net.Conn) *conn {
+	c := &conn{t: t, key: key, nc: nc, ic: ic}
+	c.lim.r = nc
+	c.br = bufio.NewReaderSize(&c.lim, 2<<10)
+	// An abort closes the TCP connection under TLS: no close_notify, which
+	// a Close of the TLS connection would write from the context's goroutine
+	// while the request's goroutine may be using the connection, and to
+	// which an HTTP/1.1 upstream may answer by ending its response as if
+	// the stream were complete.
+	c.close = func() { c.ic.Conn.Close() }
 	if sc, ok := tcp.(syscall.Conn); ok {
 		c.probe = newProber(sc)
 	}
 	return c
 }
 
-// Write writes to the upstream with an idle deadline, so a stalled
-// upstream cannot block a request forever.
+// Write writes to the upstream with an idle timeout, so a stalled
+// upstream cannot block a request forever (see idleConn).
 func (c *conn) Write(p []byte) (int, error) {
-	if now := time.Now(); now.Sub(c.writeDeadline) > c.t.idleTimeout()/4 {
-		c.nc.SetWriteDeadline(now.Add(c.t.idleTimeout()))
-		c.writeDeadline = now
-	}
+	c.ic.startWrite(c.t.idleTimeout())
 	n, err := c.nc.Write(p)
 	c.written += int64(n)
 	return n, err
 }
 
-// extendRead pushes the read deadline to the idle timeout from now, unless
-// it was pushed recently.
-func (c *conn) extendRead() {
-	if now := time.Now(); now.Sub(c.readDeadline) > c.t.idleTimeout()/4 {
-		c.nc.SetReadDeadline(now.Add(c.t.idleTimeout()))
-		c.readDeadline = now
-	}
-}
+// extendRead starts a read of the response body under the idle timeout.
+func (c *conn) extendRead() { c.ic.startRead(c.t.idleTimeout()) }
 
 // Request writers are pooled: an open stream keeps only its reader.
 var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
@@ -89,8 +84,8 @@ func (c *conn) alive() bool {
 			return true
 		}
 	}
+	c.ic.stopRead() // the next read sets its own deadline
 	c.nc.SetReadDeadline(time.Now().Add(probeWait))
-	c.readDeadline = time.Time{} // the next read sets its own
 	_, err := c.br.Peek(1)
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
@@ -124,9 +119,11 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 		return fail(OpWrite, c.written > 0, err)
 	}
 
+	c.ic.stopRead() // the body's first read starts the idle timeout
 	c.nc.SetReadDeadline(time.Now().Add(c.t.headerTimeout()))
-	c.readDeadline = time.Time{} // the body's first read sets the idle one
+	c.lim.remaining, c.lim.on = c.t.maxHeaderBytes(), true
 	resp, err := c.readResponse(req)
+	c.lim.on = false
 	if err != nil {
 		if isTimeout(err) {
 			err = ErrResponseHeaderTimeout
@@ -142,6 +139,8 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 			c.nc.Close()
 			return nil, &Error{Op: OpRead, Sent: true, Err: ctx.Err()}
 		}
+		c.ic.stopRead()
+		c.ic.stopWrite()
 		c.nc.SetDeadline(time.Time{})
 		resp.Body = &upgraded{c}
 		return resp, nil
@@ -179,6 +178,31 @@ func (c *conn) readResponse(req *http.Request) (*http.Response, error) {
 		}
 	}
 	return nil, errors.New("too many 1xx responses")
+}
+
+// headerLimit bounds what a response's header section may make the
+// connection read: http.ReadResponse itself takes headers of any size, so
+// a hostile upstream (generic mode reaches any) could make it allocate
+// without end. net/http's Transport has MaxResponseHeaderBytes for this.
+type headerLimit struct {
+	r         io.Reader
+	on        bool
+	remaining int64
+}
+
+func (l *headerLimit) Read(p []byte) (int, error) {
+	if !l.on {
+		return l.r.Read(p)
+	}
+	if l.remaining <= 0 {
+		return 0, ErrResponseHeaderTooLarge
+	}
+	if int64(len(p)) > l.remaining {
+		p = p[:l.remaining]
+	}
+	n, err := l.r.Read(p)
+	l.remaining -= int64(n)
+	return n, err
 }
 
 func isTimeout(err error) bool {
@@ -237,6 +261,7 @@ func (b *body) finish(eof bool, err error) {
 	if b.stop() && eof && b.reusable && c.br.Buffered() == 0 {
 		// The read deadline stays: an idle connection is not read, and the
 		// next request sets its own before reading.
+		c.ic.stopRead()
 		c.t.putIdle(c)
 		return
 	}

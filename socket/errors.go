@@ -72,6 +72,9 @@ var (
 	// ErrNoResponse: the upstream closed the connection without a byte of
 	// response.
 	ErrNoResponse = errors.New("upstream closed the connection without a response")
+	// ErrResponseHeaderTooLarge: the response's header section (with any
+	// 1xx before it) exceeded MaxResponseHeaderBytes.
+	ErrResponseHeaderTooLarge = errors.New("upstream response headers too large")
 )
 
 // HeaderError reports a request header that cannot be written. It names the

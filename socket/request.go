@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -61,6 +62,10 @@ func endpointOf(u *url.URL) (endpoint, error) {
 func checkRequest(req *http.Request) error {
 	if !validMethod(req.Method) {
 		return errors.New("socket: invalid method")
+	}
+	if req.ContentLength != 0 && req.Body == nil {
+		// As net/http: a length with no body to send is a caller's bug.
+		return errors.New("socket: request has a ContentLength but no Body")
 	}
 	if strings.ContainsFunc(requestTarget(req), invalidTargetRune) {
 		return errors.New("socket: request target holds a space or control character")
@@ -142,20 +147,16 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 		writeHeader(w, "User-Agent", ua[0])
 	}
 
-	chunked := false
+	body, length := outgoingBody(req, method)
 	switch {
-	case req.Body == nil || req.Body == http.NoBody:
-		if methodExpectsBody(method) {
-			w.WriteString("Content-Length: 0\r\n")
-		}
-	case req.ContentLength > 0:
+	case length > 0:
 		w.WriteString("Content-Length: ")
-		w.Write(strconv.AppendInt(w.AvailableBuffer(), req.ContentLength, 10))
+		w.Write(strconv.AppendInt(w.AvailableBuffer(), length, 10))
 		w.WriteString("\r\n")
-	default:
-		// Unknown length (-1, or 0 with a body, as for net/http clients).
-		chunked = true
+	case length < 0:
 		w.WriteString("Transfer-Encoding: chunked\r\n")
+	case sendsZeroLength(method):
+		w.WriteString("Content-Length: 0\r\n")
 	}
 	if req.Close {
 		w.WriteString("Connection: close\r\n")
@@ -185,10 +186,10 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 		return err
 	}
 
-	if req.Body == nil || req.Body == http.NoBody {
+	if body == nil {
 		return w.Flush()
 	}
-	if err := writeBody(w, req, chunked); err != nil {
+	if err := writeBody(w, body, length); err != nil {
 		return err
 	}
 	return w.Flush()
@@ -201,14 +202,103 @@ func writeHeader(w *bufio.Writer, name, value string) {
 	w.WriteString("\r\n")
 }
 
-// methodExpectsBody mirrors net/http: a body-less POST, PUT or PATCH still
-// says Content-Length: 0.
-func methodExpectsBody(method string) bool {
-	switch method {
-	case "GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT":
-		return false
+// Framing follows net/http's client (net/http/transfer.go: outgoingLength,
+// shouldSendChunkedRequestBody, probeRequestBody, shouldSendContentLength),
+// so that the two transports frame every request of every method alike:
+//
+//   - no body (nil or http.NoBody): "Content-Length: 0" for POST, PUT and
+//     PATCH, which many servers expect; nothing for any other method;
+//   - a known length: Content-Length;
+//   - an unknown length (ContentLength -1, or 0 with a body): chunked. For
+//     the methods that usually have no body the body is probed first, and
+//     an empty one is sent as none.
+
+// outgoingBody returns what to send as the body (nil: none) and its
+// length: > 0 known, < 0 unknown (chunked), 0 none.
+func outgoingBody(req *http.Request, method string) (io.Reader, int64) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil, 0
 	}
-	return true
+	if req.ContentLength > 0 {
+		return req.Body, req.ContentLength
+	}
+	if usuallyLacksBody(method) {
+		return probeBody(req.Body)
+	}
+	return req.Body, -1
+}
+
+// sendsZeroLength: a body-less request of these methods still says
+// "Content-Length: 0".
+func sendsZeroLength(method string) bool {
+	return method == "POST" || method == "PUT" || method == "PATCH"
+}
+
+func usuallyLacksBody(method string) bool {
+	switch method {
+	case "GET", "HEAD", "DELETE", "OPTIONS", "PROPFIND", "SEARCH":
+		return true
+	}
+	return false
+}
+
+// probeWindow is how long probeBody waits for the first byte, as net/http.
+const probeWindow = 200 * time.Millisecond
+
+type probed struct {
+	b   byte
+	n   int
+	err error
+}
+
+// probeBody reads the first byte of a body of unknown length. An empty
+// body is no body. A body slower than probeWindow is taken to have content
+// and sent chunked; its first byte is awaited when the body is written.
+func probeBody(body io.Reader) (io.Reader, int64) {
+	ch := make(chan probed, 1)
+	go func() {
+		var b [1]byte
+		n, err := body.Read(b[:])
+		ch <- probed{b[0], n, err}
+	}()
+	timer := time.NewTimer(probeWindow)
+	defer timer.Stop()
+	select {
+	case r := <-ch:
+		if r.n == 0 && r.err == io.EOF {
+			return nil, 0
+		}
+		return io.MultiReader(&firstByte{r: r, ready: true}, body), -1
+	case <-timer.C:
+		return io.MultiReader(&firstByte{ch: ch}, body), -1
+	}
+}
+
+// firstByte replays the byte (or the error) probeBody read.
+type firstByte struct {
+	ch    <-chan probed
+	r     probed
+	ready bool
+	done  bool
+}
+
+func (f *firstByte) Read(p []byte) (int, error) {
+	if f.done {
+		return 0, io.EOF
+	}
+	if !f.ready {
+		f.r, f.ready = <-f.ch, true
+	}
+	f.done = true
+	n := 0
+	if f.r.n == 1 && len(p) > 0 {
+		p[0] = f.r.b
+		n = 1
+	}
+	if f.r.err != nil && f.r.err != io.EOF {
+		return n, f.r.err
+	}
+	return n, io.EOF
 }
 
 // bodyError marks a failure to read the client's body, as opposed to a
@@ -228,9 +318,9 @@ func (b bodyReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func writeBody(w *bufio.Writer, req *http.Request, chunked bool) error {
-	body := bodyReader{req.Body}
-	if chunked {
+func writeBody(w *bufio.Writer, src io.Reader, length int64) error {
+	body := bodyReader{src}
+	if length < 0 {
 		cw := httputil.NewChunkedWriter(w)
 		if _, err := io.Copy(cw, body); err != nil {
 			return err
@@ -242,7 +332,7 @@ func writeBody(w *bufio.Writer, req *http.Request, chunked bool) error {
 		return err
 	}
 	// Read straight into the writer's free space: no intermediate buffer.
-	remaining := req.ContentLength
+	remaining := length
 	for remaining > 0 {
 		if w.Available() == 0 {
 			if err := w.Flush(); err != nil {
@@ -268,7 +358,7 @@ func writeBody(w *bufio.Writer, req *http.Request, chunked bool) error {
 			return err
 		}
 	}
-	if m, _ := io.ReadFull(req.Body, w.AvailableBuffer()[:1]); m > 0 {
+	if m, _ := io.ReadFull(src, w.AvailableBuffer()[:1]); m > 0 {
 		return bodyError{errors.New("request body longer than its Content-Length")}
 	}
 	return nil

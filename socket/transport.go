@@ -48,6 +48,9 @@ type Transport struct {
 	MaxIdleConnsPerHost int
 	// IdleConnTimeout is how long an idle connection is kept. Default 90s.
 	IdleConnTimeout time.Duration
+	// MaxResponseHeaderBytes bounds the response's header section, 1xx
+	// answers included. Default 1 MiB, as fetch.
+	MaxResponseHeaderBytes int64
 
 	endpoints sync.Map // endpointKey → endpoint
 
@@ -76,6 +79,17 @@ func (t *Transport) idleTimeout() time.Duration { return orDefault(t.IdleTimeout
 func (t *Transport) idleConnTimeout() time.Duration {
 	return orDefault(t.IdleConnTimeout, 90*time.Second)
 }
+
+func (t *Transport) maxHeaderBytes() int64 {
+	if t.MaxResponseHeaderBytes > 0 {
+		return t.MaxResponseHeaderBytes
+	}
+	return DefaultMaxResponseHeaderBytes
+}
+
+// DefaultMaxResponseHeaderBytes is the default bound on a response's
+// header section: no API sends more than a few kilobytes of headers.
+const DefaultMaxResponseHeaderBytes = 1 << 20
 
 func (t *Transport) maxIdle() int {
 	if t.MaxIdleConnsPerHost > 0 {
@@ -335,8 +349,10 @@ func (t *Transport) dialConn(ctx context.Context, target endpoint) (*conn, error
 		return nil, &Error{Op: OpDial, Err: ctxErr(ctx, err)}
 	}
 	tcp := nc
+	ic := &idleConn{Conn: nc}
+	nc = ic
 	if target.tls {
-		tc := tls.Client(nc, t.tlsConfig(target.serverName))
+		tc := tls.Client(ic, t.tlsConfig(target.serverName))
 		hsCtx, cancel := context.WithTimeout(ctx, t.handshakeTimeout())
 		err := tc.HandshakeContext(hsCtx)
 		cancel()
@@ -350,7 +366,7 @@ func (t *Transport) dialConn(ctx context.Context, target endpoint) (*conn, error
 		}
 		nc = tc
 	}
-	return newConn(t, target.key, nc, tcp), nil
+	return newConn(t, target.key, nc, ic, tcp), nil
 }
 
 // ctxErr prefers the context's error when the context ended the step, so
