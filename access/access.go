@@ -8,6 +8,7 @@
 package access
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -406,4 +407,19 @@ func Credentials(r *http.Request, authHeader string) []Credential {
 		}
 	}
 	return out
+}
+
+type callerKey struct{}
+
+// WithCaller returns a context whose requests come from c without a
+// credential: llmproxy's own in-process requests (the admin panel's Test
+// button). Nothing outside the process can set it.
+func WithCaller(ctx context.Context, c *Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// CallerFrom returns the caller WithCaller set, if any.
+func CallerFrom(ctx context.Context) (*Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(*Caller)
+	return c, ok
 }

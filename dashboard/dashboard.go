@@ -54,6 +54,7 @@ type Features struct {
 	EgressProxy        bool   `json:"egress_proxy"` // whether one is set, never its address
 	WebSocket          bool   `json:"websocket"`
 	Gateway            bool   `json:"gateway"` // /v1/… routes by model
+	Admin              bool   `json:"admin"`   // the panel at /admin is on
 }
 
 // CSP allows the page nothing but its own origin.

@@ -398,3 +398,59 @@ func (b *Balance) observe(d time.Duration) {
 func (b *Balance) Latency() time.Duration {
 	return time.Duration(math.Float64frombits(b.ttfb.Load()))
 }
+
+// ProviderHealth is a provider's (or a keyed preset's) health, for /stats,
+// the dashboard and the admin panel. Keys are shown by name and masked.
+type ProviderHealth struct {
+	Name         string      `json:"name"`
+	Kind         string      `json:"kind"`
+	Origin       string      `json:"origin"`
+	Hosts        []string    `json:"hosts"`
+	Breaker      string      `json:"breaker"`
+	BreakerUntil *time.Time  `json:"breaker_until,omitempty"`
+	Keys         []KeyReport `json:"keys"`
+}
+
+// KeyReport is one provider key's state.
+type KeyReport struct {
+	Name     string     `json:"name"`
+	Masked   string     `json:"masked"`
+	State    string     `json:"state"`
+	Until    *time.Time `json:"until,omitempty"`
+	Reason   string     `json:"reason,omitempty"`
+	Requests int64      `json:"requests"`
+	Failures int64      `json:"failures"`
+}
+
+// HealthReport describes the health of every provider and keyed preset
+// of the snapshot.
+func (snap *Snapshot) HealthReport(now time.Time) []ProviderHealth {
+	var out []ProviderHealth
+	add := func(p *Provider) {
+		st, until := p.Breaker().State(now)
+		ph := ProviderHealth{Name: p.Name, Kind: string(p.Kind), Origin: p.Origin, Hosts: p.Hosts(), Breaker: string(st), Keys: []KeyReport{}}
+		if st == BreakerOpen {
+			ph.BreakerUntil = &until
+		}
+		for _, k := range p.Keys() {
+			state, kUntil, reason := k.Health().State(now)
+			kh := KeyReport{Name: k.Name, Masked: k.Masked, State: string(state), Reason: reason,
+				Requests: k.Health().Requests.Load(), Failures: k.Health().Failures.Load()}
+			if state == KeyCooling {
+				kh.Until = &kUntil
+			}
+			ph.Keys = append(ph.Keys, kh)
+		}
+		out = append(out, ph)
+	}
+	for _, p := range snap.Providers() {
+		add(p)
+	}
+	for _, p := range snap.Presets() {
+		if p.Keyed() {
+			add(p)
+		}
+	}
+	return out
+}
+

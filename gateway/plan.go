@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -138,6 +139,9 @@ func (s *Snapshot) ModelPlan(r *http.Request, call Call, caller *access.Caller, 
 		return nil, modelNotAllowed(p.model)
 	}
 	route := s.resolve(p.model)
+	if name, ok := r.Context().Value(providerKey{}).(string); ok {
+		route = s.forcedRoute(name, route)
+	}
 	if route == nil {
 		return nil, modelNotFound(p.model)
 	}
@@ -159,6 +163,39 @@ func (s *Snapshot) ModelPlan(r *http.Request, call Call, caller *access.Caller, 
 		return nil, wrongFormat(p.model, call.API, strings.Join(kinds, " and "))
 	}
 	return p, nil
+}
+
+type providerKey struct{}
+
+// WithProvider returns a context whose gateway requests go to one provider
+// only, whatever the model's route (the admin panel's test of a provider).
+func WithProvider(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, providerKey{}, name)
+}
+
+// forcedRoute is a route to one provider, keeping the upstream model the
+// model's own route gives that provider, if any.
+func (s *Snapshot) forcedRoute(name string, route *Route) *Route {
+	prov := s.providers[name]
+	if prov == nil {
+		return nil
+	}
+	r := &Route{Name: "(test " + name + ")", Origin: "test", Strategy: Fallback}
+	if route != nil {
+		r.pricing, r.Info = route.pricing, route.Info
+		for _, t := range route.targets {
+			if t.provider == prov {
+				r.targets = append(r.targets, t)
+			}
+		}
+	}
+	if len(r.targets) == 0 {
+		for b := range prov.bases {
+			r.targets = append(r.targets, &target{provider: prov, base: b, weight: 1,
+				bal: s.health.balance(prov.Name, prov.bases[b].String())})
+		}
+	}
+	return r
 }
 
 // serves reports whether a provider can take the plan's call.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/providertest"
+	"github.com/llmproxy/llmproxy/stats"
 )
 
 // The Anthropic SDK with base_url = the gateway and a client key: routed
@@ -59,13 +60,8 @@ func TestGatewayAnthropicSDK(t *testing.T) {
 			t.Errorf("upstream model not renamed: %s", r.Body)
 		}
 	}
-	var usage *struct{ in, cached, out int64 }
-	for _, u := range statsOf(t, h).Usage {
-		if u.Client == "alice" && u.Model == "smart" {
-			usage = &struct{ in, cached, out int64 }{u.InputTokens, u.CachedTokens, u.OutputTokens}
-		}
-	}
-	if usage == nil || usage.in == 0 || usage.out == 0 || usage.cached != 14 {
+	usage := usageRow(t, h, func(u stats.UsageRow) bool { return u.Client == "alice" && u.Model == "smart" && u.Requests == 2 })
+	if usage.InputTokens == 0 || usage.OutputTokens == 0 || usage.CachedTokens != 14 {
 		t.Errorf("usage %+v, want input and output counted and 7 cached tokens per request", usage)
 	}
 
@@ -132,14 +128,8 @@ func TestGatewayGenAISDK(t *testing.T) {
 			t.Errorf("the provider's key was not injected, or a key stayed in the query: %s", r.URI)
 		}
 	}
-	found := false
-	for _, u := range statsOf(t, h).Usage {
-		if u.Client == "alice" && u.Model == "flash" && u.Requests == 2 && u.OutputTokens > 0 {
-			found = true
-		}
-	}
-	if !found {
-		t.Errorf("usage not counted: %+v", statsOf(t, h).Usage)
+	if u := usageRow(t, h, func(u stats.UsageRow) bool { return u.Client == "alice" && u.Model == "flash" && u.Requests == 2 }); u.OutputTokens == 0 {
+		t.Errorf("usage not counted: %+v", u)
 	}
 
 	// A client key sent as ?key= works too, and never goes upstream.

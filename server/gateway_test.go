@@ -12,6 +12,7 @@ import (
 
 	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/providertest"
+	"github.com/llmproxy/llmproxy/stats"
 )
 
 // The basic gateway path with the official OpenAI SDK as the client: a
@@ -88,18 +89,11 @@ func TestGatewayChatWithOpenAISDK(t *testing.T) {
 		t.Errorf("the stream did not ask for usage: %s", reqs[1].Body)
 	}
 
-	doc := statsOf(t, h)
-	var row *struct{ in, out int64 }
-	for _, u := range doc.Usage {
-		if u.Client == "alice" && u.Model == "super-brain" && u.Provider == "alpha" && u.Key == "ALPHA_KEY_1" {
-			if u.Requests != 2 || u.InputTokens == 0 || u.OutputTokens == 0 || u.Cost["usd"] == 0 {
-				t.Errorf("usage row %+v", u)
-			}
-			row = &struct{ in, out int64 }{u.InputTokens, u.OutputTokens}
-		}
-	}
-	if row == nil {
-		t.Fatalf("no usage row for alice/super-brain/alpha/ALPHA_KEY_1 in %+v", doc.Usage)
+	u := usageRow(t, h, func(u stats.UsageRow) bool {
+		return u.Client == "alice" && u.Model == "super-brain" && u.Provider == "alpha" && u.Key == "ALPHA_KEY_1" && u.Requests == 2
+	})
+	if u.InputTokens == 0 || u.OutputTokens == 0 || u.Cost["usd"] == 0 {
+		t.Errorf("usage row %+v", u)
 	}
 	noSecretIn(t, "the log", h.waitLog(3))
 	_, _, metrics := h.do("GET", "/metrics", nil, "")
@@ -140,6 +134,7 @@ func TestGatewayStripsTheUsageChunkItAskedFor(t *testing.T) {
 			t.Errorf("stream does not end with [DONE]: %q", out[max(0, len(out)-40):])
 		}
 	}
+	usageRow(t, h, func(u stats.UsageRow) bool { return u.Requests == 2 })
 	if n := len(statsOf(t, h).Usage); n != 1 {
 		t.Errorf("usage rows: %d, want 1 (both streams counted)", n)
 	}

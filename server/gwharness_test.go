@@ -14,7 +14,9 @@ import (
 	"google.golang.org/genai"
 
 	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/gateway"
 	"github.com/llmproxy/llmproxy/providertest"
+	"github.com/llmproxy/llmproxy/stats"
 )
 
 // Client keys the gateway tests hand out, and provider keys they hold.
@@ -118,7 +120,7 @@ func statsOf(t *testing.T, h *harness) statsDoc {
 }
 
 // keyState returns a provider key's state from /stats.
-func keyState(t *testing.T, h *harness, provider, key string) KeyHealth {
+func keyState(t *testing.T, h *harness, provider, key string) gateway.KeyReport {
 	t.Helper()
 	for _, p := range statsOf(t, h).Providers {
 		if p.Name != provider {
@@ -131,7 +133,7 @@ func keyState(t *testing.T, h *harness, provider, key string) KeyHealth {
 		}
 	}
 	t.Fatalf("no key %s/%s in /stats", provider, key)
-	return KeyHealth{}
+	return gateway.KeyReport{}
 }
 
 // bearer returns the credential a fake provider received.
@@ -167,4 +169,27 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// usageRow waits until /stats has a usage row matching want (usage is
+// settled when the handler returns, which may be just after the client
+// read the last byte) and returns it.
+func usageRow(t *testing.T, h *harness, want func(stats.UsageRow) bool) stats.UsageRow {
+	t.Helper()
+	var found *stats.UsageRow
+	deadline := time.Now().Add(5 * time.Second)
+	for found == nil {
+		for _, u := range statsOf(t, h).Usage {
+			if want(u) {
+				found = &u
+			}
+		}
+		if found == nil && time.Now().After(deadline) {
+			t.Fatalf("no matching usage row in %+v", statsOf(t, h).Usage)
+		}
+		if found == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return *found
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/preset"
 	"github.com/llmproxy/llmproxy/providertest"
+	"github.com/llmproxy/llmproxy/stats"
 )
 
 // A preset with server-side keys injects one and, from then on, demands a
@@ -58,15 +59,7 @@ func TestPresetWithServerKeys(t *testing.T) {
 		})
 	}
 	// Usage on a keyed preset counts toward the client key.
-	found := false
-	for _, u := range statsOf(t, h).Usage {
-		if u.Client == "alice" && u.Provider == "openai" && u.Requests == 2 {
-			found = true
-		}
-	}
-	if !found {
-		t.Errorf("usage on the keyed preset: %+v", statsOf(t, h).Usage)
-	}
+	usageRow(t, h, func(u stats.UsageRow) bool { return u.Client == "alice" && u.Provider == "openai" && u.Requests == 2 })
 	noSecretIn(t, "the log", h.waitLog(6))
 }
 

@@ -58,6 +58,15 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.serveStats(w, r, path[1:])
 		return
 	}
+	if path == "/admin" || strings.HasPrefix(path, "/admin/") {
+		w.route = "admin"
+		if s.admin == nil {
+			s.notFound(w, false, snap)
+			return
+		}
+		s.admin.ServeHTTP(w, r)
+		return
+	}
 	if gateway.IsGatewayPath(path) {
 		s.serveGateway(w, r, snap, path)
 		return
@@ -154,6 +163,9 @@ func (s *Server) servePreset(w *logWriter, r *http.Request, snap *gateway.Snapsh
 		return
 	}
 	if prov.Keyed() {
+		if c, ok := access.CallerFrom(r.Context()); ok && caller == nil {
+			caller = c
+		}
 		if caller == nil {
 			var err error
 			if caller, err = snap.Keys().Authenticate(r, time.Now()); err != nil {

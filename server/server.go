@@ -49,6 +49,11 @@ type Options struct {
 	Getenv func(string) string
 	// Limiter enforces client keys' limits. Default: in memory.
 	Limiter access.Limiter
+	// OnUsage, when set, is told every answered gateway request's usage
+	// (the admin store keeps it per day).
+	OnUsage func(gateway.Result, time.Time)
+	// Admin, when set, serves the admin panel under /admin.
+	Admin http.Handler
 }
 
 // Server is the proxy. It is an http.Handler; Serve runs it on a listener
@@ -84,6 +89,8 @@ type Server struct {
 
 	ws        *wsproxy.Relay
 	dashboard http.Handler // nil when turned off
+	admin     http.Handler // nil when turned off
+	onUsage   func(gateway.Result, time.Time)
 
 	warned sync.Map // "preset/reason" → struct{}: fallbacks already logged at warn level
 }
@@ -119,6 +126,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		stats:   stats.New(opts.Version),
 		health:  gateway.NewHealth(),
 		limiter: opts.Limiter,
+		admin:   opts.Admin,
+		onUsage: opts.OnUsage,
 	}
 	if s.limiter == nil {
 		s.limiter = access.NewLocal()
@@ -275,6 +284,7 @@ func (s *Server) dashboardInfo(snap *gateway.Snapshot) dashboard.Info {
 			EgressProxy:        cfg.EgressProxy != "",
 			WebSocket:          true,
 			Gateway:            snap.On(),
+			Admin:              s.admin != nil,
 		},
 	}
 	for _, p := range snap.Presets() {

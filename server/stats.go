@@ -30,62 +30,7 @@ func (s *Server) metricsHandler() http.Handler {
 // keys and breaker.
 type statsDoc struct {
 	stats.Snapshot
-	Providers []ProviderHealth `json:"providers,omitempty"`
-}
-
-// ProviderHealth is a provider's (or a keyed preset's) health, for /stats,
-// the dashboard and the admin panel. Keys are shown by name and masked.
-type ProviderHealth struct {
-	Name         string      `json:"name"`
-	Kind         string      `json:"kind"`
-	Origin       string      `json:"origin"`
-	Hosts        []string    `json:"hosts"`
-	Breaker      string      `json:"breaker"`
-	BreakerUntil *time.Time  `json:"breaker_until,omitempty"`
-	Keys         []KeyHealth `json:"keys"`
-}
-
-// KeyHealth is one provider key's state.
-type KeyHealth struct {
-	Name     string     `json:"name"`
-	Masked   string     `json:"masked"`
-	State    string     `json:"state"`
-	Until    *time.Time `json:"until,omitempty"`
-	Reason   string     `json:"reason,omitempty"`
-	Requests int64      `json:"requests"`
-	Failures int64      `json:"failures"`
-}
-
-// ProvidersHealth describes the health of every provider and keyed preset
-// of a snapshot.
-func ProvidersHealth(snap *gateway.Snapshot, now time.Time) []ProviderHealth {
-	var out []ProviderHealth
-	add := func(p *gateway.Provider) {
-		st, until := p.Breaker().State(now)
-		ph := ProviderHealth{Name: p.Name, Kind: string(p.Kind), Origin: p.Origin, Hosts: p.Hosts(), Breaker: string(st), Keys: []KeyHealth{}}
-		if st == gateway.BreakerOpen {
-			ph.BreakerUntil = &until
-		}
-		for _, k := range p.Keys() {
-			state, kUntil, reason := k.Health().State(now)
-			kh := KeyHealth{Name: k.Name, Masked: k.Masked, State: string(state), Reason: reason,
-				Requests: k.Health().Requests.Load(), Failures: k.Health().Failures.Load()}
-			if state == gateway.KeyCooling {
-				kh.Until = &kUntil
-			}
-			ph.Keys = append(ph.Keys, kh)
-		}
-		out = append(out, ph)
-	}
-	for _, p := range snap.Providers() {
-		add(p)
-	}
-	for _, p := range snap.Presets() {
-		if p.Keyed() {
-			add(p)
-		}
-	}
-	return out
+	Providers []gateway.ProviderHealth `json:"providers,omitempty"`
 }
 
 // serveStats answers /stats (JSON) and /metrics (Prometheus), once the
@@ -100,7 +45,7 @@ func (s *Server) serveStats(w http.ResponseWriter, r *http.Request, which string
 		s.metrics.ServeHTTP(w, r)
 		return
 	}
-	writeJSON(w, http.StatusOK, statsDoc{Snapshot: s.stats.Snapshot(), Providers: ProvidersHealth(s.snap.Load(), time.Now())})
+	writeJSON(w, http.StatusOK, statsDoc{Snapshot: s.stats.Snapshot(), Providers: s.snap.Load().HealthReport(time.Now())})
 }
 
 var (
@@ -126,7 +71,7 @@ func (c *healthCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, p := range ProvidersHealth(c.s.snap.Load(), time.Now()) {
+	for _, p := range c.s.snap.Load().HealthReport(time.Now()) {
 		open := 0.0
 		if p.Breaker == string(gateway.BreakerOpen) {
 			open = 1
