@@ -188,9 +188,11 @@ func (p *Pricing) Cost(input, cached, cacheWrite, output int64) int64 {
 	if p.hasCached {
 		cachedPrice = p.CachedInput
 	}
-	// Cache writes are billed as input here; providers that charge a
+	// input includes the cached tokens and the cache writes (meter.Usage);
+	// cache writes are billed as input here, so providers that charge a
 	// premium for them (Anthropic: 1.25×) are slightly under-counted.
-	c := float64(input-cached+cacheWrite)*p.Input + float64(cached)*cachedPrice + float64(output)*p.Output
+	_ = cacheWrite
+	c := float64(input-cached)*p.Input + float64(cached)*cachedPrice + float64(output)*p.Output
 	return int64(math.Round(c))
 }
 
