@@ -84,6 +84,14 @@ func (c *Config) Validate() error {
 			return settingErr("gemini.prompts", "languages are zh, en, ja, ko, es, fr, de, ru and default, not %q", lang)
 		}
 	}
+	switch c.Responses.Store {
+	case "", "memory":
+	default:
+		return settingErr("responses.store", "must be memory (kept in memory for responses.ttl, never on disk) or left out")
+	}
+	if c.Responses.TTL < 0 || c.Responses.MaxEntries < 0 {
+		return settingErr("responses", "ttl and max_entries must not be negative")
+	}
 	if _, _, err := c.Destinations(); err != nil {
 		return err
 	}

@@ -83,7 +83,27 @@ func (p *Plan) direct(in *http.Request) (*http.Response, error) {
 	p.report.Provider, p.report.Attempts = t.provider.Name, 1
 	p.result.Provider = t.provider.Name
 	resp, err := t.provider.transport.RoundTrip(in)
-	p.result.Answered = err == nil && resp.StatusCode < 400
+	if err != nil {
+		return nil, err
+	}
+	delete(resp.Header, "X-Proxy-Error") // the marker means llmproxy, not an upstream
+	p.result.Answered = resp.StatusCode < 400
+	return resp, nil
+}
+
+// DropMarker wraps a transport so that an upstream's own X-Proxy-Error
+// header never reaches the client: the marker means llmproxy. (The plan
+// drops it itself; this is for transports stacked beneath others, such as
+// the Responses translation, whose own refusals carry the marker.)
+func DropMarker(next http.RoundTripper) http.RoundTripper { return dropMarker{next} }
+
+type dropMarker struct{ next http.RoundTripper }
+
+func (d dropMarker) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := d.next.RoundTrip(r)
+	if err == nil {
+		delete(resp.Header, "X-Proxy-Error")
+	}
 	return resp, err
 }
 
@@ -212,10 +232,14 @@ func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome,
 	t.bal.Used.Add(1)
 	t.bal.Inflight.Add(1)
 	rt := t.provider.transport
-	if p.call.Responses() && !t.provider.native && !p.passthrough {
+	translated := p.call.Responses() && !t.provider.native && !p.passthrough
+	if translated {
 		rt = t.provider.translated
 	}
 	resp, err := rt.RoundTrip(out)
+	if err == nil && !translated {
+		delete(resp.Header, "X-Proxy-Error") // the marker means llmproxy, not an upstream
+	}
 	verdict, why := p.judge(in.Context(), t, k, resp, err)
 	if verdict != finished {
 		t.bal.Inflight.Add(-1)

@@ -4,11 +4,21 @@ import (
 	"net/http"
 
 	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/gateway"
+	"github.com/llmproxy/llmproxy/translate"
 )
 
 // newTranslator returns what wraps a Chat-Completions-only provider with
-// the Responses API.
+// the Responses API. With responses.store: memory, responses are kept in
+// memory for previous_response_id (never on disk).
 func (s *Server) newTranslator(cfg *config.Config) func(name string, next http.RoundTripper) http.RoundTripper {
-	_ = cfg
-	return nil // the translate package lands with issue 10
+	var store *translate.Store
+	if cfg.Responses.Store == "memory" {
+		store = translate.NewStore(cfg.Responses.TTL, cfg.Responses.MaxEntries)
+	}
+	return func(_ string, next http.RoundTripper) http.RoundTripper {
+		// Beneath the translation an upstream's own X-Proxy-Error is
+		// dropped, so that the marker on what comes out means llmproxy.
+		return &translate.Transport{Next: gateway.DropMarker(next), Options: translate.Options{Store: store, MaxBody: cfg.MaxBodyBytes}}
+	}
 }

@@ -1,0 +1,118 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/responses"
+
+	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/providertest"
+	"github.com/llmproxy/llmproxy/stats"
+)
+
+// Seed 002's whole point: one Responses API in front of OpenAI (native)
+// and GLM (Chat Completions only), with failover from one kind to the
+// other; usage counted from the Responses answer either way.
+func TestGatewayResponsesAcrossNativeAndTranslated(t *testing.T) {
+	t.Parallel()
+	native := providertest.NewOpenAI(t, &providertest.OpenAI{Name: "native", NativeResponses: true,
+		Fault: providertest.Sequence(providertest.Status(500), providertest.Status(500))}, nil)
+	glm := providertest.NewOpenAI(t, &providertest.OpenAI{Name: "glm", BasePath: "/api/paas/v4",
+		Reply: []providertest.Delta{providertest.Reasoning("思考"), providertest.Text("GLM "), providertest.Text("answers")}}, nil)
+	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg,
+			config.Provider{Name: "openai", BaseURL: native.URL + "/v1", Keys: []string{"env:ALPHA_KEY_1"}, Responses: "native"},
+			config.Provider{Name: "zhipu", BaseURL: glm.URL + "/api/paas/v4", Keys: []string{"env:BETA_KEY_1"}},
+			config.Model{Name: "super-brain", Targets: []config.Target{{Provider: "openai", Model: "gpt-4.1"}, {Provider: "zhipu", Model: "glm-4.7"}}})
+	}))
+	client := openaiClient(h, aliceKey)
+	params := responses.ResponseNewParams{Model: "super-brain",
+		Instructions: openai.String("You are helpful."),
+		Input:        responses.ResponseNewParamsInputUnion{OfString: openai.String("请介绍一下 GPT-4o。")}}
+
+	// The native provider fails (500): the translated one answers.
+	resp, err := client.Responses.New(t.Context(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.OutputText() != "GLM answers" || !strings.HasPrefix(resp.ID, "resp_") {
+		t.Errorf("translated answer %q (id %s)", resp.OutputText(), resp.ID)
+	}
+	gr := glm.Requests()
+	if len(gr) != 1 || gr[0].URI != "/api/paas/v4/chat/completions" || !strings.Contains(string(gr[0].Body), `"model":"glm-4.7"`) ||
+		!strings.Contains(string(gr[0].Body), `"role":"system"`) {
+		t.Errorf("the translated provider got %+v", gr)
+	}
+	// Streaming, also translated.
+	stream := client.Responses.NewStreaming(t.Context(), params)
+	var text strings.Builder
+	completed := false
+	for stream.Next() {
+		ev := stream.Current()
+		switch ev.Type {
+		case "response.output_text.delta":
+			text.WriteString(ev.Delta)
+		case "response.completed":
+			completed = true
+		}
+	}
+	if err := stream.Err(); err != nil || !completed || text.String() != "GLM answers" {
+		t.Errorf("translated stream: %v completed=%v text=%q", err, completed, text.String())
+	}
+	// Now the native provider answers (its fault script is used up) and
+	// the request is relayed as it is.
+	resp, err = client.Responses.New(t.Context(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nr := native.Requests()
+	if last := nr[len(nr)-1]; last.URI != "/v1/responses" || !strings.Contains(string(last.Body), `"model":"gpt-4.1"`) {
+		t.Errorf("native request %s %s", last.URI, last.Body)
+	}
+	if resp.OutputText() == "" {
+		t.Error("no answer from the native provider")
+	}
+	// Usage counted from the Responses shape for both.
+	usageRow(t, h, func(u stats.UsageRow) bool { return u.Provider == "zhipu" && u.Requests == 2 && u.OutputTokens > 0 })
+	usageRow(t, h, func(u stats.UsageRow) bool { return u.Provider == "openai" && u.Requests == 1 && u.OutputTokens > 0 })
+
+	// previous_response_id cannot be honoured on a translated provider
+	// without the memory store: a 400 that says so.
+	params.PreviousResponseID = openai.String(resp.ID)
+	only := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg,
+			config.Provider{Name: "zhipu", BaseURL: glm.URL + "/api/paas/v4", Keys: []string{"env:BETA_KEY_1"}},
+			config.Model{Name: "super-brain", Targets: []config.Target{{Provider: "zhipu", Model: "glm-4.7"}}})
+	}))
+	onlyClient := openaiClient(only, aliceKey)
+	_, err = onlyClient.Responses.New(t.Context(), params)
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Param != "previous_response_id" {
+		t.Errorf("previous_response_id: %v", err)
+	}
+}
+
+// An upstream's own X-Proxy-Error never reaches the client: the marker
+// means llmproxy.
+func TestUpstreamMarkerIsDropped(t *testing.T) {
+	t.Parallel()
+	fake := providertest.NewOpenAI(t, &providertest.OpenAI{Fault: func(providertest.FaultRequest) providertest.Fault {
+		return providertest.ContextLengthExceeded().WithHeader("X-Proxy-Error", "true")
+	}}, nil)
+	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg, config.Provider{Name: "alpha", BaseURL: fake.URL + "/v1", Keys: []string{"env:ALPHA_KEY_1"}, Models: []string{"*"}})
+	}))
+	code, hdr, _ := chat(h, aliceKey, "gpt-4o-mini")
+	if code != 400 || hdr.Get("X-Proxy-Error") != "" {
+		t.Errorf("gateway: %d X-Proxy-Error=%q", code, hdr.Get("X-Proxy-Error"))
+	}
+	h2 := start(t, testConfigTB(t, fake.URL))
+	code, hdr, _ = h2.do("POST", "/openai/v1/chat/completions", http.Header{"Authorization": {"Bearer sk-own"}}, `{"model":"m","messages":[{"role":"user","content":"x"}]}`)
+	if code != 400 || hdr.Get("X-Proxy-Error") != "" {
+		t.Errorf("preset: %d X-Proxy-Error=%q", code, hdr.Get("X-Proxy-Error"))
+	}
+}
