@@ -453,4 +453,3 @@ func (snap *Snapshot) HealthReport(now time.Time) []ProviderHealth {
 	}
 	return out
 }
-
