@@ -265,6 +265,9 @@ func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome,
 		first = firstBuffers.Get().(*[]byte)
 		n, rerr := resp.Body.Read(*first)
 		*first = (*first)[:n]
+		if n == 0 && rerr == io.EOF && isEventStream(resp.Header.Get("Content-Type")) {
+			rerr = io.ErrUnexpectedEOF // a stream that ended before it began was cut too
+		}
 		if rerr != nil && rerr != io.EOF && n == 0 {
 			firstBuffers.Put(first)
 			resp.Body.Close()
@@ -646,6 +649,7 @@ func (p *Plan) track(resp *http.Response, t *target, k *Key, start time.Time, fi
 		Format:          p.format,
 		Stream:          isEventStream(resp.Header.Get("Content-Type")),
 		StripUsageChunk: p.injectUsage(t),
+		RequireEnd:      true,
 		Done:            p.usageDone,
 	})
 }

@@ -67,6 +67,7 @@ func (m *meter) readHeld(p []byte) (int, error) {
 				}
 				m.ready = len(m.buf)
 				u, fire = m.end(), true
+				err = m.cut(err)
 			}
 		}
 		if err != nil {

@@ -108,6 +108,15 @@ type Options struct {
 	// DefaultMaxBuffer (8 MiB). Anything longer is passed on whole but its
 	// usage counts as unknown (an event that long is never dropped).
 	MaxBuffer int
+	// RequireEnd: a stream (SSE, or a Gemini JSON array) must end with its
+	// format's last event — "[DONE]" or a finish_reason (OpenAI),
+	// response.completed/incomplete/failed (Responses), message_stop
+	// (Anthropic), a finishReason (Gemini), or an error event. One that
+	// the provider ends cleanly without it was cut short: the read that
+	// meets the end returns io.ErrUnexpectedEOF instead of io.EOF (and Done
+	// says incomplete), so the proxy aborts the client's connection rather
+	// than pass a cut answer off as a whole one.
+	RequireEnd bool
 	// Done, if not nil, is called exactly once: at the end of the body, on
 	// Close, or when a read fails, with the usage seen so far and whether the
 	// body ended cleanly (io.EOF). It runs on the goroutine that read the end
@@ -152,6 +161,9 @@ type meter struct {
 	max    int
 	done   func(Usage, bool)
 
+	requireEnd bool // see Options.RequireEnd
+	sawEnd     bool // the format's last event went by
+
 	split splitter
 	pos   int64 // without strip: the offset of the next byte to scan
 
@@ -178,6 +190,9 @@ func newMeter(opts Options) *meter {
 		f:      opts.Format,
 		stream: opts.Stream,
 		strip:  opts.StripUsageChunk && opts.Stream && opts.Format == OpenAI,
+		// A Gemini body may be a streamed array; it is told by its first
+		// byte, so the check is armed for Gemini bodies of either kind.
+		requireEnd: opts.RequireEnd && (opts.Stream || opts.Format == Gemini),
 		max:    opts.MaxBuffer,
 		done:   opts.Done,
 	}
@@ -227,6 +242,7 @@ func (m *meter) Read(p []byte) (int, error) {
 		}
 		if err != nil {
 			u, fire = m.end(), true
+			err = m.cut(err)
 		}
 	}
 	m.mu.Unlock()
@@ -290,6 +306,15 @@ func (m *meter) scan(b []byte) {
 		}
 		m.cur = append(m.cur, b[from:]...)
 	}
+}
+
+// cut turns a clean end without the format's last event into
+// io.ErrUnexpectedEOF when the end is required.
+func (m *meter) cut(err error) error {
+	if err == io.EOF && m.requireEnd && !m.sawEnd {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // tail returns the open unit when it is whole as far as the body went (an

@@ -37,6 +37,9 @@ var (
 // without closing it. It reports whether the unit is the usage-only chunk
 // that strip drops.
 func (m *meter) unit(raw []byte, final bool) (usageOnly bool) {
+	if m.requireEnd && !m.sawEnd {
+		m.sawEnd = endsStream(m.f, raw)
+	}
 	if m.f == Gemini {
 		if hasObject(raw, keyUsageMetadata) {
 			m.last, m.lastFinal = append(m.last[:0], raw...), final
@@ -408,5 +411,40 @@ func (g *geminiUsage) usage() Usage {
 		CachedInput: part(g.CachedContentTokenCount, g.PromptTokenCount),
 		Output:      int64(g.CandidatesTokenCount + g.ThoughtsTokenCount),
 		Reasoning:   int64(g.ThoughtsTokenCount),
+	}
+}
+
+// endsStream reports whether a unit of a stream is its format's last event
+// (or an error event, which ends a stream honestly).
+func endsStream(f Format, raw []byte) bool {
+	switch f {
+	case OpenAI:
+		return bytes.Contains(raw, []byte("[DONE]")) || stringValue(raw, []byte(`"finish_reason"`))
+	case OpenAIResponses:
+		return bytes.Contains(raw, []byte("response.completed")) || bytes.Contains(raw, []byte("response.incomplete")) ||
+			bytes.Contains(raw, []byte("response.failed")) || bytes.Contains(raw, []byte("event: error"))
+	case Anthropic:
+		return bytes.Contains(raw, []byte("message_stop")) || bytes.Contains(raw, []byte("event: error"))
+	case Gemini:
+		return bytes.Contains(raw, []byte(`"finishReason"`)) || bytes.Contains(raw, []byte(`{"error"`))
+	}
+	return true
+}
+
+// stringValue reports whether key appears in raw with a string value
+// (`"finish_reason": "stop"`, not `"finish_reason":null`).
+func stringValue(raw, key []byte) bool {
+	for {
+		i := bytes.Index(raw, key)
+		if i < 0 {
+			return false
+		}
+		rest := bytes.TrimLeft(raw[i+len(key):], " \t\r\n")
+		if len(rest) > 0 && rest[0] == ':' {
+			if rest = bytes.TrimLeft(rest[1:], " \t\r\n"); len(rest) > 0 && rest[0] == '"' {
+				return true
+			}
+		}
+		raw = raw[i+len(key):]
 	}
 }

@@ -258,3 +258,41 @@ func TestGatewayCircuitBreaker(t *testing.T) {
 		}
 	}
 }
+
+// A provider that ends a stream cleanly but without its last event cut
+// it short: the client's connection is aborted (an honest failure), not
+// ended as if the answer were whole — every SDK would take a clean end
+// for a complete answer.
+func TestGatewayAbortsAStreamThatEndsWithoutItsEnd(t *testing.T) {
+	t.Parallel()
+	h, alpha, beta := twoProviders(t, func(providertest.FaultRequest) providertest.Fault {
+		return providertest.EndEarly(2)
+	}, nil)
+	client := openaiClient(h, aliceKey)
+	stream := client.Chat.Completions.NewStreaming(t.Context(), chatParams("super-brain", "hi"))
+	for stream.Next() {
+	}
+	if stream.Err() == nil {
+		t.Error("a stream that stopped without finish_reason or [DONE] reached the client as a clean end")
+	}
+	if len(alpha.Requests()) != 1 || len(beta.Requests()) != 0 {
+		t.Errorf("requests: alpha %d, beta %d; want 1 and 0 (bytes had reached the client)", len(alpha.Requests()), len(beta.Requests()))
+	}
+	// A stream that ends before its first byte has shown the client
+	// nothing: the next provider answers.
+	h2, alpha2, beta2 := twoProviders(t, func(providertest.FaultRequest) providertest.Fault {
+		return providertest.EndEarly(0)
+	}, nil)
+	client2 := openaiClient(h2, aliceKey)
+	stream = client2.Chat.Completions.NewStreaming(t.Context(), chatParams("super-brain", "hi"))
+	var acc openai.ChatCompletionAccumulator
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+	}
+	if stream.Err() != nil || len(acc.Choices) == 0 || acc.Choices[0].Message.Content != "from beta" {
+		t.Errorf("empty stream: %v %+v", stream.Err(), acc.Choices)
+	}
+	if len(alpha2.Requests()) != 1 || len(beta2.Requests()) != 1 {
+		t.Errorf("requests: alpha %d, beta %d", len(alpha2.Requests()), len(beta2.Requests()))
+	}
+}
