@@ -357,6 +357,9 @@ type Credential struct {
 	Where string // "bearer", "x-api-key", "x-goog-api-key", "query", or the auth header's name
 }
 
+// wsKeyPrefix starts the WebSocket subprotocol that carries a key.
+const wsKeyPrefix = "openai-insecure-api-key."
+
 // CredentialHeaders are the headers that may carry a client credential
 // (besides the operator's auth_header). A request that authenticated with
 // a client credential never sends any of them upstream: the provider's key
@@ -396,6 +399,16 @@ func Credentials(r *http.Request, authHeader string) []Credential {
 			}
 			if v != "" {
 				out = append(out, Credential{v, authHeader})
+			}
+		}
+	}
+	// A browser cannot set headers on a WebSocket: OpenAI's Realtime API
+	// takes the key in a subprotocol, openai-insecure-api-key.<key>.
+	for _, v := range r.Header["Sec-Websocket-Protocol"] {
+		for p := range strings.SplitSeq(v, ",") {
+			p = strings.TrimSpace(p)
+			if len(p) > len(wsKeyPrefix) && strings.EqualFold(p[:len(wsKeyPrefix)], wsKeyPrefix) {
+				out = append(out, Credential{p[len(wsKeyPrefix):], "subprotocol"})
 			}
 		}
 	}

@@ -159,3 +159,9 @@ func containsSecret(values []string, secret string) bool {
 	}
 	return false
 }
+
+// ContainsSecret reports whether v holds secret, as is or percent-encoded
+// (in any spelling the header policy catches).
+func ContainsSecret(v, secret string) bool {
+	return secret != "" && containsSecret([]string{v}, secret)
+}

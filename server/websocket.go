@@ -4,6 +4,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/llmproxy/llmproxy/fallback"
 	"github.com/llmproxy/llmproxy/gateway"
@@ -38,7 +39,7 @@ func (s *Server) serveWebSocket(w *logWriter, r *http.Request, plan *gateway.Pla
 		w.stats.WebSocketOpened()
 		defer w.stats.WebSocketClosed()
 	}
-	res, err := s.ws.Serve(w, r, wsproxy.Dial{Target: target, Header: header, Transport: rt})
+	res, err := s.ws.Serve(w, r, wsproxy.Dial{Target: target, Header: header, Transport: rt, Subprotocols: s.subprotocols(r, plan)})
 	var he *wsproxy.HandshakeError
 	switch {
 	case errors.As(err, &he):
@@ -54,6 +55,27 @@ func (s *Server) serveWebSocket(w *logWriter, r *http.Request, plan *gateway.Pla
 		w.wsEnd = res.Reason
 		w.wsCode = res.Code
 	}
+}
+
+// subprotocols returns the client's subprotocols that may go upstream: never
+// one that holds the operator's token, in any spelling; and when the
+// provider's key is injected, never OpenAI's browser credential
+// (openai-insecure-api-key.<key>), which then held the client's own key
+// for llmproxy. A provider key the client itself put there, on a preset
+// without server-side keys, is the client's to send.
+func (s *Server) subprotocols(r *http.Request, plan *gateway.Plan) []string {
+	offered := wsproxy.Subprotocols(r)
+	kept := offered[:0]
+	for _, p := range offered {
+		if s.hasToken && privacy.ContainsSecret(p, s.cfg.AuthToken) {
+			continue
+		}
+		if plan.Injects() && strings.HasPrefix(strings.ToLower(p), "openai-insecure-api-key.") {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	return kept
 }
 
 // upstreamRefusedUpgrade passes on the upstream's answer to a handshake it

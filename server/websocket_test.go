@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/preset"
 	"github.com/llmproxy/llmproxy/providertest"
 )
 
@@ -312,4 +313,77 @@ func TestGeminiLiveWebSocketBypassesResume(t *testing.T) {
 	if uri := up.Requests()[0].URI; !strings.HasSuffix(uri, "/echo?key=AIzaSy-test") {
 		t.Errorf("upstream URI %q", uri)
 	}
+}
+
+// No credential of llmproxy's own leaves in a WebSocket subprotocol: not
+// the operator's token (in any spelling) in generic mode, not a client key
+// offered as OpenAI's browser credential on a preset with server-side
+// keys (where it authenticates the client, and the server's key goes in
+// the header instead). A provider key the client itself offered on a
+// keyless preset is the client's to send.
+func TestWebSocketSubprotocolsCarryNoCredentialOfOurs(t *testing.T) {
+	t.Parallel()
+	seen := make(chan http.Header, 4)
+	up := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Clone()
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"realtime"}})
+		if err != nil {
+			return
+		}
+		c.Close(websocket.StatusNormalClosure, "bye")
+	}), nil)
+	cfg := gatewayConfig(t, func(cfg *config.Config) {
+		cfg.AuthToken = testToken
+		cfg.AllowPrivate = true
+		cfg.Presets = map[string]preset.Override{
+			"keyed": {URL: up.URL, Keys: []string{"env:ALPHA_KEY_1"}},
+			"plain": {URL: up.URL},
+		}
+	})
+	h := startGateway(t, cfg)
+	wsURL := "ws" + strings.TrimPrefix(h.URL, "http")
+	upHost := strings.TrimPrefix(up.URL, "https://")
+	for _, tc := range []struct {
+		name, path   string
+		protocols    []string
+		wantUpstream []string // subprotocols the upstream must get
+		wantAuth     string
+	}{
+		{"token in generic mode", "/" + testToken + "/wss/" + upHost + "/v1/realtime",
+			[]string{"realtime", "llmproxy." + testToken, "x." + strings.ReplaceAll(testToken, "-", "%2D")}, []string{"realtime"}, ""},
+		{"client key on a keyed preset", "/keyed/v1/realtime",
+			[]string{"realtime", "openai-insecure-api-key." + aliceKey}, []string{"realtime"}, "Bearer " + gwEnv["ALPHA_KEY_1"]},
+		{"the client's own key on a plain preset", "/plain/v1/realtime",
+			[]string{"realtime", "openai-insecure-api-key.sk-own-provider-key"}, []string{"realtime", "openai-insecure-api-key.sk-own-provider-key"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, resp, err := dialWS(t, wsURL+tc.path, &websocket.DialOptions{Subprotocols: tc.protocols})
+			if err != nil {
+				t.Fatalf("dial: %v (%v)", err, resp)
+			}
+			c.CloseNow()
+			got := <-seen
+			if offered := wsproxyOffered(got); strings.Join(offered, ",") != strings.Join(tc.wantUpstream, ",") {
+				t.Errorf("upstream was offered %q, want %q", offered, tc.wantUpstream)
+			}
+			if a := got.Get("Authorization"); a != tc.wantAuth {
+				t.Errorf("upstream Authorization %q, want %q", a, tc.wantAuth)
+			}
+			for name, vs := range got {
+				if v := strings.Join(vs, ","); strings.Contains(v, testToken) || strings.Contains(v, aliceKey) {
+					t.Errorf("a credential of llmproxy's went upstream in %s", name)
+				}
+			}
+		})
+	}
+}
+
+func wsproxyOffered(h http.Header) []string {
+	var out []string
+	for _, v := range h.Values("Sec-Websocket-Protocol") {
+		for p := range strings.SplitSeq(v, ",") {
+			out = append(out, strings.TrimSpace(p))
+		}
+	}
+	return out
 }

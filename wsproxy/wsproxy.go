@@ -73,6 +73,9 @@ type Dial struct {
 	// Transport carries the handshake (socket or fetch, behind the address
 	// guard for generic targets).
 	Transport http.RoundTripper
+	// Subprotocols are offered upstream: the client's, as the caller
+	// filtered them (an llmproxy credential never leaves in one).
+	Subprotocols []string
 }
 
 // HandshakeError is an upstream that answered the handshake with an HTTP
@@ -144,7 +147,7 @@ func (r *Relay) Serve(w http.ResponseWriter, req *http.Request, d Dial) (Result,
 	up, resp, err := websocket.Dial(ctx, d.Target.String(), &websocket.DialOptions{
 		HTTPClient:      &http.Client{Transport: d.Transport, CheckRedirect: noRedirects},
 		HTTPHeader:      d.Header,
-		Subprotocols:    Subprotocols(req),
+		Subprotocols:    d.Subprotocols,
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
