@@ -50,7 +50,7 @@ func typeOf(status int) string {
 		return typeNotFound
 	case http.StatusMethodNotAllowed:
 		return typeMethod
-	case http.StatusRequestEntityTooLarge:
+	case http.StatusRequestEntityTooLarge, http.StatusRequestHeaderFieldsTooLarge:
 		return typeTooLarge
 	case http.StatusTooManyRequests:
 		return typeRateLimited

@@ -30,6 +30,14 @@ import (
 func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w := newLogWriter(rw)
 	defer s.logRequest(w, r)
+	if c := connOf(r.Context()); c != nil {
+		// RFC 9112 §6.1: a request with both Content-Length and
+		// Transfer-Encoding is answered, then the connection closed.
+		if c.bothFraming() {
+			w.Header().Set("Connection", "close")
+		}
+		defer c.nextRequest()
+	}
 
 	if s.cors.preflight(w, r) {
 		return

@@ -384,8 +384,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if addr, ok := ln.Addr().(*net.TCPAddr); ok {
 		s.guard.Listen = append(s.guard.Listen, addr.AddrPort())
 	}
+	ln = framingListener{Listener: ln, maxHeader: s.cfg.MaxHeaderBytes}
 	srv := &http.Server{
 		Handler:           s,
+		ConnContext:       connContext,
 		ReadHeaderTimeout: s.cfg.Timeouts.ReadHeader,
 		IdleTimeout:       s.cfg.Timeouts.ClientIdle,
 		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,

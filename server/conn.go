@@ -1,0 +1,215 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// Two things net/http's server decides before any handler runs, which
+// llmproxy needs to see or change, are handled on the connection:
+//
+//   - A request head with both Content-Length and Transfer-Encoding is a
+//     smuggling attempt or a broken client: RFC 9112 §6.1 says to close the
+//     connection after answering it. net/http drops the Content-Length and
+//     carries on, so the handler cannot tell; the connection notes it while
+//     the head goes by, and the handler adds Connection: close.
+//   - net/http answers requests it cannot parse (431 headers too large, 400
+//     malformed, 501 transfer coding) with plain text of its own; every
+//     error llmproxy gives is JSON with X-Proxy-Error, so those answers are
+//     rewritten as they are written.
+
+// framingListener wraps accepted connections in *conn.
+type framingListener struct {
+	net.Listener
+	maxHeader int
+}
+
+func (l framingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &conn{Conn: c, maxHeader: l.maxHeader, head: true}, nil
+}
+
+type connKey struct{}
+
+// connContext is http.Server.ConnContext: it makes the connection
+// reachable from its requests.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	if fc, ok := c.(*conn); ok {
+		return context.WithValue(ctx, connKey{}, fc)
+	}
+	return ctx
+}
+
+func connOf(ctx context.Context) *conn {
+	c, _ := ctx.Value(connKey{}).(*conn)
+	return c
+}
+
+// conn watches the request heads that go by and rewrites net/http's own
+// plain-text error answers.
+type conn struct {
+	net.Conn
+	maxHeader int
+
+	mu   sync.Mutex // Read runs on net/http's background reader too
+	head bool       // reading a request head
+	line []byte     // the current head line's name, lower case, up to its ':'
+	skip bool       // the rest of this line is a value
+	cl   bool       // Content-Length seen in this head
+	te   bool       // Transfer-Encoding seen in this head
+	seen int        // bytes of this head so far
+
+	both atomic.Bool // the last head had both framing headers
+}
+
+func (c *conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.mu.Lock()
+		if c.head {
+			c.scan(p[:n])
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// maxWatched bounds the bytes of a head watched (net/http refuses longer
+// heads itself).
+const maxWatched = 1 << 20
+
+// scan follows a request head: header names at the start of each line,
+// until the empty line that ends the head.
+func (c *conn) scan(b []byte) {
+	for _, ch := range b {
+		if c.seen++; c.seen > maxWatched {
+			c.head = false
+			return
+		}
+		switch {
+		case ch == '\n':
+			if len(c.line) == 0 && !c.skip && c.seen > 2 {
+				// The empty line: the head is over.
+				c.both.Store(c.cl && c.te)
+				c.head, c.cl, c.te, c.seen = false, false, false, 0
+				return
+			}
+			c.line, c.skip = c.line[:0], false
+		case ch == '\r' || c.skip:
+		case ch == ':':
+			switch string(c.line) {
+			case "content-length":
+				c.cl = true
+			case "transfer-encoding":
+				c.te = true
+			}
+			c.skip = true
+		case len(c.line) < len("transfer-encoding")+1:
+			if 'A' <= ch && ch <= 'Z' {
+				ch += 'a' - 'A'
+			}
+			c.line = append(c.line, ch)
+		default:
+			c.skip = true // a name longer than any we look for
+		}
+	}
+}
+
+// nextRequest is called when a request's handler is done: what comes next
+// on the connection is a new head.
+func (c *conn) nextRequest() {
+	c.mu.Lock()
+	c.head, c.line, c.skip, c.cl, c.te, c.seen = true, c.line[:0], false, false, false, 0
+	c.mu.Unlock()
+}
+
+// bothFraming reports whether the current request's head had both
+// Content-Length and Transfer-Encoding.
+func (c *conn) bothFraming() bool { return c.both.Load() }
+
+// goErrorHeaders follows the status line of net/http's own error answers
+// (net/http/server.go, conn.serve).
+const goErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+
+func (c *conn) Write(p []byte) (int, error) {
+	if len(p) > 12 && p[0] == 'H' && bytes.HasPrefix(p, []byte("HTTP/1.1 ")) {
+		if i := bytes.Index(p, []byte(goErrorHeaders)); i > 0 && bytes.IndexByte(p[:i], '\n') < 0 {
+			if out := c.jsonError(p[:i]); out != nil {
+				if _, err := c.Conn.Write(out); err != nil {
+					return 0, err
+				}
+				return len(p), nil
+			}
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+// jsonError rewrites net/http's status line "HTTP/1.1 431 Request Header
+// Fields Too Large" (or "400 Bad Request: reason") as llmproxy's JSON error.
+func (c *conn) jsonError(statusLine []byte) []byte {
+	rest := statusLine[len("HTTP/1.1 "):]
+	if len(rest) < 3 {
+		return nil
+	}
+	status, err := strconv.Atoi(string(rest[:3]))
+	if err != nil || status < 400 {
+		return nil
+	}
+	msg := "the request could not be read as HTTP/1.1"
+	if _, reason, ok := bytes.Cut(rest, []byte(": ")); ok && len(reason) < 200 {
+		msg += ": " + string(reason)
+	}
+	switch status {
+	case 431:
+		msg = "request headers are larger than " + strconv.Itoa(c.maxHeader) + " bytes (max_header_bytes)"
+	case 501:
+		msg = "unsupported transfer encoding: only chunked is accepted"
+	}
+	var body bytes.Buffer
+	rec := &headerRecorder{h: http.Header{}}
+	typ := typeOf(status)
+	if status == http.StatusNotImplemented {
+		typ = typeBadRequest // a transfer coding the client chose
+	}
+	writeErrorCode(rec, status, typ, "", msg)
+	body.Write(rec.body.Bytes())
+	var out bytes.Buffer
+	out.Write(statusLine)
+	out.WriteString("\r\n")
+	for name, vs := range rec.h {
+		for _, v := range vs {
+			out.WriteString(name + ": " + v + "\r\n")
+		}
+	}
+	out.WriteString("Content-Length: " + strconv.Itoa(body.Len()) + "\r\nConnection: close\r\n\r\n")
+	out.Write(body.Bytes())
+	return out.Bytes()
+}
+
+// headerRecorder is the ResponseWriter jsonError writes the error into.
+type headerRecorder struct {
+	h    http.Header
+	body bytes.Buffer
+}
+
+func (r *headerRecorder) Header() http.Header { return r.h }
+func (r *headerRecorder) Write(p []byte) (int, error)     { return r.body.Write(p) }
+func (r *headerRecorder) WriteHeader(int)                 {}
+
+// CloseWrite lets net/http half-close after an error answer, as it does
+// on a bare TCP connection.
+func (c *conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
