@@ -11,6 +11,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"reflect"
 	"slices"
 	"time"
 
@@ -72,6 +73,12 @@ type Config struct {
 
 	// Presets changes built-in presets or adds new ones, by name.
 	Presets map[string]preset.Override `yaml:"presets"`
+
+	// AdminPassword turns the admin panel on at /admin (at least 12
+	// characters). Better given as ADMIN_PASSWORD than in the file.
+	AdminPassword string `yaml:"admin_password"`
+	// DataDir holds the admin panel's store. Default ./llmproxy-data.
+	DataDir string `yaml:"data_dir"`
 
 	// Gateway: one OpenAI-compatible (and Anthropic and Gemini) endpoint
 	// in front of many providers and keys. See gateway.go.
@@ -163,6 +170,7 @@ func Default() *Config {
 			PingInterval:     30 * time.Second,
 			HandshakeTimeout: 30 * time.Second,
 		},
+		DataDir:   "./llmproxy-data",
 		Gateway:   Gateway{MaxAttempts: 3, Strategy: "fallback"},
 		Responses: Responses{TTL: time.Hour, MaxEntries: 10000},
 		Timeouts: Timeouts{
@@ -198,22 +206,55 @@ func Load(path string) (*Config, error) {
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, settingErr("config", "cannot read the file: %v", errors.Unwrap(err))
+		why := err
+		if pe, ok := err.(*os.PathError); ok {
+			why = pe.Err
+		}
+		return nil, settingErr("config", "cannot read %s: %v", path, why)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: empty file
+	return Parse(data)
+}
+
+// Parse reads a configuration file's contents over the defaults.
+func Parse(data []byte) (*Config, error) {
+	cfg := Default()
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, settingErr("config", "%v", err)
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err == nil {
-		cfg.providerOrder = mappingKeys(&root, "providers")
-		cfg.modelOrder = mappingKeys(&root, "models")
+	if len(root.Content) == 0 {
+		return cfg, nil // an empty file
 	}
+	// Say what the decoder would not (a typo's likely meaning, a duration
+	// without its unit), and take yes/no/on/off for booleans.
+	if err := checkNode(root.Content[0], reflect.TypeFor[Config](), ""); err != nil {
+		return nil, settingErr("config", "%v", err)
+	}
+	if err := decodeFile(data, cfg); err != nil {
+		// A yes/no/on/off boolean fails the strict decoder; the checked
+		// node has it as true/false. Its line numbers may differ, so an
+		// error still there is reported as the file has it.
+		fixed, merr := yaml.Marshal(&root)
+		cfg = Default()
+		if merr != nil || decodeFile(fixed, cfg) != nil {
+			return nil, settingErr("config", "%v", err)
+		}
+	}
+	cfg.providerOrder = mappingKeys(&root, "providers")
+	cfg.modelOrder = mappingKeys(&root, "models")
 	for i := range cfg.ClientKeys {
 		cfg.ClientKeys[i].Origin = "config"
 	}
 	return cfg, nil
+}
+
+func decodeFile(data []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: empty file
+		return err
+	}
+	return nil
 }
 
 // mappingKeys returns the keys of the top-level mapping named key, in

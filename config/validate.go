@@ -23,7 +23,7 @@ var placeholders = []string{
 	"your-auth-token", "your_auth_token", "your-token", "your-secret-token", "your-secret",
 	"changeme", "change-me", "change_me", "replace-me", "replaceme", "placeholder",
 	"my-secret-password-123", "my-secret-token", "secret-token", "auth-token",
-	"example-token", "token", "password", "client", "secret", "test-token",
+	"example-token", "token", "password", "client", "secret", "test-token", "my-custom-key-001",
 }
 
 // Validate checks every setting and returns the first bad one as a
@@ -33,6 +33,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := checkToken(c.AuthToken); err != nil {
+		return err
+	}
+	if err := checkAdminPassword(c.AdminPassword); err != nil {
 		return err
 	}
 	if c.PresetAuth && c.AuthToken == "" {
@@ -115,23 +118,47 @@ func checkListen(addr string) error {
 	return nil
 }
 
+// MinAdminPassword is the shortest admin password accepted.
+const MinAdminPassword = 12
+
+func checkAdminPassword(pw string) error {
+	if pw == "" {
+		return nil
+	}
+	if isPlaceholder(pw) {
+		return settingErr("admin_password", "is a well-known placeholder; choose a long random one, e.g. openssl rand -base64 18")
+	}
+	if len(pw) < MinAdminPassword {
+		return settingErr("admin_password", "is shorter than %d characters", MinAdminPassword)
+	}
+	return nil
+}
+
+// isPlaceholder recognises values copied from examples, whatever their
+// length.
+func isPlaceholder(v string) bool {
+	lower := strings.ToLower(v)
+	for _, p := range placeholders {
+		if lower == p {
+			return true
+		}
+	}
+	return strings.HasPrefix(lower, "your-") || strings.HasPrefix(lower, "your_") ||
+		strings.Contains(lower, "changeme") || strings.Contains(lower, "change-me") || strings.Contains(lower, "placeholder") ||
+		strings.Count(v, v[:1]) == len(v) || lower == "123456" || lower == "admin" || lower == "12345678" ||
+		lower == "123456789012" || lower == "adminpassword" || lower == "admin-password"
+}
+
 func checkToken(token string) error {
 	if token == "" {
 		return nil
 	}
+	// A placeholder is named as one, however short: the user copied it.
+	if isPlaceholder(token) {
+		return settingErr("auth_token", "is a well-known placeholder; generate one with: openssl rand -hex 24")
+	}
 	if len(token) < MinTokenLength {
 		return settingErr("auth_token", "is shorter than %d characters; generate one with: openssl rand -hex 24", MinTokenLength)
-	}
-	lower := strings.ToLower(token)
-	for _, p := range placeholders {
-		if lower == p {
-			return settingErr("auth_token", "is a well-known placeholder; generate one with: openssl rand -hex 24")
-		}
-	}
-	if strings.HasPrefix(lower, "your-") || strings.HasPrefix(lower, "your_") ||
-		strings.Contains(lower, "changeme") || strings.Contains(lower, "placeholder") ||
-		strings.Count(token, token[:1]) == len(token) {
-		return settingErr("auth_token", "looks like a placeholder; generate one with: openssl rand -hex 24")
 	}
 	for _, r := range token {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r)) {

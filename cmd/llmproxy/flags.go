@@ -33,6 +33,18 @@ var settings = []setting{
 	{"gemini-resume", "GEMINI_SPECIAL_HANDLING_ENABLED", "gemini.resume"},
 	{"gemini-prompt-zh", "GEMINI_RETRY_PROMPT_CN", "gemini.prompts.zh"},
 	{"gemini-prompt-en", "GEMINI_RETRY_PROMPT_EN", "gemini.prompts.en"},
+	{"admin-password", "ADMIN_PASSWORD", "admin_password"},
+	{"data-dir", "LLMPROXY_DATA_DIR", "data_dir"},
+}
+
+// keyOf is a flag's config-file key.
+func keyOf(flag string) string {
+	for _, s := range settings {
+		if s.flag == flag {
+			return s.key
+		}
+	}
+	return flag
 }
 
 func envOf(flag string) []string {
@@ -77,42 +89,94 @@ func isEnvName(s string) bool {
 // serveFlags returns fresh flag values: urfave/cli flags hold state, so the
 // app and each command get their own.
 func serveFlags() []cli.Flag {
+	flags := allFlags()
+	for _, f := range flags {
+		if b, ok := f.(*cli.BoolFlag); ok {
+			b.Usage += " [$" + envOf(b.Name)[0] + ": true/false, yes/no, on/off, 1/0]"
+		}
+	}
+	return flags
+}
+
+func allFlags() []cli.Flag {
 	def := config.Default()
 	return []cli.Flag{
 		&cli.StringFlag{Name: "listen", EnvVars: envOf("listen"), Value: def.Listen, Usage: "address to serve on"},
 		&cli.StringFlag{Name: "config", EnvVars: envOf("config"), Usage: "YAML `FILE` with any setting and per-preset settings"},
 		&cli.StringFlag{Name: "auth-token", EnvVars: envOf("auth-token"), Usage: "the operator's `TOKEN` (path prefix /<token>/…), at least 16 characters"},
-		&cli.BoolFlag{Name: "preset-auth", EnvVars: envOf("preset-auth"), Usage: "presets answer only under /<token>/<preset>/…"},
+		&cli.BoolFlag{Name: "preset-auth", Usage: "presets answer only under /<token>/<preset>/…"},
 		&cli.StringFlag{Name: "transport", EnvVars: envOf("transport"), Value: def.Transport, Usage: "auto (socket, else fetch), socket, or fetch; a preset may override it"},
-		&cli.BoolFlag{Name: "aggressive-fallback", EnvVars: envOf("aggressive-fallback"), Usage: "also fall back to fetch after the request was sent but before response headers (body buffered)"},
+		&cli.BoolFlag{Name: "aggressive-fallback", Usage: "also fall back to fetch after the request was sent but before response headers (body buffered)"},
 		&cli.StringSliceFlag{Name: "preset", EnvVars: envOf("preset"), Usage: "`NAME=URL`: point a preset at another base URL, or add one (repeatable; env: comma-separated)"},
 		&cli.StringFlag{Name: "upstream-ca", EnvVars: envOf("upstream-ca"), Usage: "PEM `FILE` of extra roots trusted for upstream TLS, besides the system's"},
 		&cli.StringFlag{Name: "egress-proxy", EnvVars: envOf("egress-proxy"), Usage: "send all upstream traffic through this socks5:// or http:// `URL`"},
-		&cli.BoolFlag{Name: "debug", EnvVars: envOf("debug"), Usage: "debug logging (still redacted)"},
+		&cli.BoolFlag{Name: "debug", Usage: "debug logging (still redacted)"},
 		&cli.StringFlag{Name: "log-format", EnvVars: envOf("log-format"), Value: def.LogFormat, Usage: "text (coloured on a terminal), json, or auto"},
-		&cli.BoolFlag{Name: "allow-private", EnvVars: envOf("allow-private"), Usage: "let generic mode reach private and internal addresses (the proxy itself stays blocked)"},
-		&cli.BoolFlag{Name: "gemini-resume", EnvVars: envOf("gemini-resume"), Value: def.Gemini.Resume, Usage: "resume Gemini answers that were cut off mid-stream"},
+		&cli.BoolFlag{Name: "allow-private", Usage: "let generic mode reach private and internal addresses (the proxy itself stays blocked)"},
+		&cli.BoolFlag{Name: "gemini-resume", Value: def.Gemini.Resume, Usage: "resume Gemini answers that were cut off mid-stream"},
 		&cli.StringFlag{Name: "gemini-prompt-zh", EnvVars: envOf("gemini-prompt-zh"), Usage: "the Chinese request to continue a cut-off Gemini answer"},
 		&cli.StringFlag{Name: "gemini-prompt-en", EnvVars: envOf("gemini-prompt-en"), Usage: "the English request to continue a cut-off Gemini answer"},
+		&cli.StringFlag{Name: "admin-password", EnvVars: envOf("admin-password"), Usage: "turns the admin panel on at /admin, behind this `PASSWORD` (at least 12 characters)"},
+		&cli.StringFlag{Name: "data-dir", EnvVars: envOf("data-dir"), Value: "./llmproxy-data", Usage: "`DIR` of the admin panel's store (created when the panel is on)"},
 	}
+}
+
+// boolFlags read their environment variable themselves: besides
+// true/false/1/0 (strconv.ParseBool, what urfave/cli takes) they take
+// yes/no/on/off, as the Workers scripts' users write them.
+var boolFlags = []string{"preset-auth", "aggressive-fallback", "debug", "allow-private", "gemini-resume"}
+
+// parseBool reads a boolean setting.
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "t", "true", "yes", "y", "on":
+		return true, nil
+	case "0", "f", "false", "no", "n", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean: use true/false, yes/no, on/off or 1/0", v)
+}
+
+// flagCtx returns the context in which a flag was given: the command's
+// own, or the app's when it came before the command (urfave/cli looks
+// only at the first context that defines a flag, which is the command's
+// even when the value was given before it).
+func flagCtx(c *cli.Context, name string) *cli.Context {
+	for _, ctx := range c.Lineage() {
+		if ctx != nil && ctx.IsSet(name) {
+			return ctx
+		}
+	}
+	return c
 }
 
 // loadConfig builds the configuration: defaults, then the config file, then
 // environment variables and flags (urfave/cli already lets a flag beat its
 // environment variable).
 func loadConfig(c *cli.Context) (*config.Config, error) {
-	cfg, err := config.Load(c.String("config"))
+	cfg, err := config.Load(flagCtx(c, "config").String("config"))
 	if err != nil {
 		return nil, err
 	}
 	str := func(flag string, dst *string) {
-		if c.IsSet(flag) && c.String(flag) != "" { // an empty variable means unset
-			*dst = c.String(flag)
+		fc := flagCtx(c, flag)
+		if fc.IsSet(flag) && fc.String(flag) != "" { // an empty variable means unset
+			*dst = fc.String(flag)
 		}
 	}
+	var boolErr error
 	boolean := func(flag string, dst *bool) {
-		if c.IsSet(flag) {
-			*dst = c.Bool(flag)
+		if fc := flagCtx(c, flag); fc.IsSet(flag) {
+			*dst = fc.Bool(flag)
+			return
+		}
+		env := envOf(flag)[0]
+		if v := os.Getenv(env); strings.TrimSpace(v) != "" {
+			b, err := parseBool(v)
+			if err != nil && boolErr == nil {
+				boolErr = &config.SettingError{Setting: keyOf(flag), Msg: err.Error()}
+			}
+			*dst = b
 		}
 	}
 	str("listen", &cfg.Listen)
@@ -126,16 +190,21 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 	str("log-format", &cfg.LogFormat)
 	boolean("allow-private", &cfg.AllowPrivate)
 	boolean("gemini-resume", &cfg.Gemini.Resume)
+	if boolErr != nil {
+		return nil, boolErr
+	}
 	for flag, lang := range map[string]string{"gemini-prompt-zh": "zh", "gemini-prompt-en": "en"} {
-		if c.IsSet(flag) && c.String(flag) != "" {
+		if fc := flagCtx(c, flag); fc.IsSet(flag) && fc.String(flag) != "" {
 			if cfg.Gemini.Prompts == nil {
 				cfg.Gemini.Prompts = make(map[string]string)
 			}
-			cfg.Gemini.Prompts[lang] = c.String(flag)
+			cfg.Gemini.Prompts[lang] = fc.String(flag)
 		}
 	}
+	str("admin-password", &cfg.AdminPassword)
+	str("data-dir", &cfg.DataDir)
 
-	for _, spec := range c.StringSlice("preset") {
+	for _, spec := range flagCtx(c, "preset").StringSlice("preset") {
 		name, rawURL, ok := strings.Cut(strings.TrimSpace(spec), "=")
 		if !ok || name == "" || rawURL == "" {
 			return nil, &config.SettingError{Setting: "presets", Msg: "each --preset must be NAME=URL, e.g. openai=https://api.openai.com"}
