@@ -17,7 +17,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
-	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -74,15 +74,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			},
 			{
 				Name:   "presets",
-				Usage:  "print the preset table (name, path, upstream, transport)",
+				Usage:  "print the preset table: paths, the base URL --preset NAME=URL replaces, the SDK base URL through llmproxy",
 				Flags:  serveFlags(),
 				Action: printPresets,
 			},
 			{
+				Name:      "check",
+				Usage:     "validate the configuration without serving; with a preset or a gateway model, show which headers of a sample request would reach the upstream",
+				ArgsUsage: "[PRESET | MODEL]",
+				Flags:     serveFlags(),
+				Action:    check,
+			},
+			{
+				Name:  "health",
+				Usage: "ask a running llmproxy for /health; exit 0 when it answers ok (a container health check without a shell)",
+				Flags: append(serveFlags(),
+					&cli.StringFlag{Name: "url", Usage: "the `URL` to ask (default: /health on the --listen address)"},
+					&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "how long to wait"}),
+				Action: health,
+			},
+			{
+				Name:      "completion",
+				Usage:     "print a shell completion script: llmproxy completion bash|zsh|fish",
+				ArgsUsage: "bash|zsh|fish",
+				Action:    completion,
+			},
+			{
 				Name:  "version",
-				Usage: "print the version",
+				Usage: "print the version, the commit it was built from and the Go version",
 				Action: func(c *cli.Context) error {
-					fmt.Fprintln(c.App.Writer, versionString())
+					fmt.Fprint(c.App.Writer, versionLines())
 					return nil
 				},
 			},
@@ -145,7 +166,10 @@ func serve(c *cli.Context) error {
 	defer stopReload()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w", cfg.Listen, errors.Unwrap(err))
+		return listenError(cfg.Listen, err)
+	}
+	if warning := exposure(cfg.Listen, cfg.AuthToken != "", cfg.PresetAuth, srv.Snapshot()); warning != "" {
+		logger.Warn(warning)
 	}
 	logger.Info("llmproxy listening",
 		"addr", "http://"+ln.Addr().String(),
@@ -155,6 +179,19 @@ func serve(c *cli.Context) error {
 		"preset_auth", cfg.PresetAuth,
 		"generic_mode", cfg.AuthToken != "")
 	return srv.Serve(c.Context, ln)
+}
+
+// listenError explains why the listen address could not be taken.
+func listenError(addr string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("cannot listen on %s: another program is using that port; stop it, or choose another address with --listen (LLMPROXY_LISTEN)", addr)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("cannot listen on %s: permission denied (ports below 1024 need privileges: use a higher port, or grant CAP_NET_BIND_SERVICE)", addr)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("cannot listen on %s: that address is not one of this machine's (use 127.0.0.1, or 0.0.0.0 for every interface)", addr)
+	}
+	return fmt.Errorf("cannot listen on %s: %w", addr, errors.Unwrap(err))
 }
 
 // reloadOnHangup re-reads the configuration on SIGHUP and swaps in its
@@ -191,37 +228,6 @@ func describeErr(err error) string {
 		return "bad setting " + describe(se.Setting) + ": " + se.Msg
 	}
 	return err.Error()
-}
-
-func printPresets(c *cli.Context) error {
-	cfg, err := loadConfig(c)
-	if err != nil {
-		return err
-	}
-	set, err := cfg.PresetSet()
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPATH\tUPSTREAM\tTRANSPORT\tKEY")
-	for _, p := range set.All() {
-		path := "/" + p.Name
-		for _, a := range p.Aliases {
-			path += ", /" + a
-		}
-		mode := cfg.Transport
-		if p.Transport != "" {
-			mode = p.Transport
-		}
-		for i, u := range p.URLs() {
-			if i == 0 {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, path, u+p.ClientPath, mode, p.Key)
-			} else {
-				fmt.Fprintf(tw, "\t\t%s\t\t\n", u+p.ClientPath)
-			}
-		}
-	}
-	return tw.Flush()
 }
 
 func versionString() string {

@@ -111,8 +111,8 @@ func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
 		}
 		for _, line := range strings.Split(out, "\n") {
 			f := strings.Fields(line)
-			if len(f) > 3 && f[0] == "openai" {
-				return f[3], f[2]
+			if len(f) > 4 && f[0] == "openai" { // NAME PATHS BASE-URL SDK-URL TRANSPORT KEY
+				return f[4], f[2]
 			}
 		}
 		t.Fatalf("no openai line in:\n%s", out)
@@ -121,7 +121,7 @@ func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
 	if mode, _ := transportOf(); mode != "auto" {
 		t.Errorf("default transport = %s", mode)
 	}
-	if mode, url := transportOf("--config", file); mode != "fetch" || url != "https://file.example/v1" {
+	if mode, url := transportOf("--config", file); mode != "fetch" || url != "https://file.example" {
 		t.Errorf("file: %s %s", mode, url)
 	}
 	t.Setenv("LLMPROXY_CONFIG", file)
@@ -133,10 +133,10 @@ func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
 		t.Errorf("flag over env: %s", mode)
 	}
 	t.Setenv("LLMPROXY_PRESETS", "openai=https://env.example,newone=https://new.example")
-	if _, url := transportOf(); url != "https://env.example/v1" {
+	if _, url := transportOf(); url != "https://env.example" {
 		t.Errorf("env preset over file: %s", url)
 	}
-	if _, url := transportOf("--preset", "openai=https://flag.example"); url != "https://flag.example/v1" {
+	if _, url := transportOf("--preset", "openai=https://flag.example"); url != "https://flag.example" {
 		t.Errorf("flag preset over env: %s", url)
 	}
 }
@@ -195,7 +195,7 @@ func TestVersionAndPresets(t *testing.T) {
 		t.Errorf("version: %d %q", code, out)
 	}
 	code, out, _ = runCLI(t, "presets")
-	if code != 0 || !strings.Contains(out, "https://api.openai.com/v1") || strings.Count(out, "\n") < 26 {
+	if code != 0 || !strings.Contains(out, "https://api.openai.com ") || !strings.Contains(out, "/openai/v1") || strings.Count(out, "\n") < 26 {
 		t.Errorf("presets: %d\n%s", code, out)
 	}
 }
