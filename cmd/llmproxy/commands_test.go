@@ -108,7 +108,9 @@ func TestHealthCommand(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"llmproxy", "--listen", addr, "--log-format", "json"}, &lockedBuffer{}, &lockedBuffer{}) }()
+	go func() {
+		done <- run(ctx, []string{"llmproxy", "--listen", addr, "--log-format", "json"}, &lockedBuffer{}, &lockedBuffer{})
+	}()
 	defer func() { cancel(); <-done }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -166,7 +168,9 @@ func TestExposureWarning(t *testing.T) {
 		var errb lockedBuffer
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan int, 1)
-		go func() { done <- run(ctx, append([]string{"llmproxy", "--log-format", "json"}, tc.args...), &lockedBuffer{}, &errb) }()
+		go func() {
+			done <- run(ctx, append([]string{"llmproxy", "--log-format", "json"}, tc.args...), &lockedBuffer{}, &errb)
+		}()
 		deadline := time.Now().Add(10 * time.Second)
 		for !strings.Contains(errb.String(), "llmproxy listening") && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
