@@ -1,6 +1,7 @@
 // Package dashboard serves the page at /: what llmproxy is and protects,
 // every preset with a copy button for its base URL on this server, live
-// numbers from /stats, usage examples, and which features are on. Every
+// numbers from /stats (with the gateway's providers, key health, tokens
+// and cost), usage examples, and which features are on. Every
 // file is embedded; the page asks no other host for anything (a strict
 // Content-Security-Policy allows only 'self'), so no third party learns who
 // uses the proxy.
@@ -65,6 +66,7 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 type Handler struct {
 	page     *template.Template
 	infoJSON template.JS
+	admin    bool
 	assets   http.Handler
 }
 
@@ -82,6 +84,7 @@ func New(info Info) (*Handler, error) {
 	return &Handler{
 		page:     page,
 		infoJSON: template.JS(raw), // html/template escapes it for the JSON script block
+		admin:    info.Features.Admin,
 		assets:   http.StripPrefix("/assets/", http.FileServer(http.FS(sub))),
 	}, nil
 }
@@ -117,13 +120,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 type page struct {
-	Lang string
-	Info template.JS
+	Lang  string
+	Info  template.JS
+	Admin bool // the header links to /admin; nothing else of the panel is on this page
 }
 
 func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
 	var b bytes.Buffer
-	if err := h.page.Execute(&b, page{Lang: Language(r.Header.Get("Accept-Language")), Info: h.infoJSON}); err != nil {
+	if err := h.page.Execute(&b, page{Lang: Language(r.Header.Get("Accept-Language")), Info: h.infoJSON, Admin: h.admin}); err != nil {
 		http.Error(w, "dashboard template failed", http.StatusInternalServerError)
 		return
 	}

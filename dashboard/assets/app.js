@@ -37,7 +37,27 @@ const T = {
     note_generic_off: "Generic mode is off on this server: it needs an auth token.",
     note_ws: "In a browser, OpenAI's Realtime API takes the key in a subprotocol; prefer a short-lived client secret.",
     note_token: "Replace <token> with this server's token.",
+    note_keyed: "The {0} preset holds its provider key on this server: send a client key instead of a provider key.",
     footer_private: "This page loads nothing from any other host.",
+    admin_link: "Admin", f_gateway: "Gateway (/v1, routed by model)", f_admin: "Admin panel",
+    server_key: "key on the server", server_key_title: "This preset holds the provider's key: clients send a client key.",
+    gw_title: "Gateway",
+    gw_lead: "One OpenAI-compatible endpoint in front of many providers and keys. Clients send a client key; the providers' keys stay on this server and are shown here only by name and their last four characters.",
+    gw_providers_title: "Providers and keys", col_provider: "Provider", col_breaker: "Breaker", col_key: "Key",
+    col_masked: "Masked key", col_state: "State", col_attempts: "Attempts", col_failures: "Failures",
+    st_ok: "ok", st_cooling: "cooling", st_disabled: "disabled",
+    br_closed: "closed", br_open: "open", br_half_open: "probing",
+    until: "until {0}", no_keys: "no keys",
+    reason_rate_limited: "rate limited", reason_quota: "quota exhausted", reason_refused: "the provider refused the key (HTTP {0})",
+    origin_config: "config file", origin_preset: "preset", origin_store: "admin panel",
+    gw_usage_title: "Tokens and cost", col_client: "Client key", col_model: "Model", col_provider_key: "Provider key",
+    col_input: "Input", col_cached: "Cached", col_cache_write: "Cache writes", col_output: "Output",
+    col_reasoning: "Reasoning", col_cost: "Cost", total: "Total", gw_no_usage: "No gateway requests yet.",
+    gw_limited_title: "Refused by limits", col_limit: "Limit", col_refused: "Refused",
+    gw_no_limited: "No request was refused.", gw_no_providers: "No providers.",
+    limit_rpm: "requests per minute", limit_tpm: "tokens per minute", limit_max_parallel: "parallel requests", limit_budget: "budget",
+    gw_examples_title: "Connect a client",
+    note_gw: "Replace <client key> with a key from client_keys. Any SDK works with this server as its base URL; GET /v1/models lists the models your key may use.",
   },
   zh: {
     theme_label: "主题", theme_dark: "深色", theme_light: "浅色",
@@ -69,16 +89,45 @@ const T = {
     note_generic_off: "本服务器未开启通用模式：需要先设置访问令牌。",
     note_ws: "在浏览器中，OpenAI Realtime API 通过子协议传递密钥；建议使用短期客户端密钥。",
     note_token: "把 <token> 替换为本服务器的令牌。",
+    note_keyed: "{0} 预设的服务商密钥保存在本服务器上：请发送客户端密钥，而不是服务商密钥。",
     footer_private: "本页面不会从任何其他主机加载内容。",
+    admin_link: "管理", f_gateway: "网关（/v1，按模型路由）", f_admin: "管理面板",
+    server_key: "密钥在服务器上", server_key_title: "此预设持有服务商密钥：客户端发送客户端密钥即可。",
+    gw_title: "网关",
+    gw_lead: "一个兼容 OpenAI 的入口，背后是多个服务商与密钥。客户端发送客户端密钥；服务商密钥留在本服务器上，这里只显示其名称与末四位。",
+    gw_providers_title: "服务商与密钥", col_provider: "服务商", col_breaker: "熔断器", col_key: "密钥",
+    col_masked: "脱敏密钥", col_state: "状态", col_attempts: "尝试", col_failures: "失败",
+    st_ok: "正常", st_cooling: "冷却中", st_disabled: "已停用",
+    br_closed: "闭合", br_open: "断开", br_half_open: "探测中",
+    until: "至 {0}", no_keys: "无密钥",
+    reason_rate_limited: "触发限流", reason_quota: "额度用尽", reason_refused: "服务商拒绝了该密钥（HTTP {0}）",
+    origin_config: "配置文件", origin_preset: "预设", origin_store: "管理面板",
+    gw_usage_title: "用量与费用", col_client: "客户端密钥", col_model: "模型", col_provider_key: "服务商密钥",
+    col_input: "输入", col_cached: "缓存命中", col_cache_write: "缓存写入", col_output: "输出",
+    col_reasoning: "推理", col_cost: "费用", total: "合计", gw_no_usage: "网关尚未处理请求。",
+    gw_limited_title: "因限额被拒", col_limit: "限额", col_refused: "被拒次数",
+    gw_no_limited: "没有请求被拒绝。", gw_no_providers: "没有服务商。",
+    limit_rpm: "每分钟请求数", limit_tpm: "每分钟 token 数", limit_max_parallel: "并发请求数", limit_budget: "预算",
+    gw_examples_title: "接入客户端",
+    note_gw: "把 <client key> 替换为 client_keys 中的密钥。任何 SDK 都可以把本服务器作为基础地址；GET /v1/models 列出该密钥可用的模型。",
   },
 };
 
 let lang = localStorage.getItem("llmproxy.lang") || (document.documentElement.lang === "zh" ? "zh" : "en");
 let lastStats = null;
-let currentTab = "curl";
+const missingText = new Set();
 
 function t(key, ...args) {
-  const s = (T[lang] && T[lang][key]) || T.en[key] || key;
+  let s = T[lang] && T[lang][key];
+  if (s === undefined) {
+    // A label without a translation is a bug: say so (once), then fall
+    // back to English, else to the key itself.
+    if (!missingText.has(lang + ":" + key)) {
+      missingText.add(lang + ":" + key);
+      console.error("llmproxy dashboard: no " + lang + " text for " + key);
+    }
+    s = T.en[key] || key;
+  }
   return s.replace(/\{(\d)\}/g, (_, i) => String(args[Number(i)]));
 }
 
@@ -106,6 +155,7 @@ function applyLanguage() {
   renderPresets();
   renderTabs();
   renderStats();
+  renderGateway();
 }
 
 function systemDark() {
@@ -169,6 +219,8 @@ function renderFeatures() {
     [t("f_aggressive"), f.aggressive_fallback],
     [t("f_private"), f.allow_private],
     [t("f_egress"), f.egress_proxy],
+    [t("f_gateway"), f.gateway],
+    [t("f_admin"), f.admin],
   ];
   for (const [label, on] of items) list.append(el("li", { class: on ? "on" : "off", text: label }));
 }
@@ -194,8 +246,10 @@ function renderPresets() {
     const requests = s ? s.requests : (lastStats ? 0 : "–");
     const errors = s ? (s.upstream_errors || 0) + ((s.responses && s.responses["5xx"]) || 0) : (lastStats ? 0 : "–");
     const ttfb = s && s.latency_first_byte && s.latency_first_byte.samples ? fmtMs(s.latency_first_byte.p50_ms) : "–";
+    const pname = el("div", { class: "pname", text: "/" + p.name });
+    if (p.server_keys) pname.append(el("span", { class: "badge key-badge", text: t("server_key"), title: t("server_key_title") }));
     const name = el("td", {},
-      el("div", { class: "pname", text: "/" + p.name }),
+      pname,
       el("div", { class: "title", text: p.title }),
       p.aliases && p.aliases.length ? el("div", { class: "aliases", text: p.aliases.map((a) => "/" + a).join(" ") }) : null);
     const transport = el("td", { text: p.transport });
@@ -228,59 +282,76 @@ function fmtBytes(n) {
 
 // ---- examples ----
 
+// presetByName finds a preset by its name or an alias.
+function presetByName(name) {
+  return info.presets.find((p) => p.name === name || (p.aliases || []).includes(name));
+}
+
+// keyed says how a preset example authenticates: a preset that holds its
+// provider's key on this server takes a client key instead.
+function keyed(name, providerKey) {
+  const p = presetByName(name);
+  if (p && p.server_keys) return { client: true, key: "<client key>", note: t("note_keyed", "/" + p.name) };
+  return { client: false, key: providerKey, note: t("note_curl") };
+}
+
 function examples() {
   const auth = info.features.preset_auth ? "/<token>" : "";
   const o = origin + auth;
   const wo = wsOrigin + auth;
+  const oa = keyed("openai", "sk-...");
+  const an = keyed("claude", "sk-ant-...");
+  const ge = keyed("gemini", "...");
+  const resume = info.features.gemini_resume ? t("f_resume") + " ✓" : "";
   return {
     curl: {
       code: `curl ${o}/openai/v1/chat/completions \\
-  -H "Authorization: Bearer $OPENAI_API_KEY" \\
+  -H "Authorization: Bearer ${oa.client ? oa.key : "$OPENAI_API_KEY"}" \\
   -H "Content-Type: application/json" \\
   -d '{"model": "gpt-4o-mini", "stream": true,
        "messages": [{"role": "user", "content": "Hello!"}]}'`,
-      note: t("note_curl"),
+      note: oa.note,
     },
     openai_py: {
       code: `from openai import OpenAI
 
-client = OpenAI(base_url="${o}/openai/v1", api_key="sk-...")
+client = OpenAI(base_url="${o}/openai/v1", api_key="${oa.key}")
 stream = client.chat.completions.create(
     model="gpt-4o-mini", stream=True,
     messages=[{"role": "user", "content": "Hello!"}])
 for chunk in stream:
     print(chunk.choices[0].delta.content or "", end="")`,
-      note: t("note_curl"),
+      note: oa.note,
     },
     openai_js: {
       code: `import OpenAI from "openai";
 
-const client = new OpenAI({ baseURL: "${o}/openai/v1", apiKey: process.env.OPENAI_API_KEY });
+const client = new OpenAI({ baseURL: "${o}/openai/v1", apiKey: ${oa.client ? `"${oa.key}"` : "process.env.OPENAI_API_KEY"} });
 const stream = await client.chat.completions.create({
   model: "gpt-4o-mini", stream: true,
   messages: [{ role: "user", content: "Hello!" }],
 });
 for await (const chunk of stream) process.stdout.write(chunk.choices[0]?.delta?.content ?? "");`,
-      note: t("note_curl"),
+      note: oa.note,
     },
     anthropic: {
       code: `import anthropic
 
-client = anthropic.Anthropic(base_url="${o}/claude", api_key="sk-ant-...")
+client = anthropic.Anthropic(base_url="${o}/claude", api_key="${an.key}")
 message = client.messages.create(
     model="claude-sonnet-4-5", max_tokens=512,
     messages=[{"role": "user", "content": "Hello!"}])
 print(message.content[0].text)`,
-      note: t("note_curl"),
+      note: an.note,
     },
     gemini: {
       code: `from google import genai
 from google.genai import types
 
-client = genai.Client(api_key="...", http_options=types.HttpOptions(base_url="${o}/gemini"))
+client = genai.Client(api_key="${ge.key}", http_options=types.HttpOptions(base_url="${o}/gemini"))
 for chunk in client.models.generate_content_stream(model="gemini-2.5-flash", contents="Hello!"):
     print(chunk.text, end="")`,
-      note: info.features.gemini_resume ? t("f_resume") + " ✓" : t("note_curl"),
+      note: ge.client ? [ge.note, resume].filter(Boolean).join(" ") : (resume || t("note_curl")),
     },
     generic: {
       code: `curl "${origin}/<token>/https/api.example.com/v1/things?limit=10"
@@ -303,23 +374,278 @@ ws.onmessage = (event) => console.log(JSON.parse(event.data).type);
   };
 }
 
-const tabKeys = [["curl", "ex_curl"], ["openai_py", "ex_openai_py"], ["openai_js", "ex_openai_js"],
-  ["anthropic", "ex_anthropic"], ["gemini", "ex_gemini"], ["generic", "ex_generic"], ["ws", "ex_ws"]];
+// gatewayExamples: the gateway is one endpoint at this server's root for
+// every SDK (OpenAI at /v1, Anthropic's /v1/messages, Gemini's /v1beta),
+// and takes a client key wherever each SDK puts its API key.
+function gatewayExamples() {
+  const note = t("note_gw");
+  return {
+    curl: {
+      code: `curl ${origin}/v1/chat/completions \\
+  -H "Authorization: Bearer <client key>" \\
+  -H "Content-Type: application/json" \\
+  -d '{"model": "gpt-4o-mini", "stream": true,
+       "messages": [{"role": "user", "content": "Hello!"}]}'
+
+# the models your key may use:
+curl ${origin}/v1/models -H "Authorization: Bearer <client key>"`,
+      note,
+    },
+    openai_py: {
+      code: `from openai import OpenAI
+
+client = OpenAI(base_url="${origin}/v1", api_key="<client key>")
+stream = client.chat.completions.create(
+    model="gpt-4o-mini", stream=True,
+    messages=[{"role": "user", "content": "Hello!"}])
+for chunk in stream:
+    print(chunk.choices[0].delta.content or "", end="")`,
+      note,
+    },
+    openai_js: {
+      code: `import OpenAI from "openai";
+
+const client = new OpenAI({ baseURL: "${origin}/v1", apiKey: "<client key>" });
+const stream = await client.chat.completions.create({
+  model: "gpt-4o-mini", stream: true,
+  messages: [{ role: "user", content: "Hello!" }],
+});
+for await (const chunk of stream) process.stdout.write(chunk.choices[0]?.delta?.content ?? "");`,
+      note,
+    },
+    anthropic: {
+      code: `import anthropic
+
+client = anthropic.Anthropic(base_url="${origin}", api_key="<client key>")
+message = client.messages.create(
+    model="claude-sonnet-4-5", max_tokens=512,
+    messages=[{"role": "user", "content": "Hello!"}])
+print(message.content[0].text)`,
+      note,
+    },
+    gemini: {
+      code: `from google import genai
+from google.genai import types
+
+client = genai.Client(api_key="<client key>", http_options=types.HttpOptions(base_url="${origin}"))
+for chunk in client.models.generate_content_stream(model="gemini-2.5-flash", contents="Hello!"):
+    print(chunk.text, end="")`,
+      note,
+    },
+  };
+}
+
+// The two example blocks: the presets' and the gateway's, each with its
+// own tabs and copy button.
+const exampleBlocks = [
+  { tabs: "tabs", code: "example-code", note: "example-note", current: "curl", build: examples,
+    keys: [["curl", "ex_curl"], ["openai_py", "ex_openai_py"], ["openai_js", "ex_openai_js"],
+      ["anthropic", "ex_anthropic"], ["gemini", "ex_gemini"], ["generic", "ex_generic"], ["ws", "ex_ws"]] },
+  { tabs: "gw-tabs", code: "gw-example-code", note: "gw-example-note", current: "curl", build: gatewayExamples,
+    keys: [["curl", "ex_curl"], ["openai_py", "ex_openai_py"], ["openai_js", "ex_openai_js"],
+      ["anthropic", "ex_anthropic"], ["gemini", "ex_gemini"]] },
+];
 
 function renderTabs() {
-  const tabs = document.getElementById("tabs");
+  for (const block of exampleBlocks) renderBlock(block);
+}
+
+function renderBlock(block) {
+  const tabs = document.getElementById(block.tabs);
   tabs.replaceChildren();
-  for (const [key, label] of tabKeys) {
+  for (const [key, label] of block.keys) {
     const b = el("button", { type: "button", class: "tab", text: t(label) });
     b.setAttribute("role", "tab");
     b.dataset.tab = key;
-    b.setAttribute("aria-selected", String(key === currentTab));
-    b.addEventListener("click", () => { currentTab = key; renderTabs(); });
+    b.setAttribute("aria-selected", String(key === block.current));
+    b.addEventListener("click", () => { block.current = key; renderBlock(block); });
     tabs.append(b);
   }
-  const ex = examples()[currentTab];
-  document.getElementById("example-code").textContent = ex.code;
-  document.getElementById("example-note").textContent = ex.note;
+  const ex = block.build()[block.current];
+  document.getElementById(block.code).textContent = ex.code;
+  document.getElementById(block.note).textContent = ex.note;
+}
+
+// ---- gateway: providers and their keys, tokens and cost, refusals ----
+
+function locale() { return lang === "zh" ? "zh-CN" : "en-US"; }
+
+function fmtInt(n) { return Number(n || 0).toLocaleString(locale()); }
+
+// fmtClock shows a time as HH:MM:SS on the viewer's clock.
+function fmtClock(iso) {
+  const d = new Date(iso);
+  if (isNaN(d.getTime())) return "";
+  const two = (n) => String(n).padStart(2, "0");
+  return two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
+}
+
+// fmtMoney shows an amount with at least two decimals and, below one
+// unit, three significant digits (token prices are fractions of a cent),
+// never more decimals than the nano-units it was counted in.
+function fmtMoney(amount, currency) {
+  const digits = amount >= 1 || amount <= 0 ? 2 : Math.min(9, Math.max(2, 2 - Math.floor(Math.log10(amount))));
+  try {
+    return new Intl.NumberFormat(locale(), {
+      style: "currency", currency: String(currency || "").toUpperCase(),
+      minimumFractionDigits: 2, maximumFractionDigits: digits,
+    }).format(amount);
+  } catch (e) {
+    // Not an ISO 4217 code (Intl refuses it): the number and the name.
+    return amount.toFixed(digits).replace(/(\.\d\d\d*?)0+$/, "$1") + " " + currency;
+  }
+}
+
+// fmtCost shows cost_nanos ({currency: nano-units}) as money, one
+// amount per currency.
+function fmtCost(nanos) {
+  const parts = Object.entries(nanos || {}).filter(([, n]) => n > 0).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (!parts.length) return "–";
+  return parts.map(([currency, n]) => fmtMoney(n / 1e9, currency)).join(" + ");
+}
+
+// reasonText translates the reasons the gateway gives (gateway/health.go,
+// gateway/attempt.go); any other is shown as it is.
+function reasonText(reason) {
+  if (!reason) return "";
+  if (reason === "rate limited") return t("reason_rate_limited");
+  if (reason === "quota exhausted") return t("reason_quota");
+  const m = /^the provider refused the key \(HTTP (\d{3})\)$/.exec(reason);
+  if (m) return t("reason_refused", m[1]);
+  return reason;
+}
+
+function originText(origin) {
+  const key = { config: "origin_config", preset: "origin_preset", store: "origin_store" }[origin];
+  return key ? t(key) : origin || "";
+}
+
+const limitKeys = { rpm: "limit_rpm", tpm: "limit_tpm", max_parallel: "limit_max_parallel", budget: "limit_budget" };
+
+// stateBadge is a coloured label; kind picks the colour (good, warn, bad).
+function stateBadge(text, kind, state) {
+  const b = el("span", { class: "state " + kind, text });
+  b.dataset.state = state;
+  return b;
+}
+
+function emptyRow(columns, text) {
+  return el("tr", { class: "empty" }, el("td", { class: "muted", colSpan: columns, text }));
+}
+
+function renderGateway() {
+  const section = document.getElementById("gateway");
+  const providers = (lastStats && lastStats.providers) || [];
+  section.hidden = !(info.features.gateway || providers.length > 0);
+  document.getElementById("gw-examples").hidden = !info.features.gateway;
+  if (section.hidden) return;
+  renderProviders(providers);
+  renderUsage((lastStats && lastStats.usage) || []);
+  renderLimited((lastStats && lastStats.limited) || []);
+}
+
+function renderProviders(providers) {
+  const tbody = document.querySelector("#gw-providers tbody");
+  tbody.replaceChildren();
+  if (!lastStats) { tbody.append(emptyRow(7, t("live_waiting"))); return; }
+  if (!providers.length) { tbody.append(emptyRow(7, t("gw_no_providers"))); return; }
+  for (const p of providers) {
+    const keys = p.keys && p.keys.length ? p.keys : [null];
+    const span = keys.length;
+    const about = [p.kind, originText(p.origin)].filter(Boolean).join(" · ");
+    const provider = el("td", { class: "provider", rowSpan: span },
+      el("div", { class: "pname", text: p.name }),
+      about ? el("div", { class: "title", text: about }) : null,
+      p.hosts && p.hosts.length ? el("div", { class: "host", text: p.hosts.join(" ") }) : null);
+    const breakerKind = { closed: "good", open: "bad", half_open: "warn" }[p.breaker] || "warn";
+    const breakerLabel = { closed: "br_closed", open: "br_open", half_open: "br_half_open" }[p.breaker];
+    const breaker = el("td", { class: "breaker", rowSpan: span },
+      stateBadge(breakerLabel ? t(breakerLabel) : String(p.breaker || ""), breakerKind, p.breaker || ""));
+    if (p.breaker === "open" && p.breaker_until) {
+      breaker.append(el("div", { class: "until", text: t("until", fmtClock(p.breaker_until)), title: new Date(p.breaker_until).toLocaleString(locale()) }));
+    }
+    keys.forEach((k, i) => {
+      const tr = el("tr", { class: i === 0 ? "group" : "", "data-provider": p.name });
+      if (i === 0) tr.append(provider, breaker);
+      if (!k) {
+        tr.append(el("td", { class: "muted", colSpan: 5, text: t("no_keys") }));
+        tbody.append(tr);
+        return;
+      }
+      tr.dataset.key = k.name;
+      const kind = { ok: "good", cooling: "warn", disabled: "bad" }[k.state] || "warn";
+      const label = { ok: "st_ok", cooling: "st_cooling", disabled: "st_disabled" }[k.state];
+      const state = el("td", { class: "key-state" }, stateBadge(label ? t(label) : String(k.state || ""), kind, k.state || ""));
+      if (k.state === "cooling" && k.until) {
+        state.append(el("span", { class: "until", text: t("until", fmtClock(k.until)), title: new Date(k.until).toLocaleString(locale()) }));
+      }
+      if (k.reason) state.append(el("div", { class: "reason", text: reasonText(k.reason) }));
+      tr.append(
+        el("td", { class: "key-name", text: k.name }),
+        el("td", {}, el("code", { class: "masked", text: k.masked })),
+        state,
+        el("td", { class: "num attempts", text: fmtInt(k.requests) }),
+        el("td", { class: "num failures" + (k.failures > 0 ? " bad" : ""), text: fmtInt(k.failures) }));
+      tbody.append(tr);
+    });
+  }
+}
+
+// Token columns of the usage table, in order; cache writes only show when
+// some row has them (Anthropic's prompt caching).
+const tokenColumns = ["input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens"];
+
+function renderUsage(rows) {
+  const table = document.getElementById("gw-usage");
+  const tbody = table.querySelector("tbody");
+  const tfoot = table.querySelector("tfoot");
+  tbody.replaceChildren();
+  tfoot.replaceChildren();
+  const writes = rows.some((r) => r.cache_write_tokens > 0);
+  table.querySelector("th.cache-write").hidden = !writes;
+  const columns = writes ? 11 : 10;
+  if (!lastStats) { tbody.append(emptyRow(columns, t("live_waiting"))); return; }
+  if (!rows.length) { tbody.append(emptyRow(columns, t("gw_no_usage"))); return; }
+  const numbers = (r) => {
+    const cells = [el("td", { class: "num requests", text: fmtInt(r.requests) })];
+    for (const c of tokenColumns) {
+      if (c === "cache_write_tokens" && !writes) continue;
+      cells.push(el("td", { class: "num " + c, text: fmtInt(r[c]) }));
+    }
+    cells.push(el("td", { class: "num cost", text: fmtCost(r.cost_nanos) }));
+    return cells;
+  };
+  const total = { requests: 0, cost_nanos: {} };
+  for (const c of tokenColumns) total[c] = 0;
+  for (const r of rows) {
+    tbody.append(el("tr", { "data-client": r.client, "data-model": r.model },
+      el("td", { class: "client", text: r.client }),
+      el("td", { class: "model", text: r.model }),
+      el("td", { text: r.provider }),
+      el("td", { text: r.provider_key || "–" }),
+      ...numbers(r)));
+    total.requests += r.requests || 0;
+    for (const c of tokenColumns) total[c] += r[c] || 0;
+    for (const [cur, n] of Object.entries(r.cost_nanos || {})) total.cost_nanos[cur] = (total.cost_nanos[cur] || 0) + n;
+  }
+  if (rows.length > 1) {
+    tfoot.append(el("tr", { class: "total" }, el("td", { colSpan: 4, text: t("total") }), ...numbers(total)));
+  }
+}
+
+function renderLimited(rows) {
+  const tbody = document.querySelector("#gw-limited tbody");
+  tbody.replaceChildren();
+  if (!lastStats) { tbody.append(emptyRow(3, t("live_waiting"))); return; }
+  if (!rows.length) { tbody.append(emptyRow(3, t("gw_no_limited"))); return; }
+  for (const r of rows) {
+    const limit = el("td", { class: "limit" }, el("code", { text: r.limit }));
+    if (limitKeys[r.limit]) limit.append(" ", el("span", { class: "muted", text: t(limitKeys[r.limit]) }));
+    tbody.append(el("tr", { "data-client": r.client, "data-limit": r.limit },
+      el("td", { class: "client", text: r.client }),
+      limit,
+      el("td", { class: "num refused bad", text: fmtInt(r.refused) })));
+  }
 }
 
 // ---- live numbers ----
@@ -367,6 +693,7 @@ async function poll() {
     status.textContent = t("live_updated", new Date().toLocaleTimeString());
     renderStats();
     renderPresets();
+    renderGateway();
   } catch (e) {
     status.textContent = t("live_failed");
   } finally {
@@ -393,6 +720,7 @@ if (window.matchMedia) {
 }
 document.getElementById("filter").addEventListener("input", renderPresets);
 document.getElementById("copy-example").addEventListener("click", () => copy(document.getElementById("example-code").textContent));
+document.getElementById("gw-copy-example").addEventListener("click", () => copy(document.getElementById("gw-example-code").textContent));
 document.getElementById("token-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const v = document.getElementById("token-input").value.trim();
