@@ -230,3 +230,21 @@ func (r *Redactor) ReplaceAttr(_ []string, a slog.Attr) slog.Attr {
 	}
 	return a
 }
+
+// SensitiveKey reports whether a log attribute or header of this name
+// holds a secret as a whole (Authorization, x-api-key, token, …).
+func SensitiveKey(name string) bool {
+	if len(name) > 24 {
+		return false
+	}
+	var buf [24]byte
+	lower := buf[:len(name)]
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	return sensitiveKeys[string(lower)]
+}

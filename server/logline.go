@@ -48,6 +48,7 @@ type logWriter struct {
 	usage        *gateway.Result
 	refusedToken bool                  // the first path segment was a wrong token: never log it
 	bodyErr      atomic.Pointer[error] // the client's body failed to read
+	body         countingBody          // the request body, counted (kept here: no allocation of its own)
 }
 
 // proxied marks the request as bound for a route and counts it.
@@ -116,12 +117,18 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	b.n.Add(int64(n))
 	if err != nil && err != io.EOF {
-		var tooLarge *http.MaxBytesError
-		if !errors.As(err, &tooLarge) {
-			b.err.Store(&err)
-		}
+		b.broke(err)
 	}
 	return n, err
+}
+
+// broke records the error of a broken body (out of Read, so that Read's
+// own error does not escape to the heap on every call).
+func (b *countingBody) broke(err error) {
+	var tooLarge *http.MaxBytesError
+	if !errors.As(err, &tooLarge) {
+		b.err.Store(&err)
+	}
 }
 
 func (b *countingBody) Close() error { return nil }

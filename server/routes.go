@@ -254,7 +254,8 @@ func (s *Server) limitBody(w *logWriter, r *http.Request) {
 	}
 	// The server's own ResponseWriter, so that it closes the connection
 	// after an oversized body.
-	r.Body = &countingBody{rc: http.MaxBytesReader(w.ResponseWriter, r.Body, s.cfg.MaxBodyBytes), n: &w.bytesIn, err: &w.bodyErr}
+	w.body = countingBody{rc: http.MaxBytesReader(w.ResponseWriter, r.Body, s.cfg.MaxBodyBytes), n: &w.bytesIn, err: &w.bodyErr}
+	r.Body = &w.body
 }
 
 func (s *Server) notFound(w http.ResponseWriter, generic bool, snap *gateway.Snapshot) {

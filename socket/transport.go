@@ -202,7 +202,12 @@ func (t *Transport) getConn(ctx context.Context, target endpoint) (*conn, error)
 		if c == nil {
 			break
 		}
-		if c.alive() {
+		// A connection pooled a moment ago is taken without a probe: on a
+		// busy proxy, where the probe's syscall per request costs, a
+		// connection comes back into use within a millisecond or two.
+		// Anything idle longer is checked: some upstreams close a
+		// keep-alive connection soon after answering without saying so.
+		if time.Since(c.idleAt) < freshIdle || c.alive() {
 			c.reused = true
 			return c, nil
 		}
@@ -210,6 +215,10 @@ func (t *Transport) getConn(ctx context.Context, target endpoint) (*conn, error)
 	}
 	return t.dial(ctx, target)
 }
+
+// freshIdle is how long after its last answer a pooled connection is
+// reused without checking it for a close by the upstream.
+const freshIdle = 5 * time.Millisecond
 
 func (t *Transport) popIdle(key string) *conn {
 	t.mu.Lock()

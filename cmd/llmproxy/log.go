@@ -25,7 +25,7 @@ func newLogger(w io.Writer, format string, debug bool, r *privacy.Redactor, term
 		}
 	}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: r.ReplaceAttr}))
+		return slog.New(newJSONHandler(w, level, r))
 	}
 	return slog.New(tint.NewTextHandler(w, &tint.Options{
 		Level:       level,
