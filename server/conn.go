@@ -201,9 +201,9 @@ type headerRecorder struct {
 	body bytes.Buffer
 }
 
-func (r *headerRecorder) Header() http.Header { return r.h }
-func (r *headerRecorder) Write(p []byte) (int, error)     { return r.body.Write(p) }
-func (r *headerRecorder) WriteHeader(int)                 {}
+func (r *headerRecorder) Header() http.Header         { return r.h }
+func (r *headerRecorder) Write(p []byte) (int, error) { return r.body.Write(p) }
+func (r *headerRecorder) WriteHeader(int)             {}
 
 // CloseWrite lets net/http half-close after an error answer, as it does
 // on a bare TCP connection.
