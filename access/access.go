@@ -177,7 +177,10 @@ func Compile(keys []config.ClientKey, opts Options) (*Keys, error) {
 	names := make(map[string]bool, len(keys))
 	for i, ck := range keys {
 		setting := fmt.Sprintf("client_keys[%d]", i)
-		if ck.Origin != "" && ck.Origin != "config" {
+		switch {
+		case ck.Origin == "store":
+			setting = "client_keys." + ck.Name
+		case ck.Origin != "" && ck.Origin != "config":
 			setting = ck.Origin
 		}
 		fail := func(format string, args ...any) error {

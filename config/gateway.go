@@ -48,6 +48,10 @@ type Provider struct {
 	Preset string `yaml:"preset"`
 	// Keys are the provider's API keys, each a literal or env:NAME.
 	Keys []string `yaml:"keys"`
+	// KeyNames, when set, names Keys[i] in logs, stats and pages (the
+	// admin store's keys have names; the file's are named after their
+	// variable, or key-N).
+	KeyNames []string `yaml:"-"`
 	// Weight for the weighted strategies. Default 1.
 	Weight int `yaml:"weight"`
 	// Models lists the model names (or * patterns) it serves, for models

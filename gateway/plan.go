@@ -75,6 +75,10 @@ type Result struct {
 	Answered      bool   // a provider answered with a success status
 }
 
+// Injects reports whether the plan sends the provider's own key (and
+// removes every client credential).
+func (p *Plan) Injects() bool { return p.inject || p.gateway }
+
 // Report returns what the log line should say.
 func (p *Plan) Report() *Report { return &p.report }
 

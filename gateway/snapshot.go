@@ -150,6 +150,13 @@ func Compile(cfg *config.Config, deps Deps) (*Snapshot, error) {
 	return s, nil
 }
 
+// isVariable reports whether an origin is a seed variable's name
+// (ROUTES_CONFIG, …): its errors are named after the variable; entries
+// from the file or the admin store are named by their keys.
+func isVariable(origin string) bool {
+	return origin != "" && strings.ToUpper(origin) == origin
+}
+
 func settingErr(setting, format string, args ...any) error {
 	return &config.SettingError{Setting: setting, Msg: fmt.Sprintf(format, args...)}
 }
@@ -212,7 +219,7 @@ func (s *Snapshot) compilePreset(cfg *config.Config, p *preset.Preset, deps Deps
 
 func (s *Snapshot) compileProvider(cfg *config.Config, pc config.Provider, set *preset.Set, deps Deps, getenv func(string) string) (*Provider, error) {
 	setting := "providers." + pc.Name
-	if pc.Origin != "config" && pc.Origin != "" {
+	if isVariable(pc.Origin) {
 		setting = pc.Origin + ": provider " + pc.Name
 	}
 	if !validProviderName.MatchString(pc.Name) {
@@ -315,6 +322,11 @@ func (s *Snapshot) compileProvider(cfg *config.Config, pc config.Provider, set *
 	if prov.keys, err = compileKeys(pc.Name, pc.Keys, deps.Health, getenv); err != nil {
 		return nil, settingErr(setting+".keys", "%v", err)
 	}
+	for i, name := range pc.KeyNames {
+		if i < len(prov.keys) && name != "" {
+			prov.keys[i].Name = name
+		}
+	}
 	allow = append(slices.Clone(privacy.PresetHeaders), allow...)
 	prov.policy = privacy.New(privacy.Options{Allow: allow, Fingerprint: cfg.ForwardSDKHeaders, Secret: cfg.AuthToken})
 	prov.breaker = deps.Health.breaker(pc.Name)
@@ -363,7 +375,7 @@ func compileKeys(provider string, specs []string, h *Health, getenv func(string)
 
 func (s *Snapshot) compileRoute(mc config.Model) (*Route, error) {
 	setting := "models." + mc.Name
-	if mc.Origin != "config" && mc.Origin != "" {
+	if isVariable(mc.Origin) {
 		setting = mc.Origin + ": model " + mc.Name
 	}
 	pat, err := access.CompilePattern(mc.Name)
