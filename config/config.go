@@ -79,6 +79,15 @@ type Config struct {
 	AdminPassword string `yaml:"admin_password"`
 	// DataDir holds the admin panel's store. Default ./llmproxy-data.
 	DataDir string `yaml:"data_dir"`
+	// DatabaseURL puts the admin store in PostgreSQL (postgres://…)
+	// instead of the embedded database, shared by every replica.
+	DatabaseURL string `yaml:"database_url"`
+	// RedisURL shares client-key limits, provider-key health, breakers and
+	// balancing counters between replicas (redis:// or rediss://).
+	RedisURL string `yaml:"redis_url"`
+	// RedisFail is what limited keys get while Redis is unreachable: open
+	// (local counters; the default) or closed (refused).
+	RedisFail string `yaml:"redis_fail"`
 
 	// Gateway: one OpenAI-compatible (and Anthropic and Gemini) endpoint
 	// in front of many providers and keys. See gateway.go.

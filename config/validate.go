@@ -87,6 +87,21 @@ func (c *Config) Validate() error {
 			return settingErr("gemini.prompts", "languages are zh, en, ja, ko, es, fr, de, ru and default, not %q", lang)
 		}
 	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return settingErr("redis_url", "must be redis://[user:password@]host:port[/db] or rediss://… for TLS")
+		}
+	}
+	switch c.RedisFail {
+	case "", "open", "closed":
+	default:
+		return settingErr("redis_fail", "must be open (serve on local counters while Redis is away) or closed (refuse limited keys)")
+	}
+	if c.DatabaseURL != "" {
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			return settingErr("database_url", "must be postgres://user:password@host:port/db")
+		}
+	}
 	switch c.Responses.Store {
 	case "", "memory":
 	default:

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -370,11 +371,69 @@ func (b *Breaker) failed(now time.Time) {
 }
 
 // Balance holds the counters the balancing strategies read, per provider
-// base URL.
+// base URL: this replica's own, plus — when replicas share state — what
+// the others counted.
 type Balance struct {
-	Used     atomic.Int64  // requests sent
-	Inflight atomic.Int64  // requests whose answer has not ended
+	Used     atomic.Int64  // requests sent by this replica
+	Inflight atomic.Int64  // this replica's requests whose answer has not ended
 	ttfb     atomic.Uint64 // EWMA of the time to the first byte, float64 bits (ns)
+
+	remoteUsed, remoteInflight atomic.Int64 // the other replicas', as last synced
+}
+
+// SetRemote records what the other replicas counted (shared state).
+func (b *Balance) SetRemote(used, inflight int64) {
+	b.remoteUsed.Store(used)
+	b.remoteInflight.Store(inflight)
+}
+
+// used and inflight are what the strategies compare: every replica's.
+func (b *Balance) used() int64     { return b.Used.Load() + b.remoteUsed.Load() }
+func (b *Balance) inflight() int64 { return b.Inflight.Load() + b.remoteInflight.Load() }
+
+// Balances calls fn for every balance counter, by provider and base URL
+// (shared state publishes this replica's counts and sets the others').
+func (h *Health) Balances(fn func(provider, base string, b *Balance)) {
+	h.mu.Lock()
+	type entry struct {
+		provider, base string
+		b              *Balance
+	}
+	list := make([]entry, 0, len(h.balancing))
+	for id, b := range h.balancing {
+		p, base, _ := strings.Cut(id, "\x00")
+		list = append(list, entry{p, base, b})
+	}
+	h.mu.Unlock()
+	for _, e := range list {
+		fn(e.provider, e.base, e.b)
+	}
+}
+
+// Snapshot of the state other replicas should know at start: every key
+// cooling or disabled and every open breaker, as events.
+func (h *Health) Events(now time.Time) []Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []Event
+	for _, k := range h.keys {
+		k.mu.Lock()
+		switch {
+		case k.disabled != "":
+			out = append(out, Event{Provider: k.provider, Key: k.fp, Kind: EventDisable, Reason: k.disabled})
+		case now.Before(k.coolUntil):
+			out = append(out, Event{Provider: k.provider, Key: k.fp, Kind: EventCooldown, Until: k.coolUntil, Reason: k.coolReason})
+		}
+		k.mu.Unlock()
+	}
+	for _, b := range h.breakers {
+		b.mu.Lock()
+		if b.fails >= breakerThreshold && now.Before(b.openUntil) {
+			out = append(out, Event{Provider: b.provider, Kind: EventBreakerOpen, Until: b.openUntil})
+		}
+		b.mu.Unlock()
+	}
+	return out
 }
 
 // ewmaWeight is how much a new sample moves the latency average.

@@ -114,10 +114,10 @@ func (r *Route) order(now time.Time) []*target {
 		case Weighted:
 			weightedShuffle(ts)
 		case LeastUsed:
-			slices.SortStableFunc(ts, func(a, b *target) int { return cmp.Compare(a.bal.Used.Load(), b.bal.Used.Load()) })
+			slices.SortStableFunc(ts, func(a, b *target) int { return cmp.Compare(a.bal.used(), b.bal.used()) })
 		case LeastInflight:
 			slices.SortStableFunc(ts, func(a, b *target) int {
-				return cmp.Compare(a.bal.Inflight.Load(), b.bal.Inflight.Load())
+				return cmp.Compare(a.bal.inflight(), b.bal.inflight())
 			})
 		case Latency:
 			slices.SortStableFunc(ts, func(a, b *target) int { return cmp.Compare(a.bal.Latency(), b.bal.Latency()) })

@@ -286,11 +286,21 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, typeMethod, "use GET")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	out := map[string]any{
 		"status":   "ok",
 		"version":  s.version,
 		"uptime_s": int64(time.Since(s.started).Seconds()),
-	})
+	}
+	if s.status != nil {
+		degraded, parts := s.status()
+		for k, v := range parts {
+			out[k] = v
+		}
+		if degraded {
+			out["status"] = "degraded"
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/llmproxy/llmproxy/access"
 	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/dashboard"
@@ -54,6 +56,12 @@ type Options struct {
 	OnUsage func(gateway.Result, time.Time)
 	// Admin, when set, serves the admin panel under /admin.
 	Admin http.Handler
+	// Status, when set, adds parts' states to /health (shared state:
+	// {"redis": "up"}); degraded makes /health say "degraded" (still 200:
+	// llmproxy serves).
+	Status func() (degraded bool, parts map[string]string)
+	// Collectors are more Prometheus collectors for /metrics.
+	Collectors []prometheus.Collector
 }
 
 // Server is the proxy. It is an http.Handler; Serve runs it on a listener
@@ -91,6 +99,8 @@ type Server struct {
 	dashboard http.Handler // nil when turned off
 	admin     http.Handler // nil when turned off
 	onUsage   func(gateway.Result, time.Time)
+	status    func() (bool, map[string]string)
+	extra     []prometheus.Collector
 
 	warned sync.Map // "preset/reason" → struct{}: fallbacks already logged at warn level
 }
@@ -128,6 +138,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		limiter: opts.Limiter,
 		admin:   opts.Admin,
 		onUsage: opts.OnUsage,
+		status:  opts.Status,
+		extra:   opts.Collectors,
 	}
 	if s.limiter == nil {
 		s.limiter = access.NewLocal()
@@ -213,15 +225,9 @@ func (s *Server) compile(cfg *config.Config) (*gateway.Snapshot, error) {
 // timeouts, transports, token) are reported, not applied. A bad cfg
 // changes nothing and returns the error.
 func (s *Server) Reload(cfg *config.Config) error {
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	snap, err := s.compile(cfg)
+	snap, err := s.build(cfg)
 	if err != nil {
 		return err
-	}
-	for _, w := range snap.Warnings {
-		s.log.Warn(w)
 	}
 	for _, name := range restartSettings(s.cfg, cfg) {
 		s.log.Warn("setting changed in the reloaded configuration; it takes effect at restart", "setting", name)
@@ -231,6 +237,34 @@ func (s *Server) Reload(cfg *config.Config) error {
 	s.log.Info("configuration reloaded",
 		"providers", len(snap.Providers()), "models", len(snap.Routes()), "client_keys", len(snap.Keys().List()))
 	return nil
+}
+
+// Apply swaps in the routing parts of cfg as Reload does, for a change
+// made in the admin panel: keys the provider refused stay disabled (a
+// panel edit elsewhere must not retry them).
+func (s *Server) Apply(cfg *config.Config) error {
+	snap, err := s.build(cfg)
+	if err != nil {
+		return err
+	}
+	s.snap.Store(snap)
+	s.log.Info("configuration applied",
+		"providers", len(snap.Providers()), "models", len(snap.Routes()), "client_keys", len(snap.Keys().List()))
+	return nil
+}
+
+func (s *Server) build(cfg *config.Config) (*gateway.Snapshot, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	snap, err := s.compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range snap.Warnings {
+		s.log.Warn(w)
+	}
+	return snap, nil
 }
 
 // Swap installs a snapshot built elsewhere (the admin panel compiles the

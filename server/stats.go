@@ -23,6 +23,9 @@ func (s *Server) metricsHandler() http.Handler {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	for _, c := range s.extra {
+		reg.MustRegister(c)
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
