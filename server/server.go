@@ -456,3 +456,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("stopped")
 	return nil
 }
+
+// Health returns the registry of provider and key health the server's
+// snapshots share (replicas share it through Redis).
+func (s *Server) Health() *gateway.Health { return s.health }
