@@ -1,6 +1,6 @@
 # Convenience targets; each is one plain command you can also run yourself.
 
-.PHONY: run build test vet ci bench
+.PHONY: run build test vet ci bench fuzz
 
 run:            ## run the proxy on its defaults (127.0.0.1:8080)
 	go run ./cmd/llmproxy
@@ -21,4 +21,9 @@ bench:          ## measure against direct, httputil and nginx; writes bench/resu
 	go run ./bench
 
 bench-go:       ## the in-process Go benchmarks (testing.B)
-	go test -run '^$$' -bench . -benchmem ./server ./socket ./privacy
+	go test -run '^$$' -bench . -benchmem ./server ./socket ./privacy ./gateway ./meter ./jsonscan ./translate ./cmd/llmproxy
+
+fuzz:           ## every fuzzer, FUZZTIME each (default 2m); CI runs them for seconds
+	bash .ci/fuzz-list | while read -r dir name; do \
+		echo "$$dir $$name"; go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $${FUZZTIME:-2m} ./$$dir || exit 1; \
+	done
