@@ -150,3 +150,38 @@ func BenchmarkGeminiArray(b *testing.B) {
 	ev[len(ev)-1] = strings.TrimSuffix(ev[len(ev)-1], "\r\n,") + "]"
 	benchStream(b, ev, Options{Format: Gemini})
 }
+
+// Non-streaming answers: one JSON body, usage at the end after a long
+// completion, read 32 KiB at a time.
+func benchBody(b *testing.B, body string, f Format) {
+	events := []string{body}
+	b.Run("meter", func(b *testing.B) {
+		buf := make([]byte, 32<<10)
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		var got Usage
+		for b.Loop() {
+			got = Usage{}
+			r := Wrap(&eventReader{events: events, bulk: true}, Options{Format: f, Done: func(u Usage, _ bool) { got = u }})
+			if _, err := io.CopyBuffer(writerOnly{io.Discard}, r, buf); err != nil {
+				b.Fatal(err)
+			}
+			r.Close()
+			if got.IsZero() {
+				b.Fatal("no usage")
+			}
+		}
+	})
+}
+
+func longText() string {
+	return strings.Repeat(`Lorem ipsum dolor sit amet, \"consectetur\" adipiscing elit.\n`, 100)
+}
+
+func BenchmarkOpenAIBody(b *testing.B) {
+	benchBody(b, `{"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion","created":1741569952,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"`+longText()+`","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":998,"total_tokens":1017,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_44709d6fcb"}`, OpenAI)
+}
+
+func BenchmarkAnthropicBody(b *testing.B) {
+	benchBody(b, `{"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[{"type":"text","text":"`+longText()+`"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":25,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":995}}`, Anthropic)
+}

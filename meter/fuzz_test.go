@@ -188,3 +188,42 @@ func FuzzJSONSplit(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeFast: where jsonscan takes a document, the usage it finds is
+// the usage encoding/json finds, for every format, streamed or not.
+func FuzzDecodeFast(f *testing.F) {
+	for _, s := range []string{
+		`{"usage":{"prompt_tokens":3,"completion_tokens":4}}`,
+		`{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"prompt_tokens_details":{"cached_tokens":1}}}`,
+		`{"choices":[ ],"usage":null,"x_groq":{"usage":{"prompt_tokens":1}}}`,
+		`{"type":"message_start","message":{"usage":{"input_tokens":25,"output_tokens":1}}}`,
+		`{"type":"message_delta","usage":{"output_tokens":"7"}}`,
+		`{"response":{"usage":{"input_tokens":5,"output_tokens":6,"input_tokens_details":{"cached_tokens":2}}}}`,
+		`{"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":3.0,"thoughtsTokenCount":2}}`,
+		`{"Usage":{"prompt_tokens":3}}`,
+		`{"usage":{"prompt_tokens":3},"usage":{"prompt_tokens":5}}`,
+		`{"usage":[1,2]}`,
+		`[{"usage":{}}]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, format := range []Format{OpenAI, OpenAIResponses, Anthropic, Gemini} {
+			for _, stream := range []bool{false, true} {
+				fast := newMeter(Options{Format: format, Stream: stream})
+				slow := newMeter(Options{Format: format, Stream: stream})
+				only, ok := fast.decodeFast(data)
+				if !ok {
+					continue
+				}
+				slowOnly := slow.decodeSlow(data)
+				if fast.u != slow.u || fast.known != slow.known || fast.anth != slow.anth {
+					t.Fatalf("%v stream=%v %q: fast %+v known=%v, encoding/json %+v known=%v", format, stream, data, fast.u, fast.known, slow.u, slow.known)
+				}
+				if stream && only != slowOnly {
+					t.Fatalf("%v %q: usage-only chunk fast=%v encoding/json=%v", format, data, only, slowOnly)
+				}
+			}
+		}
+	})
+}

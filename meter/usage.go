@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/llmproxy/llmproxy/jsonscan"
 	"github.com/llmproxy/llmproxy/sse"
 )
 
@@ -162,6 +163,14 @@ func skipSpace(b []byte, i int) int {
 // body. Malformed JSON or unexpected shapes leave usage as it was. For
 // OpenAI it reports whether the value is the usage-only chunk.
 func (m *meter) decode(data []byte) (usageOnly bool) {
+	if usageOnly, ok := m.decodeFast(data); ok {
+		return usageOnly
+	}
+	return m.decodeSlow(data)
+}
+
+// decodeSlow is decode by encoding/json alone.
+func (m *meter) decodeSlow(data []byte) (usageOnly bool) {
 	switch m.f {
 	case OpenAI:
 		var v struct {
@@ -222,6 +231,92 @@ func (m *meter) decode(data []byte) (usageOnly bool) {
 		}
 	}
 	return false
+}
+
+// decodeFast is decode for the usual document: jsonscan finds the few
+// values usage lives in with one pass over the bytes, and only those small
+// objects go through encoding/json, instead of a validating pass and a
+// decoding pass over a whole answer. ok is false when jsonscan refuses the
+// document (invalid, or a looked-up key twice or in another case): decode
+// then reads it as it always has, with encoding/json's rules.
+func (m *meter) decodeFast(data []byte) (usageOnly, ok bool) {
+	switch m.f {
+	case OpenAI:
+		u, ok := lookup[openAIUsage](data, "usage")
+		if !ok {
+			return false, false
+		}
+		if u != nil {
+			m.u, m.known = u.usage(), true
+			if !m.stream {
+				return false, true
+			}
+			v, found, err := jsonscan.Get(data, "choices")
+			if err != nil {
+				return false, false
+			}
+			return found && isEmptyArray(v.Raw(data)), true
+		}
+		u, ok = lookup[openAIUsage](data, "x_groq", "usage")
+		if u != nil {
+			m.u, m.known = u.usage(), true
+		}
+		return false, ok
+	case OpenAIResponses:
+		u, ok := lookup[responsesUsage](data, "response", "usage")
+		if !ok {
+			return false, false
+		}
+		if u == nil {
+			if u, ok = lookup[responsesUsage](data, "usage"); !ok {
+				return false, false
+			}
+		}
+		if u != nil {
+			m.u, m.known = u.usage(), true
+		}
+		return false, true
+	case Anthropic:
+		inner, ok := lookup[anthropicUsage](data, "message", "usage")
+		if !ok {
+			return false, false
+		}
+		outer, ok := lookup[anthropicUsage](data, "usage")
+		if !ok {
+			return false, false
+		}
+		for _, u := range []*anthropicUsage{inner, outer} {
+			if u != nil {
+				m.anth.merge(u)
+				m.known = true
+			}
+		}
+		m.u = m.anth.usage()
+		return false, true
+	case Gemini:
+		u, ok := lookup[geminiUsage](data, "usageMetadata")
+		if u != nil {
+			m.u, m.known = u.usage(), true
+		}
+		return false, ok
+	}
+	return false, false
+}
+
+// lookup decodes the object at path into a T. u is nil when the path is
+// absent or holds something else than an object; ok is false when jsonscan
+// refuses the document.
+func lookup[T any](data []byte, path ...string) (u *T, ok bool) {
+	v, found, err := jsonscan.Get(data, path...)
+	if err != nil {
+		return nil, false
+	}
+	if !found || v.Kind != jsonscan.KindObject {
+		return nil, true
+	}
+	var o object[T]
+	_ = o.UnmarshalJSON(v.Raw(data))
+	return o.p, true
 }
 
 // object holds a JSON object decoded into T; any other value (null, a
