@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"log"
 	"math"
 	"net/http"
@@ -55,7 +54,7 @@ func measureSSECPU(c *http.Client, t *target, up, streams, events int, gap time.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d, _ := oneStream(c, t.request("GET", fmt.Sprintf("/sse?n=%d&gap=%s", events, gap), nil))
+			d, _ := oneStream(c, t.sseRequest(events, gap))
 			got.Add(int64(len(d)))
 		}()
 	}

@@ -196,7 +196,7 @@ func main() {
 	// resident memory holds nothing but the streams.
 	limit := maxStreams()
 	for _, t := range targets {
-		if t.fresh == nil || t.chatOnly {
+		if t.fresh == nil || t.chatOnly || t.chatStream {
 			continue
 		}
 		for _, f := range strings.Split(*idleCounts, ",") {
@@ -258,6 +258,30 @@ func rows(work, bin, self, upstream, upAddr, caFile string) []row {
 		}},
 		{"llmproxy fetch", func() (*target, string) {
 			return startLLMProxy(work, bin, "llmproxy fetch", "fetch", upstream, caFile), ""
+		}},
+		{"llmproxy gateway", func() (*target, string) {
+			// The gateway path: a client key checked, routing by model (the
+			// model renamed), a provider key injected, usage counted (asked
+			// for and the extra chunk stripped on streams).
+			yaml := fmt.Sprintf(`upstream_ca: %s
+transport: socket
+providers:
+  bench:
+    base_url: %s/v1
+    keys: [env:BENCH_PROVIDER_KEY]
+models:
+  bench-1:
+    targets: [{provider: bench, model: bench-upstream-1}]
+    pricing: {currency: usd, input_per_1m: 1, output_per_1m: 2}
+client_keys:
+  - name: bench
+    key: env:BENCH_CLIENT_KEY
+`, caFile, upstream)
+			t := startLLMProxyConfig(work, bin, "llmproxy gateway", yaml,
+				[]string{"BENCH_PROVIDER_KEY=sk-upstream-bench-000000", "BENCH_CLIENT_KEY=ck-bench-client-key-000000"}, "")
+			t.headers = map[string]string{"Authorization": "Bearer ck-bench-client-key-000000"}
+			t.chatStream = true
+			return t, ""
 		}},
 		{"httputil.ReverseProxy", func() (*target, string) { return startHTTPUtil(work, self, upstream, caFile), "" }},
 		{"floor", func() (*target, string) { return startFloor(work, self, upstream, caFile), "" }},

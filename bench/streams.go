@@ -56,7 +56,7 @@ func measureStreams(c *http.Client, t *target, streams, events int, gap time.Dur
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			d, first := oneStream(c, t.request("GET", fmt.Sprintf("/sse?n=%d&gap=%s", events, gap), nil))
+			d, first := oneStream(c, t.sseRequest(events, gap))
 			mu.Lock()
 			delays = append(delays, d...)
 			ttfbs = append(ttfbs, first)
@@ -160,7 +160,7 @@ func warm(c *http.Client, t *target, n int) {
 	var wg sync.WaitGroup
 	for range n {
 		wg.Add(1)
-		go func() { defer wg.Done(); oneStream(c, t.request("GET", "/sse?n=1&gap=0s", nil)) }()
+		go func() { defer wg.Done(); oneStream(c, t.sseRequest(1, 0)) }()
 	}
 	wg.Wait()
 }

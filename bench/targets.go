@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -36,6 +37,10 @@ type target struct {
 	// chatOnly marks a target that serves only POST /v1/chat/completions
 	// (a gateway routes by model): the SSE and idle-stream tests skip it.
 	chatOnly bool
+	// chatStream: the target streams through POST /v1/chat/completions
+	// with "stream": true (the gateway: routed by model, metered) instead
+	// of GET /sse; the idle-stream test skips it.
+	chatStream bool
 	// fresh starts a new instance of the same proxy; the idle-stream test
 	// measures each count in one. nil: not part of that test.
 	fresh func() *target
@@ -85,6 +90,17 @@ func (t *target) hostPath() (host, path string) {
 		log.Fatalf("%s: base %q: %v", t.name, t.base, err)
 	}
 	return u.Host, u.Path
+}
+
+// sseRequest asks t for a stream of n stamped events, gap apart.
+func (t *target) sseRequest(n int, gap time.Duration) *http.Request {
+	if t.chatStream {
+		body := fmt.Sprintf(`{"model":"bench-1","stream":true,"messages":[{"role":"user","content":"Hello!"}],"bench_events":%d,"bench_gap":%q}`, n, gap)
+		req := t.request("POST", "/v1/chat/completions", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	}
+	return t.request("GET", fmt.Sprintf("/sse?n=%d&gap=%s", n, gap), nil)
 }
 
 // request builds a request to path on t with t's headers.

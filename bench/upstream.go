@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -22,7 +24,11 @@ import (
 // (`bench upstream`). It speaks TLS with HTTP/2 and HTTP/1.1, like the
 // providers do, and offers:
 //
-//	POST /v1/chat/completions   a short JSON answer (the small-request test)
+//	POST /v1/chat/completions   a short JSON answer (the small-request test); with
+//	                            "stream":true, bench_events chat chunks bench_gap
+//	                            apart, stamped like /sse's, then the usage chunk
+//	                            when stream_options.include_usage asks for it
+//	                            (the gateway's SSE test)
 //	GET  /sse?n=N&gap=D         N events D apart, each stamped with its send time
 //	GET  /slow                  one event now, then one a minute: an idle stream
 //	GET  /_conns                how many TCP+TLS connections it accepted so far
@@ -39,7 +45,11 @@ func runUpstream(addr, certFile, keyFile string) {
 	var conns atomic.Int64
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte(`"stream":true`)) {
+			chatStream(w, body)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Length", strconv.Itoa(len(chatAnswer)))
 		io.WriteString(w, chatAnswer)
@@ -122,3 +132,37 @@ type fatalTB struct{}
 
 func (fatalTB) Helper()                   {}
 func (fatalTB) Fatalf(f string, a ...any) { log.Fatalf(f, a...) }
+
+// chatStream answers a streaming chat request as OpenAI does: chunks with
+// "usage": null when usage was asked for, a last chunk with the
+// finish_reason, the usage-only chunk, [DONE].
+func chatStream(w http.ResponseWriter, body []byte) {
+	var req struct {
+		StreamOptions struct {
+			IncludeUsage bool `json:"include_usage"`
+		} `json:"stream_options"`
+		Events int    `json:"bench_events"`
+		Gap    string `json:"bench_gap"`
+	}
+	json.Unmarshal(body, &req)
+	gap, _ := time.ParseDuration(req.Gap)
+	usage := ""
+	if req.StreamOptions.IncludeUsage {
+		usage = `,"usage":null`
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	f := w.(http.Flusher)
+	for i := range req.Events {
+		if i > 0 && gap > 0 {
+			time.Sleep(gap)
+		}
+		fmt.Fprintf(w, "data: {\"i\":%d,\"t\":%d,\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"token\"},\"finish_reason\":null}]%s}\n\n",
+			i, time.Now().UnixNano(), usage)
+		f.Flush()
+	}
+	fmt.Fprintf(w, "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]%s}\n\n", usage)
+	if req.StreamOptions.IncludeUsage {
+		fmt.Fprintf(w, "data: {\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":%d,\"total_tokens\":%d}}\n\n", req.Events, req.Events+9)
+	}
+	io.WriteString(w, "data: [DONE]\n\n")
+}

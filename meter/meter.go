@@ -193,8 +193,8 @@ func newMeter(opts Options) *meter {
 		// A Gemini body may be a streamed array; it is told by its first
 		// byte, so the check is armed for Gemini bodies of either kind.
 		requireEnd: opts.RequireEnd && (opts.Stream || opts.Format == Gemini),
-		max:    opts.MaxBuffer,
-		done:   opts.Done,
+		max:        opts.MaxBuffer,
+		done:       opts.Done,
 	}
 	if m.max <= 0 {
 		m.max = DefaultMaxBuffer
