@@ -28,6 +28,8 @@ type Config struct {
 	// means no token: generic mode is off and /stats is open.
 	AuthToken string `yaml:"auth_token"`
 	// PresetAuth makes presets answer only under /<token>/<preset>/….
+	// A preset holding provider keys on the server (keys:) still answers
+	// at /<preset>/… to a client key, which it asks for anyway.
 	PresetAuth bool `yaml:"preset_auth"`
 	// Transport is auto (socket, else fetch), socket or fetch. Default auto.
 	Transport string `yaml:"transport"`

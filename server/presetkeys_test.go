@@ -58,6 +58,20 @@ func TestPresetWithServerKeys(t *testing.T) {
 			}
 		})
 	}
+	// preset_auth closes the presets that relay the client's own key; a
+	// keyed one still takes client keys at its short path.
+	cfg = cfg.Clone()
+	cfg.PresetAuth = true
+	closed := startGateway(t, cfg)
+	if code, _, out := closed.do("POST", "/openai/v1/chat/completions", http.Header{"Authorization": {"Bearer " + aliceKey}}, body); code != 200 {
+		t.Errorf("keyed preset under preset_auth with a client key: %d %s", code, out)
+	}
+	if code, _, _ := closed.do("POST", "/openai/v1/chat/completions", nil, body); code != 401 {
+		t.Errorf("keyed preset under preset_auth, anonymous: %d", code)
+	}
+	if code, _, _ := closed.do("POST", "/claude/v1/messages", http.Header{"X-Api-Key": {"sk-ant-own-key-1234567890"}}, `{}`); code != 401 {
+		t.Errorf("unkeyed preset under preset_auth without the token: %d", code)
+	}
 	// Usage on a keyed preset counts toward the client key.
 	usageRow(t, h, func(u stats.UsageRow) bool { return u.Client == "alice" && u.Provider == "openai" && u.Requests == 2 })
 	noSecretIn(t, "the log", h.waitLog(6))

@@ -82,7 +82,10 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 	first, rest := splitSegment(path)
 	if prov := snap.Preset(first); prov != nil {
-		if s.cfg.PresetAuth {
+		// preset_auth closes the presets that relay the client's own
+		// provider key; one holding keys on the server already asks for a
+		// client key (servePreset), which is how client keys reach it.
+		if s.cfg.PresetAuth && !prov.Keyed() {
 			w.api = prov.Kind
 			writeError(w, http.StatusUnauthorized, typeAuth,
 				"this proxy requires its token: use /<token>/"+first+"/…")
