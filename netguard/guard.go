@@ -230,6 +230,16 @@ func (g *Guard) isLocal(a netip.Addr) bool {
 	return false
 }
 
+// LocalAddrsError reports why this machine's interface addresses cannot be
+// listed (nil when they can). Without them the guard still refuses every
+// private range, but not a public address of this machine itself: a
+// sandbox that forbids netlink sockets (systemd's RestrictAddressFamilies
+// without AF_NETLINK) does that silently.
+func LocalAddrsError() error {
+	_, err := net.InterfaceAddrs()
+	return err
+}
+
 func interfaceAddrs() []netip.Addr {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {

@@ -173,6 +173,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Allowed:      allowed,
 		AllowedHosts: allowedHosts,
 	}
+	if cfg.AuthToken != "" && !cfg.AllowPrivate {
+		if err := netguard.LocalAddrsError(); err != nil {
+			logger.Warn("generic mode's guard cannot list this machine's addresses: a public address of its own is not refused (allow netlink sockets)", "err", err)
+		}
+	}
 	s.trusted = s.newTransports(dialer.DialContext, tlsConfig)
 	s.guarded = s.newTransports(s.guard.DialContext, tlsConfig)
 	s.generic = s.newFallback("generic", fallback.Mode(cfg.Transport), s.guarded)
