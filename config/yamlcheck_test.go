@@ -35,11 +35,11 @@ func TestConfigFileFriendliness(t *testing.T) {
 			}
 		})
 	}
-	cfg, err := Parse([]byte("debug: yes\nallow_private: on\ndashboard: off\ngemini:\n  resume: no\n  resume_delay: 2s\ntitle_is_not_bool: 1\n"))
+	_, err := Parse([]byte("debug: yes\nallow_private: on\ndashboard: off\ngemini:\n  resume: no\n  resume_delay: 2s\ntitle_is_not_bool: 1\n"))
 	if err == nil || !strings.Contains(err.Error(), "title_is_not_bool") {
 		t.Fatalf("unknown key after booleans: %v", err)
 	}
-	cfg, err = Parse([]byte("debug: yes\nallow_private: on\ndashboard: off\ngemini:\n  resume: no\n  resume_delay: 2s\n"))
+	cfg, err := Parse([]byte("debug: yes\nallow_private: on\ndashboard: off\ngemini:\n  resume: no\n  resume_delay: 2s\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
