@@ -5,8 +5,8 @@
 run:            ## run the proxy on its defaults (127.0.0.1:8080)
 	go run ./cmd/llmproxy
 
-build:          ## build ./llmproxy with the version from git
-	go build -ldflags "-X main.version=$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" ./cmd/llmproxy
+build:          ## build ./llmproxy as the Dockerfile does: static, trimmed, the version from git
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" ./cmd/llmproxy
 
 test:           ## the test suite, with the race detector
 	go test -race ./...
