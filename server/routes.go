@@ -18,6 +18,7 @@ import (
 
 // ServeHTTP is the whole routing table, top to bottom:
 //
+//	/admin, /admin/…             → the admin panel (no CORS)
 //	GET /, /assets/…             → the dashboard
 //	GET /health                  → health
 //	/stats, /metrics             → statistics (token as bearer when set)
@@ -39,13 +40,24 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		defer c.nextRequest()
 	}
 
+	path := r.URL.EscapedPath()
+	if path == "/admin" || strings.HasPrefix(path, "/admin/") {
+		// The panel is same-origin only: no CORS answer of any kind
+		// (cors_origins is for API clients in browsers).
+		w.route = "admin"
+		if s.admin == nil {
+			s.notFound(w, false, s.snap.Load())
+			return
+		}
+		s.admin.ServeHTTP(w, r)
+		return
+	}
 	if s.cors.preflight(w, r) {
 		return
 	}
 	s.cors.headers(w, r)
 
 	snap := s.snap.Load()
-	path := r.URL.EscapedPath()
 	if s.dashboard != nil && (path == "/" || path == "/favicon.ico" || strings.HasPrefix(path, "/assets/")) {
 		w.route = "dashboard"
 		s.dashboard.ServeHTTP(w, r)
@@ -64,15 +76,6 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.serveStats(w, r, path[1:])
-		return
-	}
-	if path == "/admin" || strings.HasPrefix(path, "/admin/") {
-		w.route = "admin"
-		if s.admin == nil {
-			s.notFound(w, false, snap)
-			return
-		}
-		s.admin.ServeHTTP(w, r)
 		return
 	}
 	if gateway.IsGatewayPath(path) {

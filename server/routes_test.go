@@ -237,3 +237,38 @@ func TestDashboardHoldsNoSecrets(t *testing.T) {
 		t.Errorf("dashboard: false still serves the page: %d", status)
 	}
 }
+
+// The admin panel is same-origin only: cors_origins (for API clients in
+// browsers) never answers for it, neither a preflight nor a request; and
+// without a panel /admin is a 404.
+func TestAdminHasNoCORS(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, nil)
+	cfg.CORSOrigins = []string{"https://app.example"}
+	var seen []string
+	panel := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.Method+" "+r.URL.Path)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	h := start(t, cfg, func(o *Options) { o.Admin = panel })
+	pre := http.Header{"Origin": {"https://app.example"}, "Access-Control-Request-Method": {"POST"}}
+	for _, tc := range []struct{ method, path string }{{"OPTIONS", "/admin/providers"}, {"GET", "/admin"}, {"POST", "/admin/login"}} {
+		_, header, _ := h.do(tc.method, tc.path, pre, "")
+		for name := range header {
+			if strings.HasPrefix(name, "Access-Control-") {
+				t.Errorf("%s %s: %s: %s", tc.method, tc.path, name, header.Get(name))
+			}
+		}
+	}
+	if len(seen) != 3 || seen[0] != "OPTIONS /admin/providers" {
+		t.Errorf("the panel saw %v, want all three requests", seen)
+	}
+	// The API still answers the same origin.
+	if _, header, _ := h.do("OPTIONS", "/openai/v1/chat/completions", pre, ""); header.Get("Access-Control-Allow-Origin") != "https://app.example" {
+		t.Errorf("preflight on the API lost its CORS answer: %v", header)
+	}
+	off := start(t, testConfig(t, nil))
+	if status, _, _ := off.do("GET", "/admin", nil, ""); status != 404 {
+		t.Errorf("/admin without a panel: %d", status)
+	}
+}
