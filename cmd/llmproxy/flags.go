@@ -35,6 +35,8 @@ var settings = []setting{
 	{"gemini-prompt-en", "GEMINI_RETRY_PROMPT_EN", "gemini.prompts.en"},
 	{"admin-password", "ADMIN_PASSWORD", "admin_password"},
 	{"data-dir", "LLMPROXY_DATA_DIR", "data_dir"},
+	{"redis-url", "LLMPROXY_REDIS_URL", "redis_url"},
+	{"database-url", "LLMPROXY_DATABASE_URL", "database_url"},
 }
 
 // keyOf is a flag's config-file key.
@@ -118,13 +120,10 @@ func allFlags() []cli.Flag {
 		&cli.StringFlag{Name: "gemini-prompt-en", EnvVars: envOf("gemini-prompt-en"), Usage: "the English request to continue a cut-off Gemini answer"},
 		&cli.StringFlag{Name: "admin-password", EnvVars: envOf("admin-password"), Usage: "turns the admin panel on at /admin, behind this `PASSWORD` (at least 12 characters)"},
 		&cli.StringFlag{Name: "data-dir", EnvVars: envOf("data-dir"), Value: "./llmproxy-data", Usage: "`DIR` of the admin panel's store (created when the panel is on)"},
+		&cli.StringFlag{Name: "redis-url", EnvVars: envOf("redis-url"), Usage: "share limits, key health and balancing between replicas through Redis at this `URL` (redis:// or rediss://)"},
+		&cli.StringFlag{Name: "database-url", EnvVars: envOf("database-url"), Usage: "keep the admin store in PostgreSQL at this `URL` (postgres://…), shared by every replica"},
 	}
 }
-
-// boolFlags read their environment variable themselves: besides
-// true/false/1/0 (strconv.ParseBool, what urfave/cli takes) they take
-// yes/no/on/off, as the Workers scripts' users write them.
-var boolFlags = []string{"preset-auth", "aggressive-fallback", "debug", "allow-private", "gemini-resume"}
 
 // parseBool reads a boolean setting.
 func parseBool(v string) (bool, error) {
@@ -203,6 +202,8 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 	}
 	str("admin-password", &cfg.AdminPassword)
 	str("data-dir", &cfg.DataDir)
+	str("redis-url", &cfg.RedisURL)
+	str("database-url", &cfg.DatabaseURL)
 
 	for _, spec := range flagCtx(c, "preset").StringSlice("preset") {
 		name, rawURL, ok := strings.Cut(strings.TrimSpace(spec), "=")

@@ -94,6 +94,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				Action: health,
 			},
 			{
+				Name:  "export",
+				Usage: "print the admin store's providers, models and client keys as YAML that --config accepts",
+				Flags: append(serveFlags(),
+					&cli.BoolFlag{Name: "with-secrets", Usage: "include provider keys saved as literals (keep the output safe)"}),
+				Action: exportStore,
+			},
+			{
+				Name:      "import",
+				Usage:     "load a YAML file (the --config format) into the admin store, as one change",
+				ArgsUsage: "FILE",
+				Flags:     serveFlags(),
+				Action:    importStore,
+			},
+			{
 				Name:      "completion",
 				Usage:     "print a shell completion script: llmproxy completion bash|zsh|fish",
 				ArgsUsage: "bash|zsh|fish",
@@ -158,11 +172,39 @@ func serve(c *cli.Context) error {
 	defer sink.Flush()
 	logger := newLogger(sink, cfg.LogFormat, cfg.Debug, redactor, isTerminal(c.App.ErrWriter))
 
-	srv, err := server.New(cfg, server.Options{Logger: logger, Version: versionString()})
+	// Every configuration build: the file, the flags, the seed variables,
+	// and the admin store's entries when there is a store.
+	var srv *server.Server
+	pnl, err := newPanel(c.Context, cfg, func() (*config.Config, error) { return loadConfig(c) }, &srv, logger)
 	if err != nil {
 		return err
 	}
-	stopReload := reloadOnHangup(c, srv, logger)
+	defer pnl.close()
+	opts := server.Options{Logger: logger, Version: versionString()}
+	build := func() (*config.Config, error) { return loadConfig(c) }
+	if pnl != nil {
+		if cfg, err = withStore(c.Context, cfg, pnl.st, logger); err != nil {
+			return err
+		}
+		opts.Limiter, opts.OnUsage = pnl.limiter, pnl.record
+		if pnl.handler != nil {
+			opts.Admin = pnl.handler
+		}
+		build = func() (*config.Config, error) {
+			fileCfg, err := loadConfig(c)
+			if err != nil {
+				return nil, err
+			}
+			return withStore(c.Context, fileCfg, pnl.st, logger)
+		}
+	}
+	if srv, err = server.New(cfg, opts); err != nil {
+		return err
+	}
+	if pnl != nil {
+		pnl.restoreBudgets(c.Context, srv.Snapshot(), logger)
+	}
+	stopReload := reloadOnHangup(srv, logger, build)
 	defer stopReload()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -198,7 +240,7 @@ func listenError(addr string, err error) error {
 // routing parts (presets, providers, models, client keys); running streams
 // are untouched. A bad file keeps the running configuration, and the log
 // says why.
-func reloadOnHangup(c *cli.Context, srv *server.Server, logger *slog.Logger) func() {
+func reloadOnHangup(srv *server.Server, logger *slog.Logger, build func() (*config.Config, error)) func() {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -206,7 +248,7 @@ func reloadOnHangup(c *cli.Context, srv *server.Server, logger *slog.Logger) fun
 		for {
 			select {
 			case <-hup:
-				cfg, err := loadConfig(c)
+				cfg, err := build()
 				if err == nil {
 					err = srv.Reload(cfg)
 				}
