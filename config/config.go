@@ -90,6 +90,11 @@ type Config struct {
 	// RedisFail is what limited keys get while Redis is unreachable: open
 	// (local counters; the default) or closed (refused).
 	RedisFail string `yaml:"redis_fail"`
+	// RedisSlotTTL is how long a replica's max_parallel slot outlives the
+	// replica: a replica that dies with requests in flight frees their
+	// slots after this long. It renews its live slots every third of it.
+	// Default 30s; at least 1s.
+	RedisSlotTTL time.Duration `yaml:"redis_slot_ttl"`
 
 	// Gateway: one OpenAI-compatible (and Anthropic and Gemini) endpoint
 	// in front of many providers and keys. See gateway.go.

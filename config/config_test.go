@@ -62,6 +62,10 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		"timeouts.dial":    func(c *Config) { c.Timeouts.Dial = 0 },
 		"upstream_ca":      func(c *Config) { c.UpstreamCA = "/dev/null" },
 		"max_header_bytes": func(c *Config) { c.MaxHeaderBytes = 10 },
+		"redis_url":        func(c *Config) { c.RedisURL = "http://redis.internal:6379" },
+		"redis_fail":       func(c *Config) { c.RedisFail = "maybe" },
+		"redis_slot_ttl":   func(c *Config) { c.RedisSlotTTL = 500 * time.Millisecond },
+		"database_url":     func(c *Config) { c.DatabaseURL = "mysql://db.internal/llmproxy" },
 	} {
 		cfg := Default()
 		mutate(cfg)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/llmproxy/llmproxy/egress"
 	"github.com/llmproxy/llmproxy/fallback"
@@ -96,6 +97,9 @@ func (c *Config) Validate() error {
 	case "", "open", "closed":
 	default:
 		return settingErr("redis_fail", "must be open (serve on local counters while Redis is away) or closed (refuse limited keys)")
+	}
+	if c.RedisSlotTTL != 0 && c.RedisSlotTTL < time.Second {
+		return settingErr("redis_slot_ttl", "must be at least 1s (0 means 30s)")
 	}
 	if c.DatabaseURL != "" {
 		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {

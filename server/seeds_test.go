@@ -248,3 +248,31 @@ func TestReloadSwapsTheSnapshot(t *testing.T) {
 		t.Errorf("after a failed reload the running configuration must stay: %v", err)
 	}
 }
+
+// A reload names every changed setting that is read only at start (and
+// applies none of them); settings it does apply are not named.
+func TestReloadNamesRestartSettings(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, nil)
+	h := start(t, cfg)
+	next := cfg.Clone()
+	next.RedisURL = "redis://redis.internal:6379"
+	next.RedisSlotTTL = 5 * time.Second
+	next.DatabaseURL = "postgres://db.internal/llmproxy"
+	next.Timeouts.Dial = cfg.Timeouts.Dial + time.Second
+	next.KeepSetCookie = !cfg.KeepSetCookie
+	if err := h.srv.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	logs := h.logs.String()
+	for _, name := range []string{"redis_url", "redis_slot_ttl", "database_url", "timeouts", "keep_set_cookie"} {
+		if !strings.Contains(logs, `"setting":"`+name+`"`) {
+			t.Errorf("the reload did not name %s: %s", name, logs)
+		}
+	}
+	for _, name := range []string{"redis_fail", "data_dir", "listen"} {
+		if strings.Contains(logs, `"setting":"`+name+`"`) {
+			t.Errorf("the reload named %s, which did not change", name)
+		}
+	}
+}

@@ -303,6 +303,17 @@ func restartSettings(old, cur *config.Config) []string {
 	check("allowed_destinations", !slices.Equal(old.AllowedDestinations, cur.AllowedDestinations))
 	check("gemini", !reflect.DeepEqual(old.Gemini, cur.Gemini))
 	check("responses", old.Responses != cur.Responses)
+	check("keep_set_cookie", old.KeepSetCookie != cur.KeepSetCookie)
+	check("aggressive_fallback", old.AggressiveFallback != cur.AggressiveFallback)
+	check("dashboard", old.Dashboard != cur.Dashboard)
+	check("debug", old.Debug != cur.Debug)
+	check("log_format", old.LogFormat != cur.LogFormat)
+	check("admin_password", old.AdminPassword != cur.AdminPassword)
+	check("data_dir", old.DataDir != cur.DataDir)
+	check("database_url", old.DatabaseURL != cur.DatabaseURL)
+	check("redis_url", old.RedisURL != cur.RedisURL)
+	check("redis_fail", old.RedisFail != cur.RedisFail)
+	check("redis_slot_ttl", old.RedisSlotTTL != cur.RedisSlotTTL)
 	return out
 }
 

@@ -112,7 +112,20 @@ func TestHealthCommand(t *testing.T) {
 		done <- run(ctx, []string{"llmproxy", "--listen", addr, "--log-format", "json"}, &lockedBuffer{}, &lockedBuffer{})
 	}()
 	defer func() { cancel(); <-done }()
+	// Wait for the port with a plain dial first: two run() calls parsing
+	// flags at once race on urfave/cli's shared help flag (a test-only
+	// concern: the binary runs one).
 	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server never listened")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for {
 		code, out, _ := runCLI(t, "health", "--listen", addr)
 		if code == 0 && strings.TrimSpace(out) == "ok" {

@@ -21,8 +21,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/llmproxy/llmproxy/access"
 	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/privacy"
+	"github.com/llmproxy/llmproxy/redisstate"
 	"github.com/llmproxy/llmproxy/server"
 )
 
@@ -198,8 +200,30 @@ func serve(c *cli.Context) error {
 			return withStore(c.Context, fileCfg, pnl.st, logger)
 		}
 	}
+	// Several replicas share client-key limits, key health, breakers and
+	// balancing through Redis; without it everything stays in memory.
+	var shared *redisstate.Shared
+	if cfg.RedisURL != "" {
+		shared, err = redisstate.New(c.Context, redisstate.Options{
+			URL: cfg.RedisURL, FailClosed: cfg.RedisFail == "closed", SlotTTL: cfg.RedisSlotTTL, Logger: logger,
+		})
+		if err != nil {
+			return &config.SettingError{Setting: "redis_url", Msg: err.Error()}
+		}
+		defer shared.Close() // after Serve has drained
+		var local *access.Local
+		if pnl != nil {
+			local = pnl.limiter
+		}
+		opts.Limiter = shared.Limiter(local)
+		opts.Status = shared.Status
+		opts.Collectors = append(opts.Collectors, shared.Collector())
+	}
 	if srv, err = server.New(cfg, opts); err != nil {
 		return err
+	}
+	if shared != nil {
+		shared.ShareHealth(srv.Health()) // before serving: a late joiner starts from the others' state
 	}
 	if pnl != nil {
 		pnl.restoreBudgets(c.Context, srv.Snapshot(), logger)
