@@ -52,6 +52,25 @@ func TestEmptyFileKeepsDefaults(t *testing.T) {
 	}
 }
 
+// A PostgreSQL URL may name a host or a Unix socket directory.
+func TestDatabaseURLForms(t *testing.T) {
+	t.Parallel()
+	for url, ok := range map[string]bool{
+		"postgres://llmproxy:pw@db.internal:5432/llmproxy?sslmode=require": true,
+		"postgresql://db.internal/llmproxy":                                true,
+		"postgres:///llmproxy?host=/run/postgresql":                        true,
+		"postgres:///llmproxy":                                             false,
+		"mysql://db.internal/llmproxy":                                     false,
+		"db.internal:5432":                                                 false,
+	} {
+		cfg := Default()
+		cfg.DatabaseURL = url
+		if err := cfg.Validate(); (err == nil) != ok {
+			t.Errorf("%s: %v", url, err)
+		}
+	}
+}
+
 func TestValidateNamesTheSetting(t *testing.T) {
 	t.Parallel()
 	for key, mutate := range map[string]func(*Config){

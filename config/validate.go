@@ -102,7 +102,10 @@ func (c *Config) Validate() error {
 		return settingErr("redis_slot_ttl", "must be at least 1s (0 means 30s)")
 	}
 	if c.DatabaseURL != "" {
-		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		// A host, or a Unix socket directory as libpq writes it
+		// (postgres:///llmproxy?host=/run/postgresql).
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") ||
+			(u.Host == "" && u.Query().Get("host") == "") {
 			return settingErr("database_url", "must be postgres://user:password@host:port/db")
 		}
 	}

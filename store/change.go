@@ -85,12 +85,22 @@ func (s *Store) Change(ctx context.Context, actor string, fn func(tx *Tx) error)
 		}
 	}()
 	// The bump comes first: on PostgreSQL its row lock is what serialises
-	// Changes made by several replicas.
-	if _, err := sqlTx.ExecContext(ctx, `UPDATE store_state SET revision = revision + 1 WHERE id = 1`); err != nil {
+	// Changes made by several replicas, and in READ COMMITTED every later
+	// statement of this change sees what the previous holder committed.
+	var rev int64
+	if err := sqlTx.QueryRowContext(ctx, `UPDATE store_state SET revision = revision + 1 WHERE id = 1 RETURNING revision`).Scan(&rev); err != nil {
 		return fmt.Errorf("store: change: %w", err)
 	}
 	if err := fn(tx); err != nil {
 		return err
+	}
+	if s.d.notify {
+		// Queued in the transaction: PostgreSQL delivers it at commit,
+		// and not at all on a rollback
+		// (https://www.postgresql.org/docs/current/sql-notify.html).
+		if _, err := sqlTx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, strconv.FormatInt(rev, 10)); err != nil {
+			return fmt.Errorf("store: change: notify: %w", err)
+		}
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("store: change: commit: %w", err)

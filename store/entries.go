@@ -122,7 +122,7 @@ func (e Entries) WithoutLocked() Entries {
 // does not decrypt does not fail the read: its key comes back Locked.
 func (s *Store) Entries(ctx context.Context) (Entries, error) {
 	// One read transaction: one snapshot across the four queries.
-	tx, err := s.r.BeginTx(ctx, nil)
+	tx, err := s.r.BeginTx(ctx, s.d.snapshot)
 	if err != nil {
 		return Entries{}, fmt.Errorf("store: entries: %w", err)
 	}

@@ -16,7 +16,11 @@ import (
 
 func TestModelRoundTrip(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testModelRoundTrip)
+}
+
+func testModelRoundTrip(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	cached := 0.25
 	want := Model{
 		Name:     "gpt-4o*",
@@ -66,7 +70,11 @@ func TestModelRoundTrip(t *testing.T) {
 
 func TestClientKeys(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testClientKeys)
+}
+
+func testClientKeys(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	ctx := context.Background()
 	d1, d2, d3 := access.Digest("client-secret-one"), access.Digest("client-secret-two"), access.Digest("client-secret-three")
 	expires := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -164,7 +172,11 @@ func TestClientKeys(t *testing.T) {
 // whatever code writes them.
 func TestActiveNameUniqueInSchema(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testActiveNameUniqueInSchema)
+}
+
+func testActiveNameUniqueInSchema(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	ins := `INSERT INTO client_keys (name, digest, models, presets, rpm, tpm, max_parallel, budget, expires_at, created_at, revoked_at)
 VALUES ($1, $2, 'null', 'null', 0, 0, 0, 'null', 0, 1, $3)`
 	if _, err := s.w.Exec(ins, "k", access.Digest("1"), nil); err != nil {
@@ -186,8 +198,8 @@ func fileConfig() *config.Config {
 	return cfg
 }
 
-func storeEntries(t *testing.T) (*Store, Entries) {
-	s := newStore(t)
+func storeEntries(t *testing.T, opts Options) (*Store, Entries) {
+	s := openAt(t, opts, testKey)
 	change(t, s, func(tx *Tx) error {
 		if err := tx.PutProvider(Provider{Name: "store-p", BaseURL: "https://s.example/v1",
 			Keys: []ProviderKey{{Env: "STORE_KEY"}, {Name: "lit", Secret: secretA}}}); err != nil {
@@ -211,7 +223,11 @@ func storeEntries(t *testing.T) (*Store, Entries) {
 
 func TestApply(t *testing.T) {
 	t.Parallel()
-	_, e := storeEntries(t)
+	eachBackend(t, testApply)
+}
+
+func testApply(t *testing.T, b backend) {
+	_, e := storeEntries(t, b.fresh(t))
 	cfg := fileConfig()
 	if err := e.Apply(cfg); err != nil {
 		t.Fatal(err)
@@ -273,6 +289,10 @@ func TestApply(t *testing.T) {
 
 func TestApplyConflicts(t *testing.T) {
 	t.Parallel()
+	eachBackend(t, testApplyConflicts)
+}
+
+func testApplyConflicts(t *testing.T, b backend) {
 	for _, tc := range []struct {
 		name string
 		edit func(cfg *config.Config)
@@ -290,7 +310,7 @@ func TestApplyConflicts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, e := storeEntries(t)
+			_, e := storeEntries(t, b.fresh(t))
 			cfg := fileConfig()
 			tc.edit(cfg)
 			before := cfg.Clone()
@@ -305,7 +325,7 @@ func TestApplyConflicts(t *testing.T) {
 		})
 	}
 	// A revoked key's name is free for the file.
-	_, e := storeEntries(t)
+	_, e := storeEntries(t, b.fresh(t))
 	cfg := fileConfig()
 	cfg.ClientKeys = append(cfg.ClientKeys, config.ClientKey{Name: "gone"})
 	if err := e.Apply(cfg); err != nil {
@@ -315,10 +335,14 @@ func TestApplyConflicts(t *testing.T) {
 
 func TestApplyRefusesLockedKeys(t *testing.T) {
 	t.Parallel()
-	s, _ := storeEntries(t)
-	dir := s.Path()
+	eachBackend(t, testApplyRefusesLockedKeys)
+}
+
+func testApplyRefusesLockedKeys(t *testing.T, b backend) {
+	opts := b.fresh(t)
+	s, _ := storeEntries(t, opts)
 	s.Close()
-	s = openStore(t, strings.TrimSuffix(dir, "/"+FileName), nil)
+	s = openAt(t, opts, nil)
 	e := entries(t, s)
 	cfg := fileConfig()
 	err := e.Apply(cfg)

@@ -72,15 +72,21 @@ func SchemaVersion() int { return len(migrations) }
 
 // migrate brings the database to the last of ms, one transaction per
 // migration, each recorded in schema_migrations with it. The version is
-// read again inside each transaction, which holds the write lock (BEGIN
-// IMMEDIATE), so two processes opening one new database at once apply
+// read again inside each transaction, which holds the dialect's migration
+// lock (SQLite: the write lock of BEGIN IMMEDIATE; PostgreSQL: an
+// advisory lock), so two processes opening one new database at once apply
 // each migration once.
 func migrate(ctx context.Context, db *sql.DB, d dialect, ms []migration) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	// Under the lock too: on PostgreSQL two CREATE TABLE IF NOT EXISTS
+	// racing can both pass the check, and the second fails.
+	if err := inMigrationTx(ctx, db, d, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
     name       TEXT NOT NULL,
     applied_at BIGINT NOT NULL
-)`); err != nil {
+)`)
+		return err
+	}); err != nil {
 		return fmt.Errorf("store: creating schema_migrations: %w", err)
 	}
 	for {
@@ -91,32 +97,49 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, ms []migration) error {
 	}
 }
 
-func migrateOne(ctx context.Context, db *sql.DB, d dialect, ms []migration) (done bool, err error) {
+// inMigrationTx runs fn in a transaction that holds the migration lock.
+func inMigrationTx(ctx context.Context, db *sql.DB, d dialect, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if d.migrateLock != "" {
+		if _, err := tx.ExecContext(ctx, d.migrateLock); err != nil {
+			return fmt.Errorf("taking the migration lock: %w", err)
+		}
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func migrateOne(ctx context.Context, db *sql.DB, d dialect, ms []migration) (done bool, err error) {
+	err = inMigrationTx(ctx, db, d, func(tx *sql.Tx) error {
+		var v int
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+			return fmt.Errorf("reading the schema version: %w", err)
+		}
+		switch {
+		case v > len(ms):
+			return fmt.Errorf("%w: its schema is version %d and this llmproxy knows up to %d; run the newer llmproxy, or restore a backup of the database", ErrSchemaTooNew, v, len(ms))
+		case v == len(ms):
+			done = true
+			return nil
+		}
+		m := ms[v]
+		if _, err := tx.ExecContext(ctx, d.render(m.sql)); err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+			m.version, m.name, time.Now().UnixMicro()); err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return false, fmt.Errorf("store: migrating: %w", err)
 	}
-	defer tx.Rollback()
-	var v int
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
-		return false, fmt.Errorf("store: reading the schema version: %w", err)
-	}
-	switch {
-	case v > len(ms):
-		return false, fmt.Errorf("store: %w: its schema is version %d and this llmproxy knows up to %d; run the newer llmproxy, or restore a backup of the data dir", ErrSchemaTooNew, v, len(ms))
-	case v == len(ms):
-		return true, nil
-	}
-	m := ms[v]
-	if _, err := tx.ExecContext(ctx, d.render(m.sql)); err != nil {
-		return false, fmt.Errorf("store: migration %s: %w", m.name, err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-		m.version, m.name, time.Now().UnixMicro()); err != nil {
-		return false, fmt.Errorf("store: migration %s: %w", m.name, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("store: migration %s: %w", m.name, err)
-	}
-	return false, nil
+	return done, nil
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 func appliedVersions(t testing.TB, db *sql.DB) []int {
@@ -29,18 +31,49 @@ func appliedVersions(t testing.TB, db *sql.DB) []int {
 	return out
 }
 
-func hasIndex(t testing.TB, db *sql.DB, name string) bool {
+func hasIndex(t testing.TB, s *Store, name string) bool {
 	t.Helper()
+	q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = $1`
+	if s.d.name == postgres.name {
+		q = `SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = $1`
+	}
 	var n int
-	if err := db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = $1`, name).Scan(&n); err != nil {
+	if err := s.r.QueryRow(q, name).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n == 1
 }
 
+// rawDB opens the database of opts without the store: no migration, for
+// tests that build an old schema by hand.
+func rawDB(t testing.TB, opts Options) (*sql.DB, dialect) {
+	t.Helper()
+	if opts.DatabaseURL != "" {
+		cfg, _, err := parseDatabaseURL(opts.DatabaseURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sql.OpenDB(stdlib.GetConnector(*cfg)), postgres
+	}
+	path := filepath.Join(opts.DataDir, FileName)
+	if err := prepareFiles(path); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open(sqlite.driver, sqliteDSN(path, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, sqlite
+}
+
 func TestMigrateFromEmpty(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testMigrateFromEmpty)
+}
+
+func testMigrateFromEmpty(t *testing.T, b backend) {
+	opts := b.fresh(t)
+	s := openAt(t, opts, testKey)
 	if got, want := appliedVersions(t, s.r), []int{1, 2}; !reflect.DeepEqual(got, want) {
 		t.Errorf("applied %v, want %v", got, want)
 	}
@@ -48,7 +81,7 @@ func TestMigrateFromEmpty(t *testing.T) {
 		t.Errorf("SchemaVersion() = %d", SchemaVersion())
 	}
 	for _, idx := range []string{"usage_daily_spent", "client_keys_active_name", "provider_keys_provider"} {
-		if !hasIndex(t, s.r, idx) {
+		if !hasIndex(t, s, idx) {
 			t.Errorf("no index %s", idx)
 		}
 	}
@@ -56,9 +89,8 @@ func TestMigrateFromEmpty(t *testing.T) {
 		t.Errorf("revision %d", got)
 	}
 	// Opening again applies nothing twice.
-	dir := filepath.Dir(s.Path())
 	s.Close()
-	s = openStore(t, dir, nil)
+	s = openAt(t, opts, nil)
 	if got := appliedVersions(t, s.r); len(got) != 2 {
 		t.Errorf("applied %v after reopening", got)
 	}
@@ -68,17 +100,14 @@ func TestMigrateFromEmpty(t *testing.T) {
 // with every row intact.
 func TestMigrateFromV1(t *testing.T) {
 	t.Parallel()
+	eachBackend(t, testMigrateFromV1)
+}
+
+func testMigrateFromV1(t *testing.T, b backend) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	path := filepath.Join(dir, FileName)
-	if err := prepareFiles(path); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open(sqlite.driver, sqliteDSN(path, true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := migrate(ctx, db, sqlite, migrations[:1]); err != nil {
+	opts := b.fresh(t)
+	db, d := rawDB(t, opts)
+	if err := migrate(ctx, db, d, migrations[:1]); err != nil {
 		t.Fatal(err)
 	}
 	aead, _ := newAEAD(testKey)
@@ -112,11 +141,11 @@ VALUES ('2024-05-06', 'old-k', 'old-m', 'old-p', 'main', 'usd', 3, 30, 0, 0, 9, 
 	}
 	db.Close()
 
-	s := openStore(t, dir, testKey)
+	s := openAt(t, opts, testKey)
 	if got := appliedVersions(t, s.r); !reflect.DeepEqual(got, []int{1, 2}) {
 		t.Fatalf("applied %v", got)
 	}
-	if !hasIndex(t, s.r, "usage_daily_spent") {
+	if !hasIndex(t, s, "usage_daily_spent") {
 		t.Error("v2's index is missing")
 	}
 	if got := revision(t, s); got != 7 {
@@ -150,13 +179,17 @@ VALUES ('2024-05-06', 'old-k', 'old-m', 'old-p', 'main', 'usd', 3, 30, 0, 0, 9, 
 
 func TestRefusesNewerSchema(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
-	dir := filepath.Dir(s.Path())
+	eachBackend(t, testRefusesNewerSchema)
+}
+
+func testRefusesNewerSchema(t *testing.T, b backend) {
+	opts := b.fresh(t)
+	s := openAt(t, opts, nil)
 	if _, err := s.w.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (3, '0003_future.sql', 0)`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	s2, err := Open(context.Background(), Options{DataDir: dir})
+	s2, err := Open(context.Background(), opts)
 	if err == nil {
 		s2.Close()
 		t.Fatal("a database from a newer llmproxy was opened")
@@ -171,16 +204,21 @@ func TestRefusesNewerSchema(t *testing.T) {
 	}
 }
 
-// Two processes (here two Stores) opening one new database at once apply
-// each migration once.
+// Replicas (here Stores) opening one new database at once apply each
+// migration once: SQLite's write lock, PostgreSQL's advisory lock.
 func TestConcurrentOpen(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
+	eachBackend(t, testConcurrentOpen)
+}
+
+func testConcurrentOpen(t *testing.T, b backend) {
+	opts := b.fresh(t)
+	const n = 4
 	var wg sync.WaitGroup
-	stores := make([]*Store, 3)
-	errs := make([]error, 3)
+	stores := make([]*Store, n)
+	errs := make([]error, n)
 	for i := range stores {
-		wg.Go(func() { stores[i], errs[i] = Open(context.Background(), Options{DataDir: dir}) })
+		wg.Go(func() { stores[i], errs[i] = Open(context.Background(), opts) })
 	}
 	wg.Wait()
 	for i, err := range errs {

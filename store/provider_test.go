@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -49,7 +51,11 @@ func keyViews(p Provider) []keyView {
 
 func TestProviderRoundTrip(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testProviderRoundTrip)
+}
+
+func testProviderRoundTrip(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	want := Provider{
 		Name: "zhipu", Kind: "openai", BaseURL: "https://open.bigmodel.cn/api/paas/v4", Weight: 3,
 		Models: []string{"glm-*"}, Headers: map[string]string{"OpenAI-Organization": "org-1"},
@@ -81,7 +87,11 @@ func TestProviderRoundTrip(t *testing.T) {
 
 func TestProviderKeysUpdate(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testProviderKeysUpdate)
+}
+
+func testProviderKeysUpdate(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	change(t, s, func(tx *Tx) error {
 		return tx.PutProvider(provider("p", ProviderKey{Secret: secretA}, ProviderKey{Env: "P_KEY"}, ProviderKey{Secret: short}, ProviderKey{Name: "key-4", Secret: secretB}, ProviderKey{Secret: secretC}))
 	})
@@ -154,7 +164,11 @@ func TestProviderKeysUpdate(t *testing.T) {
 
 func TestProviderValidation(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testProviderValidation)
+}
+
+func testProviderValidation(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	for _, tc := range []struct {
 		name  string
 		p     Provider
@@ -201,7 +215,11 @@ func TestProviderValidation(t *testing.T) {
 
 func TestLiteralNeedsSecretKey(t *testing.T) {
 	t.Parallel()
-	s := openStore(t, t.TempDir(), nil)
+	eachBackend(t, testLiteralNeedsSecretKey)
+}
+
+func testLiteralNeedsSecretKey(t *testing.T, b backend) {
+	s := openAt(t, b.fresh(t), nil)
 	err := s.Change(context.Background(), "test", func(tx *Tx) error {
 		return tx.PutProvider(provider("p", ProviderKey{Env: "OK"}, ProviderKey{Secret: secretA}))
 	})
@@ -231,8 +249,12 @@ func TestLiteralNeedsSecretKey(t *testing.T) {
 // cannot decrypt come back Locked, and saving them unchanged keeps them.
 func TestLockedKeys(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	s := openStore(t, dir, testKey)
+	eachBackend(t, testLockedKeys)
+}
+
+func testLockedKeys(t *testing.T, b backend) {
+	opts := b.fresh(t)
+	s := openAt(t, opts, testKey)
 	change(t, s, func(tx *Tx) error {
 		return tx.PutProvider(provider("p", ProviderKey{Name: "lit", Secret: secretA}, ProviderKey{Env: "P_ENV"}))
 	})
@@ -249,7 +271,7 @@ func TestLockedKeys(t *testing.T) {
 		{"no key", nil, ErrNoSecretKey},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := openStore(t, dir, tc.key)
+			s := openAt(t, opts, tc.key)
 			e := entries(t, s)
 			p := findProvider(t, e, "p")
 			lit, env := p.Keys[0], p.Keys[1]
@@ -286,7 +308,7 @@ func TestLockedKeys(t *testing.T) {
 		})
 	}
 	// Back with the right key: the literal is intact.
-	s = openStore(t, dir, testKey)
+	s = openAt(t, opts, testKey)
 	p := findProvider(t, entries(t, s), "p")
 	if p.Weight != 2 || p.Keys[0].Secret != secretA || p.Keys[0].Locked != nil {
 		t.Errorf("after reopening with the right key: %+v", p)
@@ -297,7 +319,11 @@ func TestLockedKeys(t *testing.T) {
 // another row, it does not open.
 func TestSealedValueBoundToRow(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testSealedValueBoundToRow)
+}
+
+func testSealedValueBoundToRow(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	change(t, s, func(tx *Tx) error {
 		if err := tx.PutProvider(provider("a", ProviderKey{Name: "k", Secret: secretA})); err != nil {
 			return err
@@ -335,8 +361,12 @@ func TestSealedValueBoundToRow(t *testing.T) {
 // audit log included), not in the database file, not in its WAL.
 func TestNoSecretAtRest(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	s := openStore(t, dir, testKey)
+	eachBackend(t, testNoSecretAtRest)
+}
+
+func testNoSecretAtRest(t *testing.T, b backend) {
+	opts := b.fresh(t)
+	s := openAt(t, opts, testKey)
 	secrets := []string{secretA, secretB, short}
 	change(t, s, func(tx *Tx) error {
 		if err := tx.PutProvider(provider("p", ProviderKey{Secret: secretA}, ProviderKey{Secret: short})); err != nil {
@@ -367,7 +397,11 @@ func TestNoSecretAtRest(t *testing.T) {
 	}
 
 	// Every column of every table, as text.
-	tables, err := s.r.Query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+	q := `SELECT name FROM sqlite_master WHERE type = 'table'`
+	if s.d.name == postgres.name {
+		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`
+	}
+	tables, err := s.r.Query(q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,6 +450,21 @@ func TestNoSecretAtRest(t *testing.T) {
 
 	// The raw bytes, while open (the changes are in the WAL) and after
 	// the close (checkpointed into the database file).
+	if s.d.name == postgres.name {
+		// This database's files (tables, indexes) and the server's WAL,
+		// once a checkpoint wrote everything out.
+		srv := postgresServer(t)
+		srv.exec(t, opts.DatabaseURL, "CHECKPOINT")
+		var oid int64
+		if err := s.r.QueryRow(`SELECT oid FROM pg_database WHERE datname = current_database()`).Scan(&oid); err != nil {
+			t.Fatal(err)
+		}
+		for _, dir := range []string{filepath.Join("base", strconv.FormatInt(oid, 10)), "pg_wal"} {
+			grepTree(t, filepath.Join(srv.base, "data", dir), secrets)
+		}
+		return
+	}
+	dir := opts.DataDir
 	grep := func(when string) {
 		for _, name := range []string{FileName, FileName + "-wal"} {
 			raw, err := os.ReadFile(filepath.Join(dir, name))
@@ -437,9 +486,42 @@ func TestNoSecretAtRest(t *testing.T) {
 	grep("closed")
 }
 
+// grepTree fails the test for every file under dir holding one of
+// secrets, and when it finds no file at all.
+func grepTree(t *testing.T, dir string, secrets []string) {
+	t.Helper()
+	files := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, secret := range secrets {
+			if bytes.Contains(raw, []byte(secret)) {
+				t.Errorf("%s holds a secret", path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files == 0 {
+		t.Fatalf("only %d files under %s: not a data dir", files, dir)
+	}
+}
+
 func TestDeleteProvider(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testDeleteProvider)
+}
+
+func testDeleteProvider(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	change(t, s, func(tx *Tx) error {
 		return tx.PutProvider(provider("p", ProviderKey{Env: "A"}, ProviderKey{Secret: secretA}))
 	})

@@ -5,9 +5,12 @@
 // It runs on SQLite (modernc.org/sqlite: pure Go, so the binary stays
 // static) in WAL mode with synchronous=FULL: a Change or AddUsage that
 // returned nil survives a crash of the process or the machine. One writer
-// connection serialises every write; readers run beside it. The SQL is
-// kept portable (dialect.go) so that PostgreSQL (issue 12) is a driver and
-// a dialect value, not a rewrite.
+// connection serialises every write; readers run beside it.
+//
+// With Options.DatabaseURL it runs on PostgreSQL instead, shared by every
+// replica (postgres.go): the same SQL (dialect.go), the same migrations,
+// and a NOTIFY at every Change that Watch turns into a callback on the
+// other replicas.
 //
 // Provider keys entered as literals are sealed with AES-256-GCM under
 // LLMPROXY_SECRET_KEY; client keys are kept as SHA-256 digests only.
@@ -20,10 +23,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -33,13 +38,23 @@ const FileName = "llmproxy.db"
 // Options configure Open.
 type Options struct {
 	// DataDir holds the SQLite database (llmproxy.db) — created with mode
-	// 0700 if missing; the database files are 0600.
+	// 0700 if missing; the database files are 0600. Unused with
+	// DatabaseURL.
 	DataDir string
+	// DatabaseURL, when set, keeps the store in PostgreSQL instead of
+	// SQLite: postgres://user:password@host:port/database?sslmode=…
+	// (any libpq URL parameter pgx knows). Several llmproxy replicas may
+	// share one database. Errors never show the password. Default "":
+	// SQLite in DataDir.
+	DatabaseURL string
 	// SecretKey encrypts provider keys saved as literals (AES-256-GCM, 32
 	// bytes; see ParseSecretKey). Nil: literals are refused
 	// (ErrNoSecretKey) and only env:NAME references may be stored; literals
 	// already stored read back Locked.
 	SecretKey []byte
+	// Logger receives Watch's connection troubles (lost, reconnecting).
+	// Default: discarded.
+	Logger *slog.Logger
 }
 
 // Store is an open database. Its methods are safe for concurrent use.
@@ -49,18 +64,31 @@ type Store struct {
 	w, r *sql.DB
 	d    dialect
 	aead cipher.AEAD // nil without a SecretKey
-	path string
-	now  func() time.Time
+	path string      // the SQLite file; "" on PostgreSQL
+	// pg is the parsed DatabaseURL, for Watch's own connection; nil on
+	// SQLite. It holds the password: never print it.
+	pg *pgx.ConnConfig
+	// secrets are the URL's password in its spellings, taken out of
+	// logged errors.
+	secrets []string
+	// listenCheck is Watch's listenCheck (shorter in tests).
+	listenCheck time.Duration
+	log         *slog.Logger
+	now         func() time.Time
 }
 
-// Open opens (creating if needed) the database in opts.DataDir and brings
-// its schema up to date. A database written by a newer llmproxy is refused
-// with ErrSchemaTooNew.
+// Open opens (creating if needed) the database — PostgreSQL at
+// opts.DatabaseURL, else SQLite in opts.DataDir — and brings its schema up
+// to date. A database written by a newer llmproxy is refused with
+// ErrSchemaTooNew.
 func Open(ctx context.Context, opts Options) (*Store, error) {
-	if opts.DataDir == "" {
+	if opts.DatabaseURL == "" && opts.DataDir == "" {
 		return nil, errors.New("store: no data dir")
 	}
-	s := &Store{d: sqlite, now: time.Now}
+	s := &Store{d: sqlite, now: time.Now, log: opts.Logger, listenCheck: listenCheck}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
 	if opts.SecretKey != nil {
 		aead, err := newAEAD(opts.SecretKey)
 		if err != nil {
@@ -68,7 +96,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 		s.aead = aead
 	}
-	dir, err := filepath.Abs(opts.DataDir)
+	if opts.DatabaseURL != "" {
+		return s.openPostgres(ctx, opts.DatabaseURL)
+	}
+	return s.openSQLite(ctx, opts.DataDir)
+}
+
+func (s *Store) openSQLite(ctx context.Context, dataDir string) (*Store, error) {
+	dir, err := filepath.Abs(dataDir)
 	if err != nil {
 		return nil, fmt.Errorf("store: data dir: %w", err)
 	}
@@ -129,7 +164,7 @@ func prepareFiles(path string) error {
 	return nil
 }
 
-// Path is the database file's path.
+// Path is the SQLite database file's path ("" on PostgreSQL).
 func (s *Store) Path() string { return s.path }
 
 // Close closes the database. The writer closes last, so that SQLite
@@ -138,8 +173,8 @@ func (s *Store) Close() error {
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
-// Revision increases by one with every committed Change (replicas poll or
-// are notified of it in issue 12).
+// Revision increases by one with every committed Change; Watch reports
+// it to the other replicas.
 func (s *Store) Revision(ctx context.Context) (int64, error) {
 	var rev int64
 	if err := s.r.QueryRowContext(ctx, `SELECT revision FROM store_state WHERE id = 1`).Scan(&rev); err != nil {

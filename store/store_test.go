@@ -23,7 +23,15 @@ func TestMain(m *testing.M) {
 		crashHelper(dir)
 		return
 	}
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	stopPostgres()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // testKey is a SecretKey for tests (not a placeholder: its bytes differ).
@@ -37,7 +45,12 @@ var testKey = func() []byte {
 
 func openStore(t testing.TB, dir string, key []byte) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), Options{DataDir: dir, SecretKey: key})
+	return openWith(t, Options{DataDir: dir, SecretKey: key})
+}
+
+func openWith(t testing.TB, opts Options) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -223,7 +236,11 @@ func TestPlaceholdersByOrdinal(t *testing.T) {
 
 func TestConcurrentChanges(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testConcurrentChanges)
+}
+
+func testConcurrentChanges(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	const workers, each = 12, 5
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*each)
@@ -265,7 +282,11 @@ func TestConcurrentChanges(t *testing.T) {
 // Readers are not blocked by a change in progress, and do not see it.
 func TestReadDuringChange(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testReadDuringChange)
+}
+
+func testReadDuringChange(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	change(t, s, func(tx *Tx) error { return tx.PutModel(model("old")) })
 	change(t, s, func(tx *Tx) error {
 		if err := tx.PutModel(model("new")); err != nil {
@@ -302,6 +323,10 @@ func modelNames(e Entries) []string {
 
 func TestChangeRollsBack(t *testing.T) {
 	t.Parallel()
+	eachBackend(t, testChangeRollsBack)
+}
+
+func testChangeRollsBack(t *testing.T, b backend) {
 	errRefused := errors.New("refused")
 	for _, tc := range []struct {
 		name string
@@ -313,7 +338,7 @@ func TestChangeRollsBack(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := newStore(t)
+			s := newStoreOn(t, b)
 			change(t, s, func(tx *Tx) error { return tx.PutModel(model("kept")) })
 			err := func() (err error) {
 				defer func() {
@@ -362,7 +387,11 @@ func TestChangeRollsBack(t *testing.T) {
 
 func TestChangeReturnsFnError(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testChangeReturnsFnError)
+}
+
+func testChangeReturnsFnError(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	want := &config.SettingError{}
 	err := s.Change(context.Background(), "test", func(tx *Tx) error { return want })
 	var got *config.SettingError
@@ -373,7 +402,11 @@ func TestChangeReturnsFnError(t *testing.T) {
 
 func TestTxUnusableAfterChange(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testTxUnusableAfterChange)
+}
+
+func testTxUnusableAfterChange(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	var kept *Tx
 	change(t, s, func(tx *Tx) error { kept = tx; return nil })
 	for name, err := range map[string]error{
@@ -393,7 +426,11 @@ func TestTxUnusableAfterChange(t *testing.T) {
 
 func TestChangeNeedsActor(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testChangeNeedsActor)
+}
+
+func testChangeNeedsActor(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	if err := s.Change(context.Background(), " ", func(tx *Tx) error { return nil }); err == nil {
 		t.Error("a change without an actor was accepted")
 	}
@@ -404,7 +441,12 @@ func TestChangeNeedsActor(t *testing.T) {
 
 func TestRevisionCountsCommits(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testRevisionCountsCommits)
+}
+
+func testRevisionCountsCommits(t *testing.T, b backend) {
+	opts := b.fresh(t)
+	s := openAt(t, opts, testKey)
 	for i := range 3 {
 		if got := revision(t, s); got != int64(i) {
 			t.Fatalf("revision %d before change %d", got, i)
@@ -416,16 +458,19 @@ func TestRevisionCountsCommits(t *testing.T) {
 		t.Errorf("revision %d, want 3", got)
 	}
 	// The revision survives a restart.
-	dir := filepath.Dir(s.Path())
 	s.Close()
-	if got := revision(t, openStore(t, dir, nil)); got != 3 {
+	if got := revision(t, openAt(t, opts, nil)); got != 3 {
 		t.Errorf("revision %d after reopening, want 3", got)
 	}
 }
 
 func TestAuditNewestFirst(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testAuditNewestFirst)
+}
+
+func testAuditNewestFirst(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	for i := range 5 {
 		if err := s.Change(context.Background(), fmt.Sprint("admin", i), func(tx *Tx) error {
 			return tx.Audit("model.put", fmt.Sprint("m", i), fmt.Sprint("detail ", i))

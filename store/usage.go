@@ -3,8 +3,10 @@ package store
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -83,9 +85,67 @@ func (s *Store) AddUsage(ctx context.Context, rows []UsageRow) error {
 		return fmt.Errorf("store: usage: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_daily
+	// Rows per statement (the dialect's usageBatch): on PostgreSQL each
+	// statement is a round trip; SQLite, in process, is fastest with one
+	// prepared single-row statement run again and again.
+	batch := s.d.usageBatch
+	var full *sql.Stmt // prepared on the first chunk of batch rows
+	args := make([]any, 0, usageColumns*min(len(order), batch))
+	for start := 0; start < len(order); start += batch {
+		chunk := order[start:min(start+batch, len(order))]
+		args = args[:0]
+		for _, k := range chunk {
+			r := merged[k]
+			args = append(args, dayString(k.day), k.client, k.model, k.provider, k.key, k.currency,
+				r.Requests, r.Input, r.Cached, r.CacheWrite, r.Output, r.Reasoning, r.CostNanos)
+		}
+		if len(chunk) < batch {
+			_, err = tx.ExecContext(ctx, usageUpsert(len(chunk)), args...)
+		} else {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, usageUpsert(batch)); err != nil {
+					return fmt.Errorf("store: usage: %w", err)
+				}
+				defer full.Close()
+			}
+			_, err = full.ExecContext(ctx, args...)
+		}
+		if err != nil {
+			return fmt.Errorf("store: usage: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: usage: commit: %w", err)
+	}
+	return nil
+}
+
+// usageColumns is the number of values per usage_daily row.
+const usageColumns = 13
+
+// usageUpsert is the statement adding n rows to the counters. The rows
+// are distinct (PostgreSQL refuses an upsert that touches a row twice in
+// one statement) and in key order (rows are locked in VALUES order).
+func usageUpsert(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO usage_daily
 (day, client, model, provider, key_name, currency, requests, input_tokens, cached_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j := range usageColumns {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(i*usageColumns + j + 1))
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(`
 ON CONFLICT (day, client, model, provider, key_name, currency) DO UPDATE SET
 requests = usage_daily.requests + excluded.requests,
 input_tokens = usage_daily.input_tokens + excluded.input_tokens,
@@ -94,21 +154,7 @@ cache_write_tokens = usage_daily.cache_write_tokens + excluded.cache_write_token
 output_tokens = usage_daily.output_tokens + excluded.output_tokens,
 reasoning_tokens = usage_daily.reasoning_tokens + excluded.reasoning_tokens,
 cost_nanos = usage_daily.cost_nanos + excluded.cost_nanos`)
-	if err != nil {
-		return fmt.Errorf("store: usage: %w", err)
-	}
-	defer stmt.Close()
-	for _, k := range order {
-		r := merged[k]
-		if _, err := stmt.ExecContext(ctx, dayString(k.day), k.client, k.model, k.provider, k.key, k.currency,
-			r.Requests, r.Input, r.Cached, r.CacheWrite, r.Output, r.Reasoning, r.CostNanos); err != nil {
-			return fmt.Errorf("store: usage: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: usage: commit: %w", err)
-	}
-	return nil
+	return b.String()
 }
 
 // Usage returns the rows of every UTC day that overlaps [from, to), in

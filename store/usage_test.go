@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,7 +28,11 @@ func usageRows(t testing.TB, s *Store, from, to time.Time) []UsageRow {
 
 func TestAddUsageSums(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testAddUsageSums)
+}
+
+func testAddUsageSums(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	ctx := context.Background()
 	d := day(2025, 3, 10)
 	one := UsageRow{Day: d.Add(13 * time.Hour), Client: "alice", Model: "m", Provider: "p", Key: "k1", Currency: "usd",
@@ -72,7 +78,11 @@ func TestAddUsageSums(t *testing.T) {
 
 func TestUsageRange(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testUsageRange)
+}
+
+func testUsageRange(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	var rows []UsageRow
 	for d := 1; d <= 5; d++ {
 		rows = append(rows, UsageRow{Day: day(2025, 1, d), Client: "c", Requests: int64(d)})
@@ -109,7 +119,11 @@ func TestUsageRange(t *testing.T) {
 
 func TestSpent(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testSpent)
+}
+
+func testSpent(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	if err := s.AddUsage(context.Background(), []UsageRow{
 		{Day: day(2025, 1, 31), Client: "a", Model: "m", Currency: "usd", CostNanos: 1},
 		{Day: day(2025, 2, 1), Client: "a", Model: "m", Currency: "usd", CostNanos: 10},
@@ -148,7 +162,11 @@ func TestSpent(t *testing.T) {
 
 func TestRecorderConcurrent(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testRecorderConcurrent)
+}
+
+func testRecorderConcurrent(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	// A long interval: the writes in this test are Flush's and Close's.
 	r := NewRecorder(s, time.Hour, nil)
 	d := day(2025, 6, 1)
@@ -186,7 +204,11 @@ func TestRecorderConcurrent(t *testing.T) {
 
 func TestRecorderWritesEveryInterval(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testRecorderWritesEveryInterval)
+}
+
+func testRecorderWritesEveryInterval(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	r := NewRecorder(s, 10*time.Millisecond, nil)
 	defer r.Close()
 	before := time.Now()
@@ -224,7 +246,11 @@ func (b *syncBuffer) String() string {
 
 func TestRecorderKeepsFailedRows(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testRecorderKeepsFailedRows)
+}
+
+func testRecorderKeepsFailedRows(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	var logs syncBuffer
 	var fail atomic.Int32
 	fail.Store(3)
@@ -261,7 +287,11 @@ func TestRecorderKeepsFailedRows(t *testing.T) {
 
 func TestRecorderFlushError(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	eachBackend(t, testRecorderFlushError)
+}
+
+func testRecorderFlushError(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
 	r := NewRecorder(s, time.Hour, nil)
 	defer r.Close()
 	d := day(2025, 6, 1)
@@ -279,5 +309,87 @@ func TestRecorderFlushError(t *testing.T) {
 	}
 	if rows := usageRows(t, s, d, d.Add(time.Hour)); len(rows) != 1 || rows[0].Requests != 3 {
 		t.Errorf("rows = %+v", rows)
+	}
+}
+
+// More rows than one statement carries (PostgreSQL writes usageBatch rows
+// per statement): every row lands, each once, in every chunk.
+func TestAddUsageManyRows(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, testAddUsageManyRows)
+}
+
+func testAddUsageManyRows(t *testing.T, b backend) {
+	s := newStoreOn(t, b)
+	n := 2*max(postgres.usageBatch, sqlite.usageBatch) + 7
+	d := day(2025, 4, 1)
+	var rows []UsageRow
+	for i := range n {
+		rows = append(rows, UsageRow{Day: d, Client: fmt.Sprintf("c%04d", i), Model: "m", Currency: "usd", Requests: 1, CostNanos: int64(i)})
+	}
+	// Twice, the second time in reverse and with a duplicate of each.
+	if err := s.AddUsage(context.Background(), rows); err != nil {
+		t.Fatal(err)
+	}
+	again := slices.Clone(rows)
+	slices.Reverse(again)
+	if err := s.AddUsage(context.Background(), append(again, rows...)); err != nil {
+		t.Fatal(err)
+	}
+	got := usageRows(t, s, d, d.Add(time.Hour))
+	if len(got) != n {
+		t.Fatalf("%d rows, want %d", len(got), n)
+	}
+	for i, r := range got {
+		if r.Client != fmt.Sprintf("c%04d", i) || r.Requests != 3 || r.CostNanos != 3*int64(i) {
+			t.Fatalf("row %d = %+v, want client c%04d with 3 requests", i, r, i)
+		}
+	}
+}
+
+// Replicas flushing the same rows at once, each batch in its own order,
+// neither deadlock nor lose a count: AddUsage writes rows in one order.
+func TestConcurrentAddUsageTwoReplicas(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, testConcurrentAddUsageTwoReplicas)
+}
+
+func testConcurrentAddUsageTwoReplicas(t *testing.T, b backend) {
+	opts := b.fresh(t)
+	replicas := []*Store{openAt(t, opts, nil), openAt(t, opts, nil)}
+	d := day(2025, 5, 1)
+	var rows []UsageRow
+	for i := range 40 {
+		rows = append(rows, UsageRow{Day: d, Client: fmt.Sprint("c", i%8), Model: fmt.Sprint("m", i/8), Currency: "usd", Requests: 1})
+	}
+	const workers, each = 6, 8
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		s := replicas[w%2]
+		wg.Go(func() {
+			batch := slices.Clone(rows)
+			for i := range each {
+				// Another order each time.
+				rand.New(rand.NewPCG(uint64(w), uint64(i))).Shuffle(len(batch), func(a, b int) { batch[a], batch[b] = batch[b], batch[a] })
+				errs <- s.AddUsage(context.Background(), batch)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("AddUsage: %v", err)
+		}
+	}
+	got := usageRows(t, replicas[0], d, d.Add(time.Hour))
+	if len(got) != len(rows) {
+		t.Fatalf("%d rows, want %d", len(got), len(rows))
+	}
+	for _, r := range got {
+		if r.Requests != workers*each {
+			t.Errorf("%s/%s: %d requests, want %d", r.Client, r.Model, r.Requests, workers*each)
+		}
 	}
 }

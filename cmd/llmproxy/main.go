@@ -184,7 +184,13 @@ func serve(c *cli.Context) error {
 	defer pnl.close()
 	opts := server.Options{Logger: logger, Version: versionString()}
 	build := func() (*config.Config, error) { return loadConfig(c) }
+	var storeRev int64
 	if pnl != nil {
+		// The revision first, then the entries: the watch below starts
+		// from it and misses no change made in between.
+		if storeRev, err = pnl.st.Revision(c.Context); err != nil {
+			return fmt.Errorf("reading the admin store: %w", err)
+		}
 		if cfg, err = withStore(c.Context, cfg, pnl.st, logger); err != nil {
 			return err
 		}
@@ -227,6 +233,13 @@ func serve(c *cli.Context) error {
 	}
 	if pnl != nil {
 		pnl.restoreBudgets(c.Context, srv.Snapshot(), logger)
+		watchCtx, stopWatch := context.WithCancel(c.Context)
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			pnl.watch(watchCtx, storeRev, srv, build, logger)
+		}()
+		defer func() { stopWatch(); <-watched }() // before the store closes
 	}
 	stopReload := reloadOnHangup(srv, logger, build)
 	defer stopReload()

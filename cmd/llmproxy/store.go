@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -29,25 +30,46 @@ const EnvSecretKey = "LLMPROXY_SECRET_KEY"
 // dbFile is the store's database in the data dir.
 const dbFile = "llmproxy.db"
 
-// openStore opens the admin store: when the panel is on, or when the data
-// dir already holds a database (its entries keep applying with the panel
-// off). nil when neither. The secret key comes from LLMPROXY_SECRET_KEY.
+// openStore opens the admin store: when the panel is on, when a database
+// URL is set, or when the data dir already holds a database (its entries
+// keep applying with the panel off). nil when none. The secret key comes
+// from LLMPROXY_SECRET_KEY.
 func openStore(ctx context.Context, cfg *config.Config, create bool) (*store.Store, bool, error) {
-	_, err := os.Stat(filepath.Join(cfg.DataDir, dbFile))
-	if !create && cfg.AdminPassword == "" && err != nil {
+	return openStoreLogged(ctx, cfg, create, nil)
+}
+
+// openStoreLogged is openStore with a logger for the store's watch of
+// PostgreSQL (a lost connection, reconnecting).
+func openStoreLogged(ctx context.Context, cfg *config.Config, create bool, logger *slog.Logger) (*store.Store, bool, error) {
+	if !create && cfg.AdminPassword == "" && !hasStore(cfg) {
 		return nil, false, nil
 	}
 	var key []byte
 	if v := strings.TrimSpace(os.Getenv(EnvSecretKey)); v != "" {
+		var err error
 		if key, err = store.ParseSecretKey(v); err != nil {
 			return nil, false, &config.SettingError{Setting: EnvSecretKey, Msg: err.Error()}
 		}
 	}
-	st, err := store.Open(ctx, store.Options{DataDir: cfg.DataDir, SecretKey: key})
+	st, err := store.Open(ctx, store.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, SecretKey: key, Logger: logger})
 	if err != nil {
-		return nil, false, &config.SettingError{Setting: "data_dir", Msg: err.Error()}
+		setting := "data_dir"
+		if cfg.DatabaseURL != "" {
+			setting = "database_url"
+		}
+		return nil, false, &config.SettingError{Setting: setting, Msg: err.Error()}
 	}
 	return st, key != nil, nil
+}
+
+// hasStore reports whether there is a store to read: a database URL, or
+// the embedded database in the data dir.
+func hasStore(cfg *config.Config) bool {
+	if cfg.DatabaseURL != "" {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(cfg.DataDir, dbFile))
+	return err == nil
 }
 
 // withStore adds the store's entries to a configuration built from the
@@ -81,6 +103,9 @@ type panel struct {
 	rec     *store.Recorder
 	handler http.Handler
 	limiter *access.Local
+	// applied is the store revision the panel's own last change applied:
+	// the watch need not apply it again.
+	applied atomic.Int64
 }
 
 // newPanel opens the store and builds the panel's handler; srv is filled
@@ -88,7 +113,7 @@ type panel struct {
 // it). build makes a configuration from the file, flags and variables.
 func newPanel(ctx context.Context, cfg *config.Config, build func() (*config.Config, error),
 	srv **server.Server, logger *slog.Logger) (*panel, error) {
-	st, secret, err := openStore(ctx, cfg, false)
+	st, secret, err := openStoreLogged(ctx, cfg, false, logger)
 	if err != nil || st == nil {
 		return nil, err
 	}
@@ -118,6 +143,10 @@ func newPanel(ctx context.Context, cfg *config.Config, build func() (*config.Con
 		return err
 	}
 	apply := func(ctx context.Context) error {
+		rev, err := st.Revision(ctx) // read before the entries: the watch skips what this applies
+		if err != nil {
+			return err
+		}
 		fileCfg, err := build()
 		if err != nil {
 			return err
@@ -126,7 +155,11 @@ func newPanel(ctx context.Context, cfg *config.Config, build func() (*config.Con
 		if err != nil {
 			return err
 		}
-		return (*srv).Apply(full)
+		if err := (*srv).Apply(full); err != nil {
+			return err
+		}
+		p.applied.Store(rev)
+		return nil
 	}
 	p.handler, err = admin.New(admin.Options{
 		Password:     cfg.AdminPassword,
@@ -144,6 +177,30 @@ func newPanel(ctx context.Context, cfg *config.Config, build func() (*config.Con
 		return nil, &config.SettingError{Setting: "admin_password", Msg: err.Error()}
 	}
 	return p, nil
+}
+
+// watch applies the store's changes made elsewhere — another replica's
+// panel, llmproxy import — by the same swap as the panel's own, from the
+// revision read before the entries applied at start. It returns when ctx
+// ends.
+func (p *panel) watch(ctx context.Context, since int64, srv *server.Server, build func() (*config.Config, error), logger *slog.Logger) {
+	err := p.st.WatchFrom(ctx, since, func(rev int64) {
+		if rev <= p.applied.Load() {
+			return
+		}
+		cfg, err := build()
+		if err == nil {
+			err = srv.Apply(cfg)
+		}
+		if err != nil {
+			logger.Warn("the admin store changed but its entries cannot be applied; the running configuration stays", "revision", rev, "error", err)
+			return
+		}
+		logger.Info("applied a change from the admin store", "revision", rev)
+	})
+	if err != nil && ctx.Err() == nil {
+		logger.Warn("not watching the admin store for changes", "error", err)
+	}
 }
 
 // record keeps an answered request's usage per day in the store.
@@ -202,8 +259,8 @@ func exportStore(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(cfg.DataDir, dbFile)); err != nil {
-		return cli.Exit("no admin store in "+cfg.DataDir+" (--data-dir, LLMPROXY_DATA_DIR)", exitFailure)
+	if !hasStore(cfg) {
+		return cli.Exit("no admin store in "+cfg.DataDir+" (--data-dir, LLMPROXY_DATA_DIR; or --database-url)", exitFailure)
 	}
 	st, _, err := openStore(c.Context, cfg, false)
 	if err != nil {
@@ -413,7 +470,11 @@ func importStore(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "imported %d entries from %s into %s; a running llmproxy applies them on SIGHUP or restart\n", n, path, cfg.DataDir)
+	where := cfg.DataDir
+	if cfg.DatabaseURL != "" {
+		where = "the PostgreSQL store"
+	}
+	fmt.Fprintf(c.App.Writer, "imported %d entries from %s into %s; a running llmproxy applies them within a second\n", n, path, where)
 	return nil
 }
 
