@@ -169,6 +169,7 @@ func serve(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer tuneGC(minHeapGoal)()
 	redactor := privacy.NewRedactor(cfg.AuthToken)
 	sink := newLogSink(c.App.ErrWriter)
 	defer sink.Flush()
