@@ -99,6 +99,13 @@ func (h *Handler) renderProviders(w http.ResponseWriter, r *http.Request, v *vie
 		if sp, ok := stored[ph.Name]; ok && ph.Origin == "store" {
 			fillStored(&row, sp)
 			seen[ph.Name] = true
+			// Keys that do not decrypt here are not running: the health
+			// report cannot list them, the page must.
+			for i, k := range sp.Keys {
+				if k.Locked != nil {
+					row.Keys = append(row.Keys, keyRow{Index: len(ph.Keys) + i, Name: k.Name, Masked: maskedStoreKey(k), Locked: true})
+				}
+			}
 		}
 		rows = append(rows, row)
 	}

@@ -52,6 +52,13 @@ type Provider struct {
 	// admin store's keys have names; the file's are named after their
 	// variable, or key-N).
 	KeyNames []string `yaml:"-"`
+	// Unusable counts keys the provider has but that cannot be used here
+	// (the admin store's keys that do not decrypt with this process's
+	// LLMPROXY_SECRET_KEY). A provider whose every key is unusable is
+	// still one that holds keys on the server: its requests are refused,
+	// never sent without a key (that would relay the client's own
+	// credential, or none).
+	Unusable int `yaml:"-"`
 	// Weight for the weighted strategies. Default 1.
 	Weight int `yaml:"weight"`
 	// Models lists the model names (or * patterns) it serves, for models

@@ -492,8 +492,23 @@ func (p *Plan) exhausted(lastErr error) (*http.Response, error) {
 	if lastErr != nil {
 		return nil, lastErr
 	}
+	if p.report.Attempts == 0 && p.onlyUnusable() {
+		return nil, &Error{Status: http.StatusServiceUnavailable, Code: "no_provider_key",
+			Message: "the provider keys for this request cannot be used on this server (saved in the admin panel, they do not decrypt with its LLMPROXY_SECRET_KEY); the operator has been told"}
+	}
 	return nil, &Error{Status: http.StatusServiceUnavailable, Code: "no_provider_key",
 		Message: "no provider key is usable for this request (all are disabled); the operator has been told"}
+}
+
+// onlyUnusable reports whether every target's provider holds keys that
+// cannot be used here and no other.
+func (p *Plan) onlyUnusable() bool {
+	for _, t := range p.targets {
+		if len(t.provider.keys) > 0 || t.provider.unusable == 0 {
+			return false
+		}
+	}
+	return len(p.targets) > 0
 }
 
 // soonest returns how long until the first of the plan's keys cools down.

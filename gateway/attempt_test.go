@@ -359,6 +359,34 @@ func TestAllKeysDisabled(t *testing.T) {
 	}
 }
 
+// A provider whose keys cannot be used here (the admin store's, locked)
+// still holds keys: its requests are refused, never sent without a key;
+// another target with keys is used instead.
+func TestUnusableKeysAreNotNoKeys(t *testing.T) {
+	t.Parallel()
+	locked := openaiProvider("L")
+	locked.Unusable = 2
+	w := newWorld(t)
+	snap := w.compile(newConfig(t, locked, route("m", "L")))
+	res := w.do(snap, chatRequest("m"), nil)
+	ge := gatewayError(t, res.err)
+	if ge.Status != http.StatusServiceUnavailable || ge.Code != "no_provider_key" || !strings.Contains(ge.Message, "LLMPROXY_SECRET_KEY") {
+		t.Errorf("got %d %s %q, want 503 no_provider_key naming the secret key", ge.Status, ge.Code, ge.Message)
+	}
+	if got := w.attempts(); len(got) != 0 {
+		t.Errorf("attempts %v, want none", got)
+	}
+
+	w = newWorld(t)
+	snap = w.compile(newConfig(t, locked, openaiProvider("B", "b1"), route("m", "L", "B")))
+	if res := w.do(snap, chatRequest("m"), nil); res.err != nil {
+		t.Fatal(res.err)
+	}
+	if got := w.attempts(); len(got) != 1 || got[0] != "B/b1" {
+		t.Errorf("attempts %v, want B/b1 only", got)
+	}
+}
+
 // Every key cooling: the one that comes back soonest is still tried.
 func TestAllKeysCoolingTheSoonestIsTried(t *testing.T) {
 	t.Parallel()

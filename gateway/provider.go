@@ -64,10 +64,12 @@ type Provider struct {
 	breaker    *Breaker
 	next       atomic.Uint64 // round robin over keys
 	nextBase   atomic.Uint64 // round robin over a preset's upstreams
+	unusable   int           // keys it has that cannot be used here (config.Provider.Unusable)
 }
 
-// Keyed reports whether the provider holds server-side keys.
-func (p *Provider) Keyed() bool { return len(p.keys) > 0 }
+// Keyed reports whether the provider holds server-side keys — usable ones,
+// or only ones that cannot be used here, and then no request is sent.
+func (p *Provider) Keyed() bool { return len(p.keys) > 0 || p.unusable > 0 }
 
 // Keys returns the provider's keys.
 func (p *Provider) Keys() []*Key { return p.keys }

@@ -327,6 +327,7 @@ func (s *Snapshot) compileProvider(cfg *config.Config, pc config.Provider, set *
 			prov.keys[i].Name = name
 		}
 	}
+	prov.unusable = pc.Unusable
 	allow = append(slices.Clone(privacy.PresetHeaders), allow...)
 	prov.policy = privacy.New(privacy.Options{Allow: allow, Fingerprint: cfg.ForwardSDKHeaders, Secret: cfg.AuthToken})
 	prov.breaker = deps.Health.breaker(pc.Name)

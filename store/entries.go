@@ -31,6 +31,9 @@ type Provider struct {
 	Transport, Responses, APIVersion string
 	Keys                             []ProviderKey
 	UpdatedAt                        time.Time
+	// LeftOut counts the Locked keys WithoutLocked took out (never
+	// stored): Apply tells the gateway the provider still holds keys.
+	LeftOut int
 }
 
 // ProviderKey is one of a provider's API keys: an env:NAME reference or a
@@ -107,12 +110,16 @@ func (e Entries) Locked() []LockedKey {
 
 // WithoutLocked returns a copy of e without the keys Locked lists, for a
 // caller that would rather serve with fewer keys (and say so) than have
-// Apply refuse them. A provider left with no key keeps no key.
+// Apply refuse them. Each provider counts what it lost (LeftOut): one left
+// with no usable key still holds keys, and the gateway refuses its
+// requests rather than send them without a key.
 func (e Entries) WithoutLocked() Entries {
 	out := e
 	out.Providers = make([]Provider, len(e.Providers))
 	for i, p := range e.Providers {
+		n := len(p.Keys)
 		p.Keys = slices.DeleteFunc(slices.Clone(p.Keys), func(k ProviderKey) bool { return k.Locked != nil })
+		p.LeftOut += n - len(p.Keys)
 		out.Providers[i] = p
 	}
 	return out
@@ -309,7 +316,7 @@ func (e Entries) Apply(cfg *config.Config) error {
 		}
 		if err := c.AddProvider(config.Provider{
 			Name: p.Name, Origin: "store",
-			Kind: p.Kind, BaseURL: p.BaseURL, Preset: p.Preset, Keys: specs, KeyNames: names, Weight: p.Weight,
+			Kind: p.Kind, BaseURL: p.BaseURL, Preset: p.Preset, Keys: specs, KeyNames: names, Unusable: p.LeftOut, Weight: p.Weight,
 			Models: slices.Clone(p.Models), Headers: maps.Clone(p.Headers),
 			Transport: p.Transport, Responses: p.Responses, APIVersion: p.APIVersion,
 		}); err != nil {

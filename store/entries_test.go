@@ -360,7 +360,12 @@ func testApplyRefusesLockedKeys(t *testing.T, b backend) {
 	if got := cfg.ProviderList()[1].Keys; !reflect.DeepEqual(got, []string{"env:STORE_KEY"}) {
 		t.Errorf("keys without the locked one = %q", got)
 	}
-	if len(e.Providers[0].Keys) != 2 || len(without.Locked()) != 0 {
+	// The gateway learns that the provider holds a key it cannot use: with
+	// every key locked it refuses rather than send requests without one.
+	if got := cfg.ProviderList()[1].Unusable; got != 1 {
+		t.Errorf("Unusable = %d, want the one locked key", got)
+	}
+	if len(e.Providers[0].Keys) != 2 || len(without.Locked()) != 0 || e.Providers[0].LeftOut != 0 {
 		t.Error("WithoutLocked changed the entries it was called on, or kept a locked key")
 	}
 }
