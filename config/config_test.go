@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -60,6 +61,7 @@ func TestDatabaseURLForms(t *testing.T) {
 		"postgresql://db.internal/llmproxy":                                true,
 		"postgres:///llmproxy?host=/run/postgresql":                        true,
 		"postgres:///llmproxy":                                             false,
+		"postgres://llmproxy:change-me@db.internal/llmproxy":               false,
 		"mysql://db.internal/llmproxy":                                     false,
 		"db.internal:5432":                                                 false,
 	} {
@@ -84,12 +86,13 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		"redis_url":        func(c *Config) { c.RedisURL = "http://redis.internal:6379" },
 		"redis_fail":       func(c *Config) { c.RedisFail = "maybe" },
 		"redis_slot_ttl":   func(c *Config) { c.RedisSlotTTL = 500 * time.Millisecond },
+		"redis_url ":       func(c *Config) { c.RedisURL = "redis://:your-redis-password@redis.internal:6379" },
 		"database_url":     func(c *Config) { c.DatabaseURL = "mysql://db.internal/llmproxy" },
 	} {
 		cfg := Default()
 		mutate(cfg)
 		var se *SettingError
-		if err := cfg.Validate(); !errors.As(err, &se) || se.Setting != key {
+		if err := cfg.Validate(); !errors.As(err, &se) || se.Setting != strings.TrimSpace(key) {
 			t.Errorf("%s: got %v", key, err)
 		}
 	}

@@ -91,6 +91,8 @@ func (c *Config) Validate() error {
 	if c.RedisURL != "" {
 		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 			return settingErr("redis_url", "must be redis://[user:password@]host:port[/db] or rediss://… for TLS")
+		} else if pw, ok := u.User.Password(); ok && pw != "" && isPlaceholder(pw) {
+			return settingErr("redis_url", "holds a well-known placeholder password; set the one Redis has")
 		}
 	}
 	switch c.RedisFail {
@@ -107,6 +109,8 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") ||
 			(u.Host == "" && u.Query().Get("host") == "") {
 			return settingErr("database_url", "must be postgres://user:password@host:port/db")
+		} else if pw, ok := u.User.Password(); ok && pw != "" && isPlaceholder(pw) {
+			return settingErr("database_url", "holds a well-known placeholder password; set the one PostgreSQL has")
 		}
 	}
 	switch c.Responses.Store {
