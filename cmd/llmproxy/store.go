@@ -271,11 +271,14 @@ func exportStore(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	doc, skipped := exportDoc(e, c.Bool("with-secrets"))
+	doc, skipped, locked := exportDoc(e, c.Bool("with-secrets"))
 	out := c.App.Writer
 	fmt.Fprintf(out, "# llmproxy admin store, exported %s (llmproxy %s)\n", time.Now().UTC().Format(time.RFC3339), versionString())
 	if skipped > 0 {
 		fmt.Fprintf(out, "# %d provider key(s) saved as literals are left out: llmproxy export --with-secrets includes them\n", skipped)
+	}
+	if locked > 0 {
+		fmt.Fprintf(out, "# %d provider key(s) are left out because they do not decrypt with this %s\n", locked, EnvSecretKey)
 	}
 	enc := yaml.NewEncoder(out)
 	enc.SetIndent(2)
@@ -312,10 +315,12 @@ type exportModel struct {
 }
 
 type exportClientKey struct {
-	Name        string         `yaml:"name"`
-	Key         string         `yaml:"key"`
-	Models      []string       `yaml:"models,omitempty"`
-	Presets     []string       `yaml:"presets,omitempty"`
+	Name string `yaml:"name"`
+	Key  string `yaml:"key"`
+	// Pointers: no list (nil) is every model, an empty list none, and
+	// omitempty would write both as nothing.
+	Models      *[]string      `yaml:"models,omitempty"`
+	Presets     *[]string      `yaml:"presets,omitempty"`
 	RPM         int            `yaml:"rpm,omitempty"`
 	TPM         int            `yaml:"tpm,omitempty"`
 	MaxParallel int            `yaml:"max_parallel,omitempty"`
@@ -331,9 +336,7 @@ type exportDocument struct {
 
 // exportDoc turns store entries into a config document, in the store's
 // order (a YAML mapping node keeps it).
-func exportDoc(e store.Entries, withSecrets bool) (exportDocument, int) {
-	var doc exportDocument
-	skipped := 0
+func exportDoc(e store.Entries, withSecrets bool) (doc exportDocument, skipped, locked int) {
 	doc.Providers = yaml.Node{Kind: yaml.MappingNode}
 	for _, p := range e.Providers {
 		ep := exportProvider{Kind: p.Kind, BaseURL: p.BaseURL, Preset: p.Preset, Weight: p.Weight, Models: p.Models,
@@ -342,6 +345,8 @@ func exportDoc(e store.Entries, withSecrets bool) (exportDocument, int) {
 			switch {
 			case k.Env != "":
 				ep.Keys = append(ep.Keys, "env:"+k.Env)
+			case k.Locked != nil:
+				locked++
 			case withSecrets && k.Secret != "":
 				ep.Keys = append(ep.Keys, k.Secret)
 			default:
@@ -360,8 +365,14 @@ func exportDoc(e store.Entries, withSecrets bool) (exportDocument, int) {
 		if !k.Active() {
 			continue
 		}
-		ek := exportClientKey{Name: k.Name, Key: "sha256:" + k.Digest, Models: k.Models, Presets: k.Presets,
+		ek := exportClientKey{Name: k.Name, Key: "sha256:" + k.Digest,
 			RPM: k.RPM, TPM: k.TPM, MaxParallel: k.MaxParallel, Budget: k.Budget}
+		if k.Models != nil {
+			ek.Models = &k.Models
+		}
+		if k.Presets != nil {
+			ek.Presets = &k.Presets
+		}
 		if !k.Expires.IsZero() {
 			exp := k.Expires
 			ek.Expires = &exp
@@ -374,7 +385,7 @@ func exportDoc(e store.Entries, withSecrets bool) (exportDocument, int) {
 	if len(doc.Models.Content) == 0 {
 		doc.Models = yaml.Node{}
 	}
-	return doc, skipped
+	return doc, skipped, locked
 }
 
 func appendPair(m *yaml.Node, key string, v any) {
@@ -397,9 +408,17 @@ func importStore(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	in, err := config.Load(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	in, err := config.Parse(data)
+	if err != nil {
+		var se *config.SettingError
+		if errors.As(err, &se) && se.Setting == "config" {
+			return fmt.Errorf("%s: %s", path, se.Msg)
+		}
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	st, _, err := openStore(c.Context, cfg, true)
 	if err != nil {
@@ -455,7 +474,9 @@ func importStore(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := e.Apply(full); err != nil {
+		// Checked as serve applies it: keys that do not decrypt here are
+		// left out, not a reason to refuse the file.
+		if err := e.WithoutLocked().Apply(full); err != nil {
 			return err
 		}
 		if err := full.Validate(); err != nil {
@@ -475,7 +496,29 @@ func importStore(c *cli.Context) error {
 		where = "the PostgreSQL store"
 	}
 	fmt.Fprintf(c.App.Writer, "imported %d entries from %s into %s; a running llmproxy applies them within a second\n", n, path, where)
+	if other := otherSettings(data); len(other) > 0 {
+		fmt.Fprintf(c.App.Writer, "not imported (the store keeps providers, models and client keys only): %s\n", strings.Join(other, ", "))
+	}
 	return nil
+}
+
+// otherSettings lists a config file's top-level keys that import does not
+// take.
+func otherSettings(data []byte) []string {
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil || len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return nil
+	}
+	var out []string
+	m := root.Content[0].Content
+	for i := 0; i+1 < len(m); i += 2 {
+		switch k := m[i].Value; k {
+		case "providers", "models", "client_keys":
+		default:
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // importDigest turns a client key spec into the digest the store keeps.
