@@ -66,7 +66,9 @@ func BenchmarkProxyChat(b *testing.B) {
 	})
 	for _, path := range []string{"socket", "fetch", "gateway"} {
 		b.Run(path, func(b *testing.B) {
-			url, stop, endpoint, key := "", func() {}, "/openai/v1/chat/completions", "sk-bench"
+			var url string
+			var stop func()
+			endpoint, key := "/openai/v1/chat/completions", "sk-bench"
 			if path == "gateway" {
 				// Routing by model, the client key checked, the provider key
 				// injected, the model renamed, usage counted.
