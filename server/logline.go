@@ -163,14 +163,17 @@ func (s *Server) logRequest(w *logWriter, r *http.Request) {
 	if aborted != nil || status >= 500 {
 		level = slog.LevelWarn
 	}
-	attrs := []slog.Attr{
+	// Room for a gateway line's fields (client, model, provider, key,
+	// tokens, cost, transport) without growing the slice twice.
+	attrs := make([]slog.Attr, 0, 16)
+	attrs = append(attrs,
 		slog.String("route", w.route),
 		slog.String("method", r.Method),
 		slog.Int("status", status),
 		slog.Float64("duration_ms", float64(duration.Microseconds())/1000),
 		slog.Int64("bytes_in", w.bytesIn.Load()),
 		slog.Int64("bytes_out", w.bytesOut),
-	}
+	)
 	if w.caller != nil {
 		attrs = append(attrs, slog.String("client", w.caller.Name()))
 	}
