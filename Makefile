@@ -24,6 +24,4 @@ bench-go:       ## the in-process Go benchmarks (testing.B)
 	go test -run '^$$' -bench . -benchmem ./server ./socket ./privacy ./gateway ./meter ./jsonscan ./translate ./cmd/llmproxy
 
 fuzz:           ## every fuzzer, FUZZTIME each (default 2m); CI runs them for seconds
-	bash .ci/fuzz-list | while read -r dir name; do \
-		echo "$$dir $$name"; go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $${FUZZTIME:-2m} ./$$dir || exit 1; \
-	done
+	bash .ci/fuzz-run $${FUZZTIME:-2m}
