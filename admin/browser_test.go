@@ -7,83 +7,20 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
-	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/llmproxy/llmproxy/internal/browsertest"
 
 	"github.com/llmproxy/llmproxy/store"
 )
-
-// chromium finds the browser: LLMPROXY_CHROMIUM, else Debian's chromium.
-func chromium(t *testing.T) string {
-	for _, p := range []string{os.Getenv("LLMPROXY_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"} {
-		if p == "" {
-			continue
-		}
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("LLMPROXY_BROWSER_TESTS") == "1" {
-		t.Fatal("LLMPROXY_BROWSER_TESTS=1 but no Chromium found (apt-get install chromium)")
-	}
-	t.Skip("no Chromium: the panel's browser test needs it (set LLMPROXY_BROWSER_TESTS=1 to require it)")
-	return ""
-}
-
-// screenshotDir is where the test writes its screenshots:
-// $LLMPROXY_SCREENSHOTS/admin, else testdata/screenshots.
-func screenshotDir(t *testing.T) string {
-	dir := filepath.Join("testdata", "screenshots")
-	if env := os.Getenv("LLMPROXY_SCREENSHOTS"); env != "" {
-		dir = filepath.Join(env, "admin")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	abs, _ := filepath.Abs(dir)
-	t.Logf("screenshots go to %s", abs)
-	return abs
-}
-
-// observed collects what the page did: every request, every console
-// error or exception (a CSP violation is one).
-type observed struct {
-	mu       sync.Mutex
-	requests []string
-	errors   []string
-}
-
-func (o *observed) listen(ev any) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	switch ev := ev.(type) {
-	case *network.EventRequestWillBeSent:
-		o.requests = append(o.requests, ev.Request.URL)
-	case *runtime.EventConsoleAPICalled:
-		if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
-			o.errors = append(o.errors, fmt.Sprintf("console.%s", ev.Type))
-		}
-	case *runtime.EventExceptionThrown:
-		o.errors = append(o.errors, "exception: "+ev.ExceptionDetails.Text)
-	case *log.EventEntryAdded:
-		if ev.Entry.Level == log.EntryLevelError {
-			o.errors = append(o.errors, "log: "+ev.Entry.Text+" "+ev.Entry.URL)
-		}
-	}
-}
 
 // TestPanelInBrowser walks the panel in a real Chromium: log in, add a
 // provider (a second key row added by the script), a model route and a
@@ -93,8 +30,8 @@ func (o *observed) listen(ev any) {
 // width, light and dark, English and Chinese. The whole llmproxy walk
 // (an SDK through /v1, restart) is cmd/llmproxy's.
 func TestPanelInBrowser(t *testing.T) {
-	chrome := chromium(t)
-	shots := screenshotDir(t)
+	chrome := browsertest.Chromium(t, "the panel's browser test")
+	shots := browsertest.ScreenshotDir(t, "admin")
 	e := newEnv(t, envOptions{})
 	e.h.now = time.Now // the browser's session lives in real time
 	today := utcDay(time.Now())
@@ -117,36 +54,14 @@ func TestPanelInBrowser(t *testing.T) {
 	go func() { served <- srv.Serve(ln) }()
 	defer func() { srv.Close(); <-served }()
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-
+	// Delete and revoke buttons ask confirm(): accepted.
+	ctx, obs := browsertest.Start(t, chrome, true)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	obs := &observed{}
-	must(chromedp.Listen(ctx, func(ev any) {
-		obs.listen(ev)
-		// Accept the confirm() of delete and revoke buttons.
-		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
-			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
-		}
-	}))
-	_, err = chromedp.Call(ctx, network.Enable, network.EnableParams{})
-	must(err)
-	_, err = chromedp.Call(ctx, log.Enable, cdp.Empty{})
-	must(err)
-	_, err = chromedp.Call(ctx, runtime.Enable, cdp.Empty{})
-	must(err)
 	for _, name := range []string{"clipboard-read", "clipboard-write"} {
 		_, _ = chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
 			Permission: &browser.PermissionDescriptor{Name: name}, Setting: browser.PermissionSettingGranted, Origin: base,
@@ -424,19 +339,18 @@ func TestPanelInBrowser(t *testing.T) {
 	waitFor("the login page", `document.getElementById("login-password") !== null`)
 	open("/admin/providers", "#login-password") // the session is gone
 
-	obs.mu.Lock()
-	defer obs.mu.Unlock()
 	own, _ := url.Parse(base)
-	if len(obs.requests) < 20 {
-		t.Errorf("only %d requests seen: the listener is not working", len(obs.requests))
+	requests := obs.Requests()
+	if len(requests) < 20 {
+		t.Errorf("only %d requests seen: the listener is not working", len(requests))
 	}
-	for _, req := range obs.requests {
+	for _, req := range requests {
 		u, err := url.Parse(req)
 		if err != nil || (u.Scheme != "data" && u.Host != own.Host) {
 			t.Errorf("the page asked another host: %s", req)
 		}
 	}
-	for _, msg := range obs.errors {
+	for _, msg := range obs.Errors() {
 		// The wrong password (401) and the refused form (422) above are
 		// meant: the browser logs every 4xx document.
 		if strings.HasPrefix(msg, "log: Failed to load resource") &&

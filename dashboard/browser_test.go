@@ -3,96 +3,30 @@ package dashboard_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
-	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/llmproxy/llmproxy/internal/browsertest"
 
 	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/providertest"
 	"github.com/llmproxy/llmproxy/server"
 )
-
-// chromium finds the browser: LLMPROXY_CHROMIUM, else Debian's chromium.
-func chromium(t *testing.T) string {
-	for _, p := range []string{os.Getenv("LLMPROXY_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"} {
-		if p == "" {
-			continue
-		}
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("LLMPROXY_BROWSER_TESTS") == "1" {
-		t.Fatal("LLMPROXY_BROWSER_TESTS=1 but no Chromium found (apt-get install chromium)")
-	}
-	t.Skip("no Chromium: the dashboard browser test needs it (CI installs it; set LLMPROXY_BROWSER_TESTS=1 to require it)")
-	return ""
-}
-
-// screenshotDir is where the test writes its screenshots.
-func screenshotDir(t *testing.T) string {
-	dir := os.Getenv("LLMPROXY_SCREENSHOTS")
-	if dir == "" {
-		dir = filepath.Join("testdata", "screenshots")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	abs, _ := filepath.Abs(dir)
-	t.Logf("screenshots go to %s", abs)
-	return abs
-}
-
-// observed collects what the page did: every request it made, and every
-// console error or uncaught exception.
-type observed struct {
-	mu       sync.Mutex
-	requests []string
-	errors   []string
-}
-
-func (o *observed) listen(ev any) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	switch ev := ev.(type) {
-	case *network.EventRequestWillBeSent:
-		o.requests = append(o.requests, ev.Request.URL)
-	case *runtime.EventConsoleAPICalled:
-		if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
-			msg := fmt.Sprintf("console.%s", ev.Type)
-			if len(ev.Args) > 0 && ev.Args[0].Value != nil {
-				msg += " " + string(ev.Args[0].Value)
-			}
-			o.errors = append(o.errors, msg)
-		}
-	case *runtime.EventExceptionThrown:
-		o.errors = append(o.errors, "exception: "+ev.ExceptionDetails.Text)
-	case *log.EventEntryAdded:
-		if ev.Entry.Level == log.EntryLevelError {
-			o.errors = append(o.errors, "log: "+ev.Entry.Text+" "+ev.Entry.URL)
-		}
-	}
-}
 
 // serve runs a server for cfg on a loopback port until the test ends and
 // returns its base URL.
@@ -183,8 +117,8 @@ func chat(t *testing.T, client *http.Client, base, key, model string) int {
 var moneyNumber = regexp.MustCompile(`[0-9][0-9,]*(\.[0-9]+)?`)
 
 func TestDashboardInBrowser(t *testing.T) {
-	chrome := chromium(t)
-	shots := screenshotDir(t)
+	chrome := browsertest.Chromium(t, "the dashboard browser test")
+	shots := browsertest.ScreenshotDir(t, "")
 
 	// The preset the live numbers count, and three gateway providers:
 	// alpha's first key is rate limited for an hour, its second refused, its
@@ -214,41 +148,15 @@ func TestDashboardInBrowser(t *testing.T) {
 	plainCfg := config.Default()
 	plainBase := serve(t, plainCfg, server.Options{Version: "1.0.0-test"})
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chrome),
-		chromedp.Headless,
-		chromedp.NoSandbox, // CI runs as root
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-
-	obs := &observed{}
-	if err := chromedp.Listen(ctx, obs.listen); err != nil {
-		t.Fatal(err)
-	}
+	ctx, obs := browsertest.Start(t, chrome, false)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, err := chromedp.Call(ctx, network.Enable, network.EnableParams{})
-	must(err)
-	_, err = chromedp.Call(ctx, log.Enable, cdp.Empty{})
-	must(err)
-	_, err = chromedp.Call(ctx, runtime.Enable, cdp.Empty{})
-	must(err)
 	// The page shows times on the viewer's clock: fix it, to compare.
-	_, err = chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "UTC"})
+	_, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "UTC"})
 	must(err)
 	for _, name := range []string{"clipboard-read", "clipboard-write"} {
 		_, _ = chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
@@ -723,23 +631,22 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 
 	// Nothing went to another host, and nothing went wrong.
-	obs.mu.Lock()
-	defer obs.mu.Unlock()
 	own := map[string]bool{}
 	for _, b := range []string{base, plainBase} {
 		u, _ := url.Parse(b)
 		own[u.Host] = true
 	}
-	if len(obs.requests) < 5 {
-		t.Errorf("only %d requests seen: the listener is not working", len(obs.requests))
+	requests := obs.Requests()
+	if len(requests) < 5 {
+		t.Errorf("only %d requests seen: the listener is not working", len(requests))
 	}
-	for _, r := range obs.requests {
+	for _, r := range requests {
 		u, err := url.Parse(r)
 		if err != nil || (u.Scheme != "data" && !own[u.Host]) {
 			t.Errorf("the page asked another host: %s", r)
 		}
 	}
-	for _, e := range obs.errors {
+	for _, e := range obs.Errors() {
 		t.Errorf("console: %s", e)
 	}
 }

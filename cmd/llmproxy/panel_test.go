@@ -21,7 +21,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -34,12 +33,9 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go"
 	aoption "github.com/anthropics/anthropic-sdk-go/option"
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/page"
-	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/llmproxy/llmproxy/internal/browsertest"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
@@ -350,65 +346,6 @@ func statusOf(err error) int {
 
 // ---- the browser walk ----
 
-// chromium finds the browser: LLMPROXY_CHROMIUM, else Debian's chromium.
-func chromium(t *testing.T) string {
-	for _, p := range []string{os.Getenv("LLMPROXY_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"} {
-		if p == "" {
-			continue
-		}
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("LLMPROXY_BROWSER_TESTS") == "1" {
-		t.Fatal("LLMPROXY_BROWSER_TESTS=1 but no Chromium found (apt-get install chromium)")
-	}
-	t.Skip("no Chromium: the panel walk through the binary needs it (set LLMPROXY_BROWSER_TESTS=1 to require it)")
-	return ""
-}
-
-// walkScreenshotDir is where the walk's screenshots go:
-// $LLMPROXY_SCREENSHOTS/llmproxy, else testdata/screenshots.
-func walkScreenshotDir(t *testing.T) string {
-	dir := filepath.Join("testdata", "screenshots")
-	if env := os.Getenv("LLMPROXY_SCREENSHOTS"); env != "" {
-		dir = filepath.Join(env, "llmproxy")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	abs, _ := filepath.Abs(dir)
-	t.Logf("screenshots go to %s", abs)
-	return abs
-}
-
-// pageEvents collects what the browser did: every request, every console
-// error or exception (a CSP violation is one).
-type pageEvents struct {
-	mu       sync.Mutex
-	requests []string
-	errors   []string
-}
-
-func (o *pageEvents) listen(ev any) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	switch ev := ev.(type) {
-	case *network.EventRequestWillBeSent:
-		o.requests = append(o.requests, ev.Request.URL)
-	case *cdpruntime.EventConsoleAPICalled:
-		if ev.Type == cdpruntime.ConsoleAPICalledTypeError || ev.Type == cdpruntime.ConsoleAPICalledTypeAssert {
-			o.errors = append(o.errors, fmt.Sprintf("console.%s", ev.Type))
-		}
-	case *cdpruntime.EventExceptionThrown:
-		o.errors = append(o.errors, "exception: "+ev.ExceptionDetails.Text)
-	case *log.EventEntryAdded:
-		if ev.Entry.Level == log.EntryLevelError {
-			o.errors = append(o.errors, "log: "+ev.Entry.Text+" "+ev.Entry.URL)
-		}
-	}
-}
-
 // The walk's secrets: none may appear on a page after it was first shown,
 // in a log, or anywhere the fake provider looks but its own header.
 const (
@@ -445,8 +382,8 @@ func (v walkView) String() string {
 // the walk is in English, half in Chinese, with screenshots of its steps at
 // desktop and phone width, light and dark.
 func TestPanelWalkThroughTheBinary(t *testing.T) {
-	chrome := chromium(t)
-	shots := walkScreenshotDir(t)
+	chrome := browsertest.Chromium(t, "the panel walk through the binary")
+	shots := browsertest.ScreenshotDir(t, "llmproxy")
 	clearEnv(t)
 	t.Setenv(EnvSecretKey, secretKeyHex())
 	t.Setenv("ADMIN_PASSWORD", walkPassword)
@@ -468,35 +405,14 @@ func TestPanelWalkThroughTheBinary(t *testing.T) {
 		return slices.Clone(secrets)
 	}
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
+	// The revoke button asks confirm(): accepted.
+	ctx, events := browsertest.Start(t, chrome, true)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	events := &pageEvents{}
-	must(chromedp.Listen(ctx, func(ev any) {
-		events.listen(ev)
-		// Accept the confirm() of the revoke button.
-		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
-			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
-		}
-	}))
-	_, err := chromedp.Call(ctx, network.Enable, network.EnableParams{})
-	must(err)
-	_, err = chromedp.Call(ctx, log.Enable, cdp.Empty{})
-	must(err)
-	_, err = chromedp.Call(ctx, cdpruntime.Enable, cdp.Empty{})
-	must(err)
 
 	do := func(actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -869,19 +785,18 @@ func TestPanelWalkThroughTheBinary(t *testing.T) {
 			t.Errorf("run %d logged a prompt or a completion", i+1)
 		}
 	}
-	events.mu.Lock()
-	defer events.mu.Unlock()
 	own, _ := url.Parse(base)
-	if len(events.requests) < 30 {
-		t.Errorf("only %d requests seen: the listener is not working", len(events.requests))
+	seen := events.Requests()
+	if len(seen) < 30 {
+		t.Errorf("only %d requests seen: the listener is not working", len(seen))
 	}
-	for _, req := range events.requests {
+	for _, req := range seen {
 		u, err := url.Parse(req)
 		if err != nil || (u.Scheme != "data" && u.Scheme != "about" && u.Host != own.Host) {
 			t.Errorf("the page asked another host: %s", req)
 		}
 	}
-	for _, msg := range events.errors {
+	for _, msg := range events.Errors() {
 		t.Errorf("console: %s", msg)
 	}
 }
