@@ -303,10 +303,11 @@ func (m *meter) decodeFast(data []byte) (usageOnly, ok bool) {
 	return false, false
 }
 
-// lookup decodes the object at path into a T. u is nil when the path is
-// absent or holds something else than an object; ok is false when jsonscan
-// refuses the document.
-func lookup[T any](data []byte, path ...string) (u *T, ok bool) {
+// lookup reads the object at path into a T, member by member (fill): the
+// fields encoding/json would read, without its reflection. u is nil when the
+// path is absent or holds something else than an object; ok is false when
+// jsonscan refuses the document.
+func lookup[T any, P filler[T]](data []byte, path ...string) (u *T, ok bool) {
 	v, found, err := jsonscan.Get(data, path...)
 	if err != nil {
 		return nil, false
@@ -314,9 +315,35 @@ func lookup[T any](data []byte, path ...string) (u *T, ok bool) {
 	if !found || v.Kind != jsonscan.KindObject {
 		return nil, true
 	}
-	var o object[T]
-	_ = o.UnmarshalJSON(v.Raw(data))
-	return o.p, true
+	u = new(T)
+	P(u).fill(v.Raw(data))
+	return u, true
+}
+
+// filler is a usage struct that reads itself from a JSON object, as
+// encoding/json would decode that object into it (FuzzDecodeFast compares
+// the two).
+type filler[T any] interface {
+	*T
+	fill(obj []byte)
+}
+
+// field reads raw into *p as encoding/json decodes a value into a field of
+// type *T: null sets nil; anything else allocates a T if there is none, and
+// an object's members are read into it by fill (a later duplicate key merges
+// into what an earlier one read); a value of another type changes nothing
+// more (to encoding/json, a type error that keeps the fields that fit).
+func field[T any, P filler[T]](p **T, raw []byte) {
+	if raw[0] == 'n' {
+		*p = nil
+		return
+	}
+	if *p == nil {
+		*p = new(T)
+	}
+	if raw[0] == '{' {
+		P(*p).fill(raw)
+	}
 }
 
 // object holds a JSON object decoded into T; any other value (null, a
@@ -349,6 +376,13 @@ func isEmptyArray(raw json.RawMessage) bool {
 type count int64
 
 func (c *count) UnmarshalJSON(b []byte) error {
+	c.set(b)
+	return nil
+}
+
+// set reads any JSON value's bytes as UnmarshalJSON does: encoding/json hands
+// a count every value, null included.
+func (c *count) set(b []byte) {
 	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
 		b = b[1 : len(b)-1]
 	}
@@ -358,12 +392,11 @@ func (c *count) UnmarshalJSON(b []byte) error {
 		f, ferr := strconv.ParseFloat(s, 64)
 		if ferr != nil || f != f {
 			*c = 0
-			return nil
+			return
 		}
 		n = int64(min(max(f, 0), MaxCount))
 	}
 	*c = count(min(max(n, 0), MaxCount))
-	return nil
 }
 
 // part returns a part no larger than its whole.
@@ -374,17 +407,55 @@ func part(p, whole count) int64 { return int64(min(p, whole)) }
 // prompt_tokens includes cached_tokens and completion_tokens includes
 // reasoning_tokens, as Usage wants.
 type openAIUsage struct {
-	PromptTokens        count `json:"prompt_tokens"`
-	CompletionTokens    count `json:"completion_tokens"`
-	PromptTokensDetails *struct {
-		CachedTokens count `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
-	CompletionTokensDetails *struct {
-		ReasoningTokens count `json:"reasoning_tokens"`
-	} `json:"completion_tokens_details"`
+	PromptTokens            count             `json:"prompt_tokens"`
+	CompletionTokens        count             `json:"completion_tokens"`
+	PromptTokensDetails     *cachedDetails    `json:"prompt_tokens_details"`
+	CompletionTokensDetails *reasoningDetails `json:"completion_tokens_details"`
 	// DeepSeek reports its context cache as prompt_cache_hit_tokens (of
 	// prompt_tokens) instead of prompt_tokens_details.
 	PromptCacheHitTokens count `json:"prompt_cache_hit_tokens"`
+}
+
+func (o *openAIUsage) fill(obj []byte) {
+	for k, v := range jsonscan.Members(obj) {
+		raw := v.Raw(obj)
+		switch {
+		case k.Is("prompt_tokens"):
+			o.PromptTokens.set(raw)
+		case k.Is("completion_tokens"):
+			o.CompletionTokens.set(raw)
+		case k.Is("prompt_tokens_details"):
+			field(&o.PromptTokensDetails, raw)
+		case k.Is("completion_tokens_details"):
+			field(&o.CompletionTokensDetails, raw)
+		case k.Is("prompt_cache_hit_tokens"):
+			o.PromptCacheHitTokens.set(raw)
+		}
+	}
+}
+
+type cachedDetails struct {
+	CachedTokens count `json:"cached_tokens"`
+}
+
+func (d *cachedDetails) fill(obj []byte) {
+	for k, v := range jsonscan.Members(obj) {
+		if k.Is("cached_tokens") {
+			d.CachedTokens.set(v.Raw(obj))
+		}
+	}
+}
+
+type reasoningDetails struct {
+	ReasoningTokens count `json:"reasoning_tokens"`
+}
+
+func (d *reasoningDetails) fill(obj []byte) {
+	for k, v := range jsonscan.Members(obj) {
+		if k.Is("reasoning_tokens") {
+			d.ReasoningTokens.set(v.Raw(obj))
+		}
+	}
 }
 
 func (o *openAIUsage) usage() Usage {
@@ -407,14 +478,26 @@ func (o *openAIUsage) usage() Usage {
 // responsesUsage is the Responses API's ResponseUsage: input_tokens includes
 // cached_tokens, output_tokens includes reasoning_tokens.
 type responsesUsage struct {
-	InputTokens        count `json:"input_tokens"`
-	InputTokensDetails *struct {
-		CachedTokens count `json:"cached_tokens"`
-	} `json:"input_tokens_details"`
-	OutputTokens        count `json:"output_tokens"`
-	OutputTokensDetails *struct {
-		ReasoningTokens count `json:"reasoning_tokens"`
-	} `json:"output_tokens_details"`
+	InputTokens         count             `json:"input_tokens"`
+	InputTokensDetails  *cachedDetails    `json:"input_tokens_details"`
+	OutputTokens        count             `json:"output_tokens"`
+	OutputTokensDetails *reasoningDetails `json:"output_tokens_details"`
+}
+
+func (r *responsesUsage) fill(obj []byte) {
+	for k, v := range jsonscan.Members(obj) {
+		raw := v.Raw(obj)
+		switch {
+		case k.Is("input_tokens"):
+			r.InputTokens.set(raw)
+		case k.Is("input_tokens_details"):
+			field(&r.InputTokensDetails, raw)
+		case k.Is("output_tokens"):
+			r.OutputTokens.set(raw)
+		case k.Is("output_tokens_details"):
+			field(&r.OutputTokensDetails, raw)
+		}
+	}
 }
 
 func (r *responsesUsage) usage() Usage {
@@ -449,6 +532,32 @@ type anthropicUsage struct {
 
 type thinkingDetails struct {
 	ThinkingTokens count `json:"thinking_tokens"`
+}
+
+func (a *anthropicUsage) fill(obj []byte) {
+	for k, v := range jsonscan.Members(obj) {
+		raw := v.Raw(obj)
+		switch {
+		case k.Is("input_tokens"):
+			a.InputTokens.set(raw)
+		case k.Is("cache_read_input_tokens"):
+			a.CacheRead.set(raw)
+		case k.Is("cache_creation_input_tokens"):
+			a.CacheCreation.set(raw)
+		case k.Is("output_tokens"):
+			a.OutputTokens.set(raw)
+		case k.Is("output_tokens_details"):
+			field(&a.OutputTokensDetails, raw)
+		}
+	}
+}
+
+func (d *thinkingDetails) fill(obj []byte) {
+	for k, v := range jsonscan.Members(obj) {
+		if k.Is("thinking_tokens") {
+			d.ThinkingTokens.set(v.Raw(obj))
+		}
+	}
 }
 
 // merge takes o's non-zero fields. In a stream, message_start carries the
@@ -498,6 +607,24 @@ type geminiUsage struct {
 	CandidatesTokenCount    count `json:"candidatesTokenCount"`
 	ThoughtsTokenCount      count `json:"thoughtsTokenCount"`
 	ToolUsePromptTokenCount count `json:"toolUsePromptTokenCount"`
+}
+
+func (g *geminiUsage) fill(obj []byte) {
+	for k, v := range jsonscan.Members(obj) {
+		raw := v.Raw(obj)
+		switch {
+		case k.Is("promptTokenCount"):
+			g.PromptTokenCount.set(raw)
+		case k.Is("cachedContentTokenCount"):
+			g.CachedContentTokenCount.set(raw)
+		case k.Is("candidatesTokenCount"):
+			g.CandidatesTokenCount.set(raw)
+		case k.Is("thoughtsTokenCount"):
+			g.ThoughtsTokenCount.set(raw)
+		case k.Is("toolUsePromptTokenCount"):
+			g.ToolUsePromptTokenCount.set(raw)
+		}
+	}
 }
 
 func (g *geminiUsage) usage() Usage {
