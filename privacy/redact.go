@@ -37,8 +37,9 @@ var secretPatterns = []struct {
 // containsFold reports whether s contains the lower-case ASCII word sub,
 // ignoring case, without allocating.
 func containsFold(s, sub string) bool {
+	first := sub[0] // a lower-case letter: |0x20 folds its upper case to it
 	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
+		if s[i]|0x20 == first && strings.EqualFold(s[i:i+len(sub)], sub) {
 			return true
 		}
 	}
@@ -55,18 +56,47 @@ var sensitiveKeys = map[string]bool{
 // Redactor removes secrets from strings before they are logged.
 type Redactor struct {
 	secrets []string
+	// cue holds the bytes without which a string holds no credential
+	// format: one byte of every pattern's fixed text that its cheap test
+	// or match needs ('=', b and B, '/', the k of sk-, the I of AIza), and
+	// '%', without which nothing is encoded. Most logged strings (routes,
+	// methods, model names) hold none of them; they are only searched for
+	// the literal secrets, as they stand.
+	cue [256]bool
 }
 
 // NewRedactor returns a Redactor that, besides the known credential formats,
 // replaces each of the given literal secrets (empty ones are ignored).
 func NewRedactor(secrets ...string) *Redactor {
 	r := &Redactor{}
+	for _, c := range []byte("=bB/kI%") {
+		r.cue[c] = true
+	}
 	for _, s := range secrets {
 		if s != "" {
 			r.secrets = append(r.secrets, s)
 		}
 	}
 	return r
+}
+
+// mayHold reports whether s may hold a secret: a byte a credential format
+// or an encoding needs (see cue), or a literal secret as it stands.
+func (r *Redactor) mayHold(s string) bool {
+	if r == nil {
+		return true
+	}
+	for i := 0; i < len(s); i++ {
+		if r.cue[s[i]] {
+			return true
+		}
+	}
+	for _, secret := range r.secrets {
+		if strings.Contains(s, secret) {
+			return true
+		}
+	}
+	return false
 }
 
 // maxDecodeRounds is how many rounds of percent-decoding String looks
@@ -89,6 +119,14 @@ type span struct{ lo, hi int }
 // s it came from, looks for secrets in every round's text, and cuts the
 // bytes of s they came from.
 func (r *Redactor) String(s string) string {
+	if !r.mayHold(s) {
+		return s
+	}
+	return r.redact(s)
+}
+
+// redact is String without the look for a cue.
+func (r *Redactor) redact(s string) string {
 	var cut []span
 	view, origin := s, []span(nil) // origin nil: view is s itself
 	for round := 0; ; round++ {

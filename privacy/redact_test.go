@@ -151,6 +151,8 @@ func FuzzRedactor(f *testing.F) {
 	f.Add("%2574ok-abcdef%3Fkey%3Dx", "tok-abcdef")
 	f.Add("%%37%34ok-abcdef", "tok-abcdef")
 	f.Add("key%253Dabc%2526", "zzzzzzzz")
+	f.Add("Authorization: BEARER abcdefgh", "zzzzzzzz")
+	f.Add("x sk-abcdefgh1234 AIzaSyA-1234567890abcdefghij /bot123:abc", "zzzzzzzz")
 	f.Fuzz(func(t *testing.T, s, secret string) {
 		// A secret of token characters, as tokens are: one holding '%' or
 		// the placeholder's brackets could be spelled by the placeholder.
@@ -159,7 +161,13 @@ func FuzzRedactor(f *testing.F) {
 		}) {
 			return
 		}
-		out := NewRedactor(secret).String(s)
+		r := NewRedactor(secret)
+		out := r.String(s)
+		// The look for a cue only skips strings the whole search would
+		// leave as they are.
+		if full := r.redact(s); out != full {
+			t.Fatalf("String(%q) = %q, the whole search gives %q", s, out, full)
+		}
 		if revealed(out, secret) {
 			t.Fatalf("String(%q) = %q reveals %q", s, out, secret)
 		}

@@ -125,5 +125,20 @@ func BenchmarkJSONHandler(b *testing.B) {
 					slog.String("transport", "socket"))
 			}
 		})
+		// The gateway's line: the client, the models, the provider key's
+		// name, tokens and cost on top.
+		b.Run(tc.name+"/gateway", func(b *testing.B) {
+			log := slog.New(tc.h)
+			b.ReportAllocs()
+			for b.Loop() {
+				log.LogAttrs(context.Background(), slog.LevelInfo, "request",
+					slog.String("route", "gateway"), slog.String("method", "POST"), slog.Int("status", 200),
+					slog.Float64("duration_ms", 12.345), slog.Int64("bytes_in", 77), slog.Int64("bytes_out", 1234),
+					slog.String("client", "alice"), slog.String("model", "gpt-4o-mini"), slog.String("provider", "openai"),
+					slog.String("provider_key", "openai#2"), slog.String("upstream_model", "gpt-4o-mini-2024-07-18"),
+					slog.Int64("tokens_in", 19), slog.Int64("tokens_out", 998), slog.Float64("cost", 0.000601),
+					slog.String("currency", "usd"), slog.String("transport", "socket"))
+			}
+		})
 	}
 }
