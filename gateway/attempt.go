@@ -217,6 +217,9 @@ func (p *Plan) excluded(t *target) func(*Key) bool {
 // came back.
 func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome, *http.Response, error) {
 	now := time.Now()
+	if p.tried == nil {
+		p.tried, p.keys, p.keyTargets = p.triedBuf[:0], p.keysBuf[:0], p.keyTgtBuf[:0]
+	}
 	p.tried = append(p.tried, t)
 	if k != nil {
 		p.keys = append(p.keys, k)
@@ -652,7 +655,8 @@ func addDefaults(h http.Header, defaults map[string]string) {
 // records the result and frees the target's in-flight slot.
 func (p *Plan) track(resp *http.Response, t *target, k *Key, start time.Time, first *[]byte) io.ReadCloser {
 	p.result.Provider, p.result.Key = t.provider.Name, keyName(k)
-	a := &answer{body: resp.Body, plan: p, t: t, first: first}
+	p.ans = answer{body: resp.Body, plan: p, t: t, first: first}
+	a := &p.ans // a plan commits one answer
 	if first != nil {
 		a.prefix = *first
 	}

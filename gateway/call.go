@@ -104,7 +104,7 @@ func ParseCall(method, escapedPath string, h http.Header) (Call, error) {
 	if !ok || rest == "" {
 		return Call{}, errNoModelRoute
 	}
-	endpoint := "/" + rest
+	endpoint := path[len("/v1"):] // "/" + rest
 	if method != http.MethodPost {
 		return Call{}, errNoModelRoute
 	}

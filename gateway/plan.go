@@ -52,6 +52,13 @@ type Plan struct {
 
 	report Report
 	result Result
+
+	// Room for the usual request's bookkeeping inside the Plan, one
+	// allocation for all: a first attempt's target and key, its answer.
+	triedBuf  [2]*target
+	keysBuf   [2]*Key
+	keyTgtBuf [2]*target
+	ans       answer
 }
 
 // Report is what the request's log line says about the gateway's work.
@@ -152,9 +159,10 @@ func (s *Snapshot) ModelPlan(r *http.Request, call Call, caller *access.Caller, 
 	p.route = route
 	now := time.Now()
 	var kinds []string
-	for _, t := range route.order(now) {
+	ts := route.order(now) // a copy of the route's: filtered in place
+	for _, t := range ts {
 		if p.serves(t.provider) {
-			p.targets = append(p.targets, t)
+			p.targets = append(ts[:len(p.targets)], t)
 		} else if !slices.Contains(kinds, string(t.provider.Kind)) {
 			kinds = append(kinds, string(t.provider.Kind))
 		}

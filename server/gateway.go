@@ -107,7 +107,8 @@ func (s *Server) admit(w *logWriter, r *http.Request, caller *access.Caller) (ac
 // tokens and cost, and counts usage per client key, model, provider and
 // provider key.
 func (s *Server) settle(w *logWriter, plan *gateway.Plan, ticket access.Ticket) {
-	res := plan.Result()
+	res := &w.usage // the log line reads it; kept in the writer, not allocated
+	*res = plan.Result()
 	tokens := res.Usage.Total()
 	var cost int64
 	if res.Caller != nil && res.Caller.Kind == access.Client {
@@ -117,11 +118,11 @@ func (s *Server) settle(w *logWriter, plan *gateway.Plan, ticket access.Ticket) 
 	}
 	ticket.Done(tokens, cost)
 	if !res.Answered {
+		*res = gateway.Result{}
 		return
 	}
-	w.usage = &res
 	if s.onUsage != nil {
-		s.onUsage(res, time.Now())
+		s.onUsage(*res, time.Now())
 	}
 	model := res.Model
 	if model == "" {

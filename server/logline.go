@@ -45,7 +45,7 @@ type logWriter struct {
 	api          gateway.Kind   // the error format the client parses ("" = llmproxy's own)
 	plan         *gateway.Plan  // the gateway's work, for the log line
 	caller       *access.Caller // who called, when a credential was checked
-	usage        *gateway.Result
+	usage        gateway.Result // an answered gateway request's, set when its answer ended
 	refusedToken bool                  // the first path segment was a wrong token: never log it
 	bodyErr      atomic.Pointer[error] // the client's body failed to read
 	body         countingBody          // the request body, counted (kept here: no allocation of its own)
@@ -195,7 +195,7 @@ func (s *Server) logRequest(w *logWriter, r *http.Request) {
 			attrs = append(attrs, slog.Int("attempts", rep.Attempts), slog.String("failovers", strings.Join(rep.Failovers, "; ")))
 		}
 	}
-	if u := w.usage; u != nil && !u.Usage.IsZero() {
+	if u := &w.usage; !u.Usage.IsZero() {
 		attrs = append(attrs, slog.Int64("tokens_in", u.Usage.Input), slog.Int64("tokens_out", u.Usage.Output))
 		if u.Currency != "" {
 			attrs = append(attrs, slog.Float64("cost", float64(u.Cost)/1e9), slog.String("currency", u.Currency))
