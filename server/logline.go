@@ -42,10 +42,10 @@ type logWriter struct {
 	wsEnd  string // how a WebSocket session ended
 	wsCode int    // the close code its client received
 
-	api          gateway.Kind   // the error format the client parses ("" = llmproxy's own)
-	plan         *gateway.Plan  // the gateway's work, for the log line
-	caller       *access.Caller // who called, when a credential was checked
-	usage        gateway.Result // an answered gateway request's, set when its answer ended
+	api          gateway.Kind          // the error format the client parses ("" = llmproxy's own)
+	plan         *gateway.Plan         // the gateway's work, for the log line
+	caller       *access.Caller        // who called, when a credential was checked
+	usage        gateway.Result        // an answered gateway request's, set when its answer ended
 	refusedToken bool                  // the first path segment was a wrong token: never log it
 	bodyErr      atomic.Pointer[error] // the client's body failed to read
 	body         countingBody          // the request body, counted (kept here: no allocation of its own)
