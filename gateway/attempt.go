@@ -228,7 +228,7 @@ func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome,
 	}
 	p.report.Attempts++
 	p.report.Provider, p.report.Key, p.report.Model = t.provider.Name, keyName(k), t.model
-	out, err := p.request(in, t, k)
+	out, err := p.request(in, t, k, more)
 	if err != nil {
 		return finished, nil, err
 	}
@@ -532,7 +532,7 @@ func (p *Plan) soonest() time.Duration {
 
 // request builds the attempt's request: the target URL, the provider's
 // header policy, the credential, and the body for this target.
-func (p *Plan) request(in *http.Request, t *target, k *Key) (*http.Request, error) {
+func (p *Plan) request(in *http.Request, t *target, k *Key, more bool) (*http.Request, error) {
 	u, err := p.url(t, in)
 	if err != nil {
 		return nil, err
@@ -540,7 +540,15 @@ func (p *Plan) request(in *http.Request, t *target, k *Key) (*http.Request, erro
 	out := *in
 	out.URL = u
 	prov := t.provider
-	h := prov.policy.Outbound(in.Header)
+	// Each attempt starts from the client's headers under its provider's
+	// policy; the last one may filter them in place, as the preset path
+	// does: nothing reads them afterwards.
+	var h http.Header
+	if more {
+		h = prov.policy.Outbound(in.Header)
+	} else {
+		h = prov.policy.Filter(in.Header)
+	}
 	if p.gateway || p.inject {
 		// The client's credential never goes upstream; nor does a choice of
 		// organisation or project billed on the operator's key.
@@ -752,7 +760,7 @@ func (p *Plan) WebSocket(in *http.Request) (*url.URL, http.Header, http.RoundTri
 				Message: "no provider key is usable for this request (all are disabled); the operator has been told"}
 		}
 	}
-	out, err := p.request(in, t, k)
+	out, err := p.request(in, t, k, true) // the handshake reads the client's headers again
 	if err != nil {
 		return nil, nil, nil, err
 	}

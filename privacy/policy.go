@@ -92,12 +92,17 @@ func (p *Policy) Outbound(src http.Header) http.Header {
 
 // Filter removes from h, in place, the headers that may not go upstream,
 // and returns h: Outbound without the copy, for a caller that owns h and
-// has no further use for what is removed.
+// has no further use for what is removed. Like Outbound, it leaves every
+// name in canonical form (a server's parsed header has no other), so that
+// a later delete or set by canonical name finds it.
 func (p *Policy) Filter(h http.Header) http.Header {
 	hop := parseConnection(h["Connection"])
 	for name, values := range h {
 		if !p.keeps(name, values, &hop) {
 			delete(h, name)
+		} else if c := textproto.CanonicalMIMEHeaderKey(name); c != name {
+			delete(h, name)
+			h[c] = append(h[c], values...)
 		}
 	}
 	return h

@@ -117,6 +117,17 @@ func TestOutbound(t *testing.T) {
 	if in.Get("Cookie") == "" {
 		t.Error("Outbound modified its input")
 	}
+
+	// A map filled by hand may hold names in other cases: both leave them
+	// canonical, so that the gateway's delete of the client's credential by
+	// its canonical name finds it.
+	raw := http.Header{"authorization": {"Bearer client"}, "content-type": {"application/json"}, "x-forwarded-for": {"10.0.0.1"}}
+	p := New(Options{})
+	for _, got := range []http.Header{p.Outbound(raw), p.Filter(maps.Clone(raw))} {
+		if len(got) != 2 || got.Get("Authorization") != "Bearer client" || got.Get("Content-Type") != "application/json" {
+			t.Errorf("non-canonical names: %v", got)
+		}
+	}
 }
 
 func TestCleanResponse(t *testing.T) {
