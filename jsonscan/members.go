@@ -6,9 +6,17 @@ import (
 	"unicode/utf8"
 )
 
-// Key is an object member's key as a string literal, quotes included, as it
-// stands in the document.
-type Key []byte
+// Key is an object member's key, as the string literal it is in the
+// document.
+type Key struct {
+	lit []byte
+	// plain: the literal is its value (no escape, nothing outside ASCII).
+	plain bool
+}
+
+// Literal returns the key's string literal, quotes included, as it stands
+// in the document.
+func (k Key) Literal() []byte { return k.lit }
 
 // Is reports whether the key names the struct field tagged name the way
 // encoding/json matches it: the key is unescaped, then compared ignoring case
@@ -16,16 +24,28 @@ type Key []byte
 // and "uſage" (long s) are all "usage". A decoder that reads fields by hand
 // with Is reads the fields encoding/json would.
 func (k Key) Is(name string) bool {
-	body := k[1 : len(k)-1]
-	if bytes.IndexByte(body, '\\') < 0 && isASCII(name) && isASCIIBytes(body) {
-		return len(body) == len(name) && asciiEqualFold(body, name)
+	body := k.lit[1 : len(k.lit)-1]
+	if k.plain {
+		switch {
+		case len(body) == len(name):
+			// A name of the same length that folds to an ASCII key is
+			// ASCII too: the only other runes that fold to ASCII letters
+			// (the Kelvin sign, long s) are longer than them.
+			return string(body) == name || asciiEqualFold(body, name)
+		case len(name) < len(body):
+			return false // no rune folds to a longer one here
+		case isASCII(name):
+			return false
+		}
 	}
 	return decodedEqualFold(body, name)
 }
 
-func isASCIIBytes(b []byte) bool {
+// isPlain reports whether the inside of a string literal is its value: no
+// escape, nothing outside ASCII.
+func isPlain(b []byte) bool {
 	for _, c := range b {
-		if c >= utf8.RuneSelf {
+		if c >= utf8.RuneSelf || c == '\\' {
 			return false
 		}
 	}
@@ -50,7 +70,7 @@ func Members(obj []byte) iter.Seq2[Key, Value] {
 			if keyEnd < 0 {
 				return
 			}
-			key := Key(obj[i:keyEnd])
+			key := Key{lit: obj[i:keyEnd], plain: isPlain(obj[i+1 : keyEnd-1])}
 			i = skipSpace(obj, keyEnd)
 			if i >= n || obj[i] != ':' {
 				return

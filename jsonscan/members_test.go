@@ -38,7 +38,7 @@ func TestMembers(t *testing.T) {
 	var raws []string
 	var kinds []Kind
 	for k, v := range Members(obj) {
-		s, err := Unquote(k)
+		s, err := Unquote(k.Literal())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,9 +64,14 @@ func TestMembers(t *testing.T) {
 	}
 	for _, s := range []string{`{}`, `{ }`, `[1]`, `"{}"`, ``, `{`} {
 		for k := range Members([]byte(s)) {
-			t.Errorf("%q: member %q", s, k)
+			t.Errorf("%q: member %q", s, k.Literal())
 		}
 	}
+}
+
+// keyOf is the Key Members would give for a literal.
+func keyOf(lit string) Key {
+	return Key{lit: []byte(lit), plain: isPlain([]byte(lit[1 : len(lit)-1]))}
 }
 
 func TestKeyIs(t *testing.T) {
@@ -87,8 +92,15 @@ func TestKeyIs(t *testing.T) {
 		{`"üsage"`, "usage", false},   // no diacritic folding
 		{`"prompt\u005ftokens"`, "prompt_tokens", true},
 		{`"prompt-tokens"`, "prompt_tokens", false},
+		{`"key"`, "\u212aey", true},   // a name may be the one with the Kelvin sign
+		{`"ke"`, "\u212a", false},     // longer in bytes, not in runes
+		{`"sage"`, "\u017fage", true}, // long s in the name
+		{`"usage"`, "USAGE", true},
+		{`"k"`, "\xff", false}, // a name that is not UTF-8
+		{`"\u212a"`, "k", true},
+		{`"\u00e9t\u00e9"`, "\u00c9T\u00c9", true}, // outside ASCII on both sides
 	} {
-		if got := Key(c.lit).Is(c.name); got != c.want {
+		if got := keyOf(c.lit).Is(c.name); got != c.want {
 			t.Errorf("Key(%s).Is(%q) = %v, want %v", c.lit, c.name, got, c.want)
 		}
 	}
@@ -116,9 +128,9 @@ func FuzzMembers(f *testing.F) {
 			if i >= len(keys) {
 				t.Fatalf("%q: more members than encoding/json's %d", obj, len(keys))
 			}
-			s, err := Unquote(k)
+			s, err := Unquote(k.Literal())
 			if err != nil {
-				t.Fatalf("%q: key %q: %v", obj, k, err)
+				t.Fatalf("%q: key %q: %v", obj, k.Literal(), err)
 			}
 			if s != keys[i] || !bytes.Equal(v.Raw(obj), vals[i]) {
 				t.Fatalf("%q: member %d is %q: %q, encoding/json %q: %q", obj, i, s, v.Raw(obj), keys[i], vals[i])
@@ -129,7 +141,7 @@ func FuzzMembers(f *testing.F) {
 			for _, n := range []string{name, keys[i], strings.ToUpper(keys[i]), strings.ToLower(keys[i])} {
 				want, ok := stdMatches(keys[i], n)
 				if got := k.Is(n); ok && got != want {
-					t.Fatalf("Key(%s).Is(%q) = %v, encoding/json %v", k, n, got, want)
+					t.Fatalf("Key(%s).Is(%q) = %v, encoding/json %v", k.Literal(), n, got, want)
 				}
 			}
 			i++
@@ -157,7 +169,7 @@ func kindOfRaw(t *testing.T, raw []byte) Kind {
 // field tagged name, with such a struct made at run time; ok is false when
 // name cannot be a tag (encoding/json would ignore it).
 func stdMatches(key, name string) (match, ok bool) {
-	if !validTag(name) {
+	if !validTag(name) || name == "-" { // json:"-" leaves the field out
 		return false, false
 	}
 	typ := reflect.StructOf([]reflect.StructField{{Name: "F", Type: reflect.TypeFor[int](), Tag: reflect.StructTag(`json:"` + name + `"`)}})
