@@ -45,19 +45,39 @@ func Buffer(req *http.Request, limit int64) (bool, error) {
 	if req.ContentLength > 0 && req.ContentLength <= limit {
 		size = int(req.ContentLength) + 1 // +1: the read that sees EOF
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	_, err := buf.ReadFrom(io.LimitReader(req.Body, limit+1))
+	data, err := readAll(io.LimitReader(req.Body, limit+1), size)
 	if err != nil {
 		req.Body.Close()
 		return false, err
 	}
-	if int64(buf.Len()) > limit {
-		req.Body = readCloser{io.MultiReader(bytes.NewReader(buf.Bytes()), req.Body), req.Body}
+	if int64(len(data)) > limit {
+		req.Body = readCloser{io.MultiReader(bytes.NewReader(data), req.Body), req.Body}
 		return false, nil
 	}
 	req.Body.Close()
-	Set(req, buf.Bytes())
+	Set(req, data)
 	return true, nil
+}
+
+// readAll is io.ReadAll starting with size bytes of room, which it grows
+// only when they are full: a body of the declared length is read into the
+// one allocation, with the byte to spare for the read that sees EOF
+// (bytes.Buffer.ReadFrom would grow it first, to have 512 bytes free).
+func readAll(r io.Reader, size int) ([]byte, error) {
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // Set makes data req's replayable body.

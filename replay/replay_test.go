@@ -105,3 +105,28 @@ func TestWithAndEmpty(t *testing.T) {
 		t.Error("a request without a body rewinds to itself")
 	}
 }
+
+// A body of unknown length grows as it is read, whole whatever the reads'
+// sizes; one of a declared length fills the buffer made for it.
+func TestReadAll(t *testing.T) { // not parallel: it counts allocations
+	want := strings.Repeat("0123456789", 500)
+	for _, size := range []int{1, 512, len(want), len(want) + 1} {
+		got, err := readAll(iotest.OneByteReader(strings.NewReader(want)), size)
+		if err != nil || string(got) != want {
+			t.Fatalf("size %d: %d bytes, %v", size, len(got), err)
+		}
+	}
+	got, err := readAll(iotest.TimeoutReader(strings.NewReader(want)), len(want)+1)
+	if !errors.Is(err, iotest.ErrTimeout) {
+		t.Errorf("a failing read: %v, %d bytes", err, len(got))
+	}
+	body := `{"model":"m","messages":[{"role":"user","content":"Hello!"}]}`
+	src := strings.NewReader(body)
+	allocs := testing.AllocsPerRun(100, func() {
+		src.Reset(body)
+		got, err = readAll(src, len(body)+1)
+	})
+	if err != nil || string(got) != body || cap(got) != len(body)+1 || allocs != 1 {
+		t.Errorf("a declared length: %q cap %d, %v allocations, %v", got, cap(got), allocs, err)
+	}
+}
