@@ -592,9 +592,13 @@ func (p *Plan) injectUsage(t *target) bool {
 func (p *Plan) bodyFor(t *target) ([]byte, error) {
 	data := p.body
 	if t.model != "" && t.model != p.model && !p.passthrough && p.call.API != Gemini {
-		var err error
-		if data, err = jsonscan.SetString(data, t.model, "model"); err != nil {
-			return nil, errBadJSON
+		if p.modelAt.Kind == jsonscan.KindString {
+			data = jsonscan.ReplaceString(data, p.modelAt, t.model) // found by ModelPlan's pass
+		} else {
+			var err error
+			if data, err = jsonscan.SetString(data, t.model, "model"); err != nil {
+				return nil, errBadJSON
+			}
 		}
 	}
 	if p.injectUsage(t) {

@@ -30,8 +30,9 @@ type Plan struct {
 	// body is the buffered request body, for a second attempt and for
 	// edits (model, stream_options); nil streams the client's body once.
 	body        []byte
-	stream      bool // the client asked for a stream
-	clientUsage bool // …and for stream_options.include_usage itself
+	modelAt     jsonscan.Value // where body names the model (Kind 0: not read from it)
+	stream      bool           // the client asked for a stream
+	clientUsage bool           // …and for stream_options.include_usage itself
 
 	// Passthrough (presets and generic mode): the path after the preset
 	// and the query; fixed is generic mode's target.
@@ -121,19 +122,23 @@ func (s *Snapshot) ModelPlan(r *http.Request, call Call, caller *access.Caller, 
 		p.stream = geminiStreams(call.Endpoint)
 		p.format = meter.Gemini
 	default:
-		model, found, err := jsonscan.String(p.body, "model")
+		// model and stream in one pass over the body (a long prompt is most
+		// of its bytes).
+		vals, err := jsonscan.Fields(p.body, "model", "stream")
 		switch {
 		case errors.Is(err, jsonscan.ErrDuplicateKey):
-			return nil, errDuplicateModel
+			if _, _, err := jsonscan.Get(p.body, "model"); err != nil {
+				return nil, errDuplicateModel
+			}
+			return nil, fieldTwice("stream")
 		case err != nil:
 			return nil, errBadJSON
-		case !found || model == "":
+		case vals[0].Kind != jsonscan.KindString || vals[0].End-vals[0].Start == 2:
 			return nil, errNoModel
 		}
-		p.model = model
-		if p.stream, _, err = jsonscan.Bool(p.body, "stream"); err != nil {
-			return nil, fieldTwice("stream")
-		}
+		p.model, _ = jsonscan.Unquote(vals[0].Raw(p.body))
+		p.modelAt = vals[0]
+		p.stream = vals[1].Kind == jsonscan.KindTrue
 		p.format = meter.OpenAI
 		switch {
 		case call.API == Anthropic:

@@ -55,6 +55,34 @@ func BenchmarkGet(b *testing.B) {
 	}
 }
 
+// BenchmarkFields reads what the gateway routes a request by — model,
+// stream, stream_options — in one pass, against three calls of Get.
+func BenchmarkFields(b *testing.B) {
+	keys := []string{"model", "stream", "stream_options"}
+	for _, body := range benchBodies {
+		b.Run(body.name+"/fields", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body.data)))
+			for b.Loop() {
+				if vals, err := Fields(body.data, keys...); err != nil || vals[0].Kind != KindString {
+					b.Fatal(vals, err)
+				}
+			}
+		})
+		b.Run(body.name+"/get-each", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body.data)))
+			for b.Loop() {
+				for _, key := range keys {
+					if _, _, err := Get(body.data, key); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkValid(b *testing.B) {
 	for _, body := range benchBodies {
 		b.Run(body.name, func(b *testing.B) {

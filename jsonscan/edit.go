@@ -28,12 +28,22 @@ func SetString(data []byte, s string, path ...string) ([]byte, error) {
 	return set(data, nil, s, true, path)
 }
 
+// ReplaceString returns a new document in which the value v (found in data
+// by Get or Fields) is the string s, encoded as AppendString encodes it:
+// SetString for a value whose place is known, without another pass.
+func ReplaceString(data []byte, v Value, s string) []byte {
+	out := make([]byte, 0, len(data)-(v.End-v.Start)+quotedLen(s))
+	out = append(out, data[:v.Start]...)
+	out = AppendString(out, s)
+	return append(out, data[v.End:]...)
+}
+
 // set puts raw, or s encoded when quote is set, at path.
 func set(data, raw []byte, s string, quote bool, path []string) ([]byte, error) {
 	if len(path) == 0 {
 		return nil, ErrEmptyPath
 	}
-	r, err := scan(data, path)
+	r, err := scan(data, path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +123,7 @@ func Delete(data []byte, path ...string) ([]byte, error) {
 	if len(path) == 0 {
 		return nil, ErrEmptyPath
 	}
-	r, err := scan(data, path)
+	r, err := scan(data, path, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -306,3 +306,52 @@ func FuzzQuote(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFields: Fields finds in one pass what Get finds key by key, and
+// refuses what Get refuses for any of the keys.
+func FuzzFields(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte(`{"stream":true,"model":"m","stream_options":{"include_usage":true}}`))
+	f.Add([]byte(`{"stream":true,"Stream":false,"model":"m"}`))
+	f.Add([]byte(`{"stream_options":{"model":1},"model":{"stream":2}}`))
+	keys := []string{"model", "stream", "stream_options"}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		vals, err := Fields(data, keys...)
+		var dup bool
+		var syntax error
+		for i, key := range keys {
+			v, found, gerr := Get(data, key)
+			switch {
+			case errors.Is(gerr, ErrDuplicateKey):
+				dup = true
+			case gerr != nil:
+				syntax = gerr
+			case err == nil && found && vals[i] != v:
+				t.Fatalf("%q: Fields gives %s %+v, Get %+v", data, key, vals[i], v)
+			case err == nil && !found && vals[i].Kind != KindInvalid:
+				t.Fatalf("%q: Fields finds %s %+v, Get nothing", data, key, vals[i])
+			}
+		}
+		switch {
+		case syntax != nil:
+			if !isSyntaxError(err) {
+				t.Fatalf("%q: Get refuses it (%v), Fields gives %v", data, syntax, err)
+			}
+		case dup:
+			if !errors.Is(err, ErrDuplicateKey) {
+				t.Fatalf("%q: a duplicate for Get, Fields gives %v", data, err)
+			}
+		case err != nil:
+			t.Fatalf("%q: Fields: %v, Get takes it", data, err)
+		case vals[0].Kind != KindInvalid:
+			// Replacing the value found is SetString at its path.
+			const s = "new \"model\" ✓"
+			want, serr := SetString(data, s, "model")
+			if got := ReplaceString(data, vals[0], s); serr != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%q: ReplaceString gives %q, SetString %q (%v)", data, got, want, serr)
+			}
+		}
+	})
+}

@@ -117,7 +117,7 @@ var (
 // valid JSON value, or ErrDuplicateKey when an object on the path holds the
 // looked-up key twice.
 func Get(data []byte, path ...string) (v Value, found bool, err error) {
-	r, err := scan(data, path)
+	r, err := scan(data, path, nil)
 	if err != nil {
 		return Value{}, false, err
 	}
@@ -125,6 +125,26 @@ func Get(data []byte, path ...string) (v Value, found bool, err error) {
 		return Value{}, false, nil
 	}
 	return r.val, true, nil
+}
+
+// Fields is Get for several members of the top-level object in one pass:
+// vals[i] is the value of keys[i], of Kind KindInvalid when the document is
+// not an object or has no such member. Each key is held to Get's rules: a
+// second occurrence, or a key equal to it only when case is ignored, is
+// ErrDuplicateKey. The keys must differ from each other ignoring case.
+func Fields(data []byte, keys ...string) (vals []Value, err error) {
+	f := &fieldSet{keys: keys, vals: make([]Value, len(keys))}
+	if _, err := scan(data, nil, f); err != nil {
+		return nil, err
+	}
+	return f.vals, nil
+}
+
+// fieldSet is what Fields asks scan for and what it found.
+type fieldSet struct {
+	keys []string
+	vals []Value
+	cur  int // the member whose value is being read
 }
 
 // String returns the decoded string at path; found is false when the value is
@@ -156,6 +176,6 @@ func Bool(data []byte, path ...string) (value, found bool, err error) {
 // Valid reports whether data is exactly one valid JSON value, with only JSON
 // whitespace around it, under the rules in the package comment.
 func Valid(data []byte) bool {
-	_, err := scan(data, nil)
+	_, err := scan(data, nil, nil)
 	return err == nil
 }

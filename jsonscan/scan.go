@@ -25,7 +25,12 @@ type result struct {
 // The objects on the path form a prefix of the stack: onPath is its length.
 // In such an object at depth d, each key is compared with path[d-1]; a match
 // marks the next value as the path's value at that depth.
-func scan(data []byte, path []string) (r result, err error) {
+//
+// fields, when not nil, asks for several members of the top-level object
+// instead of a path (which is then empty): each key at depth 1 is compared
+// with every one of fields.keys, and the value of the first exact match of a
+// key is recorded in fields.vals, with the same duplicate rule as a path.
+func scan(data []byte, path []string, fields *fieldSet) (r result, err error) {
 	// Bit d of objects: the container at depth d is an object. 256 levels
 	// live on the stack; a deeper document grows the slice (at most
 	// MaxDepth/64+1 words), so a typical call zeroes 32 bytes, not 1.2 KiB.
@@ -135,6 +140,9 @@ end: // a value ended just before i
 	if open && depth == r.found {
 		r.val.End = i
 		open = false
+		if fields != nil && depth == 1 {
+			fields.vals[fields.cur] = r.val
+		}
 	}
 	i = skipSpace(data, i)
 	if depth == 0 {
@@ -196,6 +204,18 @@ key:
 			// Reported once the rest is known to be valid: ErrDuplicateKey
 			// always means a well-formed document.
 			dup = true
+		}
+	} else if fields != nil && depth == 1 && !dup {
+		for j, key := range fields.keys {
+			exact, fold := matchKey(data[ks+1:i-1], simple, key)
+			if exact && fields.vals[j].Kind == KindInvalid {
+				fields.cur, r.found, mark = j, 1, true
+				break
+			}
+			if fold {
+				dup = true
+				break
+			}
 		}
 	}
 	i = skipSpace(data, i)
