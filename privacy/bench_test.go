@@ -73,7 +73,7 @@ func BenchmarkConnectionNames(b *testing.B) {
 // of which holds a secret: the common case, paid on every line.
 func BenchmarkRedactorString(b *testing.B) {
 	r := NewRedactor("operator-token-abcdef0123456789")
-	values := []string{"gateway", "POST", "alice", "gpt-4o-mini", "openai", "openai#2", "gpt-4o-mini-2024-07-18", "usd", "socket", "upstream failed mid-response"}
+	values := []string{"gateway", "POST", "alice", "gpt-4o-mini", "openai", "openai#2", "gpt-4o-mini-2024-07-18", "usd", "socket", "upstream failed mid-response", "bench-1", "BENCH_PROVIDER_KEY"}
 	b.ReportAllocs()
 	for b.Loop() {
 		for _, v := range values {

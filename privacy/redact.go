@@ -57,11 +57,11 @@ var sensitiveKeys = map[string]bool{
 type Redactor struct {
 	secrets []string
 	// cue holds the bytes without which a string holds no credential
-	// format: one byte of every pattern's fixed text that its cheap test
-	// or match needs ('=', b and B, '/', the k of sk-, the I of AIza), and
-	// '%', without which nothing is encoded. Most logged strings (routes,
-	// methods, model names) hold none of them; they are only searched for
-	// the literal secrets, as they stand.
+	// format: one byte of every pattern's fixed text ('=', b and B, '/',
+	// the k of sk-, the I of AIza; mayHold checks a letter's neighbours),
+	// and '%', without which nothing is encoded. Most logged strings
+	// (routes, methods, model names) hold none of them; they are only
+	// searched for the literal secrets, as they stand.
 	cue [256]bool
 }
 
@@ -87,7 +87,25 @@ func (r *Redactor) mayHold(s string) bool {
 		return true
 	}
 	for i := 0; i < len(s); i++ {
-		if r.cue[s[i]] {
+		if !r.cue[s[i]] {
+			continue
+		}
+		// A letter counts with the neighbours its patterns need: "be" or
+		// "bo" in any case (bearer, bot), "sk-", "AIz".
+		switch s[i] {
+		case 'b', 'B':
+			if i+1 < len(s) && (s[i+1]|0x20 == 'e' || s[i+1]|0x20 == 'o') {
+				return true
+			}
+		case 'k':
+			if i > 0 && s[i-1] == 's' && i+1 < len(s) && s[i+1] == '-' {
+				return true
+			}
+		case 'I':
+			if i > 0 && s[i-1] == 'A' && i+1 < len(s) && s[i+1] == 'z' {
+				return true
+			}
+		default:
 			return true
 		}
 	}
