@@ -89,6 +89,7 @@ type Key struct {
 
 	digest          [32]byte
 	models, presets Patterns
+	caller          *Caller // the key's Caller, made once: Authenticate returns it
 }
 
 // Budget is a spending cap per period, in nano-units (1e-9) of Currency.
@@ -226,6 +227,7 @@ func Compile(keys []config.ClientKey, opts Options) (*Keys, error) {
 			}
 			k.Budget = &b
 		}
+		k.caller = &Caller{Kind: Client, Key: k}
 		ks.byDigest[digest] = k
 		ks.list = append(ks.list, k)
 	}
@@ -325,7 +327,8 @@ func (ks *Keys) AuthHeader() string { return ks.authHeader }
 func (ks *Keys) Authenticate(r *http.Request, now time.Time) (*Caller, error) {
 	found := false
 	var expired bool
-	for _, cred := range Credentials(r, ks.authHeader) {
+	var buf [4]Credential // room for the usual few, on the stack
+	for _, cred := range AppendCredentials(buf[:0], r, ks.authHeader) {
 		found = true
 		sum := sha256.Sum256([]byte(cred.Value))
 		if ks.hasOperator && subtle.ConstantTimeCompare(sum[:], ks.operator[:]) == 1 {
@@ -337,6 +340,9 @@ func (ks *Keys) Authenticate(r *http.Request, now time.Time) (*Caller, error) {
 			if !k.Expires.IsZero() && !now.Before(k.Expires) {
 				expired = true
 				continue
+			}
+			if k.caller != nil {
+				return k.caller, nil
 			}
 			return &Caller{Kind: Client, Key: k}, nil
 		}
@@ -378,7 +384,12 @@ var placeholders = []string{"my-secret-password-123", "my-custom-key-001", "your
 // tried: Authorization: Bearer, x-api-key, x-goog-api-key, api-key, the
 // extra header, ?key=.
 func Credentials(r *http.Request, authHeader string) []Credential {
-	var out []Credential
+	return AppendCredentials(nil, r, authHeader)
+}
+
+// AppendCredentials appends r's credentials to out, as Credentials
+// returns them.
+func AppendCredentials(out []Credential, r *http.Request, authHeader string) []Credential {
 	for _, v := range r.Header["Authorization"] {
 		if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
 			if t := strings.TrimSpace(v[7:]); t != "" {
