@@ -156,8 +156,8 @@ func (r *results) cpuTable(w func(string, ...any)) {
 	}
 	w("\n## CPU per request\n\n")
 	w("The same wrk runs: CPU time (user + system, `/proc/<pid>/stat`) the proxy's processes used during a run, divided by the requests wrk completed; the upstream's likewise. ")
-	w("%s; ×floor and ×nginx are the median of the ratios within each round (every round runs the targets one after the other), with their range when there are several rounds.\n\n", medianOf(r.Rounds))
-	w("| target | req/s | CPU µs/request (proxy) | ×floor | ×nginx | upstream CPU µs/request |\n|---|---:|---:|---:|---:|---:|\n")
+	w("%s; ×floor, ×nginx and ×preset (llmproxy socket, a preset: the gateway's figure) are the median of the ratios within each round (every round runs the targets one after the other), with their range when there are several rounds.\n\n", medianOf(r.Rounds))
+	w("| target | req/s | CPU µs/request (proxy) | ×floor | ×nginx | ×preset | upstream CPU µs/request |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	per := func(name string, upstream bool) []float64 {
 		var out []float64
 		for _, c := range r.CPU[name] {
@@ -169,7 +169,7 @@ func (r *results) cpuTable(w func(string, ...any)) {
 		}
 		return out
 	}
-	floor, nginx := per("floor", false), per("nginx", false)
+	floor, nginx, preset := per("floor", false), per("nginx", false), per(presetTarget, false)
 	for _, name := range r.Targets {
 		rounds, ok := r.CPU[name]
 		if !ok {
@@ -180,13 +180,13 @@ func (r *results) cpuTable(w func(string, ...any)) {
 			rps = append(rps, c.RPS)
 		}
 		proxy := "–"
-		vsFloor, vsNginx := "–", "–"
+		vsFloor, vsNginx, vsPreset := "–", "–", "–"
 		if r.isProxy(name) {
 			p := per(name, false)
 			proxy = us(median(p))
-			vsFloor, vsNginx = ratio(ratios(p, floor)), ratio(ratios(p, nginx))
+			vsFloor, vsNginx, vsPreset = ratio(ratios(p, floor)), ratio(ratios(p, nginx)), ratio(ratios(p, preset))
 		}
-		w("| %s | %.0f | %s | %s | %s | %s |\n", name, median(rps), proxy, vsFloor, vsNginx, us(median(per(name, true))))
+		w("| %s | %.0f | %s | %s | %s | %s | %s |\n", name, median(rps), proxy, vsFloor, vsNginx, vsPreset, us(median(per(name, true))))
 	}
 }
 
@@ -234,7 +234,7 @@ func (r *results) sseCPUTable(w func(string, ...any)) {
 	w("\n## CPU per SSE event\n\n")
 	w("%d SSE streams of %d events, %s apart, all at once through each target; CPU time of the proxy's processes (and of the upstream) during the run divided by the events the client received. ", r.SSEStreams, r.SSEEvents, r.SSEGap)
 	w("%s, ratios within each round as above. Events per core-second is 1 s / CPU per event: the events one core could relay for this proxy's own work.\n\n", medianOf(r.Rounds))
-	w("| target | events | events/s | CPU µs/event (proxy) | ×floor | ×nginx | upstream CPU µs/event | events per core-second |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	w("| target | events | events/s | CPU µs/event (proxy) | ×floor | ×nginx | ×preset | upstream CPU µs/event | events per core-second |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	per := func(name string, upstream bool) []float64 {
 		var out []float64
 		for _, s := range r.SSECPU[name] {
@@ -246,7 +246,7 @@ func (r *results) sseCPUTable(w func(string, ...any)) {
 		}
 		return out
 	}
-	floor, nginx := per("floor", false), per("nginx", false)
+	floor, nginx, preset := per("floor", false), per("nginx", false), per(presetTarget, false)
 	for _, name := range r.Targets {
 		rounds, ok := r.SSECPU[name]
 		if !ok {
@@ -258,19 +258,24 @@ func (r *results) sseCPUTable(w func(string, ...any)) {
 			events += s.Events
 			rate = append(rate, float64(s.Events)/s.Elapsed.Seconds())
 		}
-		proxy, vsFloor, vsNginx, perCore := "–", "–", "–", "–"
+		proxy, vsFloor, vsNginx, vsPreset, perCore := "–", "–", "–", "–", "–"
 		if r.isProxy(name) {
 			p := median(per(name, false))
 			proxy = us(p)
 			vsFloor, vsNginx = ratio(ratios(per(name, false), floor)), ratio(ratios(per(name, false), nginx))
+			vsPreset = ratio(ratios(per(name, false), preset))
 			if p > 0 {
 				perCore = fmt.Sprintf("%.0f", 1e6/p)
 			}
 		}
-		w("| %s | %d | %.0f | %s | %s | %s | %s | %s |\n", name, events/len(rounds), median(rate), proxy, vsFloor, vsNginx,
-			us(median(per(name, true))), perCore)
+		w("| %s | %d | %.0f | %s | %s | %s | %s | %s | %s |\n", name, events/len(rounds), median(rate), proxy, vsFloor, vsNginx,
+			vsPreset, us(median(per(name, true))), perCore)
 	}
 }
+
+// presetTarget is the target the gateway is compared with: llmproxy on a
+// preset, the same transport without routing, key injection or metering.
+const presetTarget = "llmproxy socket"
 
 func medianOf(rounds int) string {
 	if rounds == 1 {

@@ -74,15 +74,20 @@ func TestCPUTables(t *testing.T) {
 	}
 	r := &results{
 		Rounds:  3,
-		Targets: []string{"direct", "llmproxy socket", "floor", "nginx"},
-		Proxy:   map[string]bool{"llmproxy socket": true, "floor": true, "nginx": true},
+		Targets: []string{"direct", "llmproxy socket", "llmproxy gateway", "floor", "nginx"},
+		Proxy:   map[string]bool{"llmproxy socket": true, "llmproxy gateway": true, "floor": true, "nginx": true},
 		CPU: map[string][]cpuRound{
 			"direct":          wrkRounds(30000, []float64{0, 0, 0}, []float64{30, 31, 32}...),
 			"llmproxy socket": wrkRounds(9000, []float64{72, 76, 80}, []float64{60, 70, 80}...),
-			"floor":           wrkRounds(12000, []float64{50, 50, 50}, []float64{50, 50, 50}...),
-			"nginx":           wrkRounds(15000, []float64{40, 40, 40}, []float64{45, 45, 45}...),
+			// The gateway's ratio to the preset is taken round by round:
+			// 1.25, 1.10, 1.20 (its median CPU against the preset's median
+			// would give 1.18).
+			"llmproxy gateway": wrkRounds(8000, []float64{90, 83.6, 96}, []float64{60, 70, 80}...),
+			"floor":            wrkRounds(12000, []float64{50, 50, 50}, []float64{50, 50, 50}...),
+			"nginx":            wrkRounds(15000, []float64{40, 40, 40}, []float64{45, 45, 45}...),
 		},
-		SSECPU:     map[string][]sseRound{"direct": sse(0), "llmproxy socket": sse(30), "floor": sse(20), "nginx": sse(25)},
+		SSECPU: map[string][]sseRound{"direct": sse(0), "llmproxy socket": sse(30), "llmproxy gateway": sse(31.5),
+			"floor": sse(20), "nginx": sse(25)},
 		SSEStreams: 20, SSEEvents: 500, SSEGap: time.Millisecond,
 	}
 	for i := range r.CPU["llmproxy socket"] {
@@ -97,27 +102,31 @@ func TestCPUTables(t *testing.T) {
 	r.sseCPUTable(w)
 	out := b.String()
 	for _, want := range []string{
-		"| direct | 30000 | – | – | – | 31.0 |",
-		"| llmproxy socket | 9000 | 76.0 | 1.52× (1.44–1.60) | 1.90× (1.80–2.00) | 70.0 |",
-		"| floor | 12000 | 50.0 | 1.00× (1.00–1.00) | 1.25× (1.25–1.25) | 50.0 |",
-		"| nginx | 15000 | 40.0 | 0.80× (0.80–0.80) | 1.00× (1.00–1.00) | 45.0 |",
+		"| direct | 30000 | – | – | – | – | 31.0 |",
+		"| llmproxy socket | 9000 | 76.0 | 1.52× (1.44–1.60) | 1.90× (1.80–2.00) | 1.00× (1.00–1.00) | 70.0 |",
+		"| llmproxy gateway | 8000 | 90.0 | 1.80× (1.67–1.92) | 2.25× (2.09–2.40) | 1.20× (1.10–1.25) | 70.0 |",
+		"| floor | 12000 | 50.0 | 1.00× (1.00–1.00) | 1.25× (1.25–1.25) | 0.66× (0.62–0.69) | 50.0 |",
+		"| nginx | 15000 | 40.0 | 0.80× (0.80–0.80) | 1.00× (1.00–1.00) | 0.53× (0.50–0.56) | 45.0 |",
 		"| llmproxy socket | 4.00 | 3.00 | 2.50 | 1.00 |",
 		"| direct | – | – | 0.00 | 0.00 |",
-		"| direct | 10000 | 5000 | – | – | – | 20.0 | – |",
-		"| llmproxy socket | 10000 | 5000 | 30.0 | 1.50× | 1.20× | 20.0 | 33333 |",
-		"| nginx | 10000 | 5000 | 25.0 | 1.25× | 1.00× | 20.0 | 40000 |",
+		"| direct | 10000 | 5000 | – | – | – | – | 20.0 | – |",
+		"| llmproxy socket | 10000 | 5000 | 30.0 | 1.50× | 1.20× | 1.00× | 20.0 | 33333 |",
+		"| llmproxy gateway | 10000 | 5000 | 31.5 | 1.57× | 1.26× | 1.05× | 20.0 | 31746 |",
+		"| nginx | 10000 | 5000 | 25.0 | 1.25× | 1.00× | 0.83× | 20.0 | 40000 |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("tables lack %q:\n%s", want, out)
 		}
 	}
 
-	// Without a floor or nginx in the run, their columns are empty.
+	// Without a floor, nginx or the preset in the run, their columns are
+	// empty.
 	delete(r.CPU, "floor")
 	delete(r.CPU, "nginx")
+	delete(r.CPU, "llmproxy socket")
 	b.Reset()
 	r.cpuTable(w)
-	if want := "| llmproxy socket | 9000 | 76.0 | – | – | 70.0 |"; !strings.Contains(b.String(), want) {
+	if want := "| llmproxy gateway | 8000 | 90.0 | – | – | – | 70.0 |"; !strings.Contains(b.String(), want) {
 		t.Errorf("table lacks %q:\n%s", want, b.String())
 	}
 }
