@@ -341,10 +341,7 @@ func (ks *Keys) Authenticate(r *http.Request, now time.Time) (*Caller, error) {
 				expired = true
 				continue
 			}
-			if k.caller != nil {
-				return k.caller, nil
-			}
-			return &Caller{Kind: Client, Key: k}, nil
+			return k.caller, nil
 		}
 	}
 	switch {
@@ -380,15 +377,9 @@ var CredentialHeaders = []string{"Authorization", "X-Api-Key", "X-Goog-Api-Key",
 var placeholders = []string{"my-secret-password-123", "my-custom-key-001", "your-api-key", "sk-xxxx",
 	"changeme", "change-me", "replace-me", "placeholder", "password", "secret", "test-key"}
 
-// Credentials returns the credentials r carries, in the order they are
-// tried: Authorization: Bearer, x-api-key, x-goog-api-key, api-key, the
-// extra header, ?key=.
-func Credentials(r *http.Request, authHeader string) []Credential {
-	return AppendCredentials(nil, r, authHeader)
-}
-
-// AppendCredentials appends r's credentials to out, as Credentials
-// returns them.
+// AppendCredentials appends to out the credentials r carries, in the order
+// they are tried: Authorization: Bearer, x-api-key, x-goog-api-key,
+// api-key, the extra header, ?key=.
 func AppendCredentials(out []Credential, r *http.Request, authHeader string) []Credential {
 	for _, v := range r.Header["Authorization"] {
 		if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {

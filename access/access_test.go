@@ -329,7 +329,7 @@ func TestCredentials(t *testing.T) {
 	r.Header.Add("X-Goog-Api-Key", " g1 ")
 	r.Header.Add("X-Api-Key", "x1")
 	r.Header.Add("X-Custom-Auth", "Bearer c1")
-	got := Credentials(r, "X-Custom-Auth")
+	got := AppendCredentials(nil, r, "X-Custom-Auth")
 	want := []Credential{{"b1", "bearer"}, {"x1", "x-api-key"}, {"g1", "x-goog-api-key"}, {"c1", "X-Custom-Auth"}, {"q1", "query"}, {"q2", "query"}}
 	if len(got) != len(want) {
 		t.Fatalf("credentials %v, want %v", got, want)

@@ -591,15 +591,8 @@ func (p *Plan) injectUsage(t *target) bool {
 // edits spliced in, nothing else re-encoded.
 func (p *Plan) bodyFor(t *target) ([]byte, error) {
 	data := p.body
-	if t.model != "" && t.model != p.model && !p.passthrough && p.call.API != Gemini {
-		if p.modelAt.Kind == jsonscan.KindString {
-			data = jsonscan.ReplaceString(data, p.modelAt, t.model) // found by ModelPlan's pass
-		} else {
-			var err error
-			if data, err = jsonscan.SetString(data, t.model, "model"); err != nil {
-				return nil, errBadJSON
-			}
-		}
+	if t.model != "" && t.model != p.model && p.modelAt.Kind == jsonscan.KindString {
+		data = jsonscan.ReplaceString(data, p.modelAt, t.model) // where ModelPlan's pass found it
 	}
 	if p.injectUsage(t) {
 		var err error

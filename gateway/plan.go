@@ -30,7 +30,7 @@ type Plan struct {
 	// body is the buffered request body, for a second attempt and for
 	// edits (model, stream_options); nil streams the client's body once.
 	body        []byte
-	modelAt     jsonscan.Value // where body names the model (Kind 0: not read from it)
+	modelAt     jsonscan.Value // where body names the model; Kind 0 (Gemini, passthrough): the model is not renamed in it
 	stream      bool           // the client asked for a stream
 	clientUsage bool           // …and for stream_options.include_usage itself
 

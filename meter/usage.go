@@ -434,29 +434,27 @@ func (o *openAIUsage) fill(obj []byte) {
 	}
 }
 
+// fillCount reads the member name of obj into c, as encoding/json decodes a
+// struct of that one count field: the details objects.
+func fillCount(obj []byte, name string, c *count) {
+	for k, v := range jsonscan.Members(obj) {
+		if k.Is(name) {
+			c.set(v.Raw(obj))
+		}
+	}
+}
+
 type cachedDetails struct {
 	CachedTokens count `json:"cached_tokens"`
 }
 
-func (d *cachedDetails) fill(obj []byte) {
-	for k, v := range jsonscan.Members(obj) {
-		if k.Is("cached_tokens") {
-			d.CachedTokens.set(v.Raw(obj))
-		}
-	}
-}
+func (d *cachedDetails) fill(obj []byte) { fillCount(obj, "cached_tokens", &d.CachedTokens) }
 
 type reasoningDetails struct {
 	ReasoningTokens count `json:"reasoning_tokens"`
 }
 
-func (d *reasoningDetails) fill(obj []byte) {
-	for k, v := range jsonscan.Members(obj) {
-		if k.Is("reasoning_tokens") {
-			d.ReasoningTokens.set(v.Raw(obj))
-		}
-	}
-}
+func (d *reasoningDetails) fill(obj []byte) { fillCount(obj, "reasoning_tokens", &d.ReasoningTokens) }
 
 func (o *openAIUsage) usage() Usage {
 	cached := o.PromptCacheHitTokens
@@ -552,13 +550,7 @@ func (a *anthropicUsage) fill(obj []byte) {
 	}
 }
 
-func (d *thinkingDetails) fill(obj []byte) {
-	for k, v := range jsonscan.Members(obj) {
-		if k.Is("thinking_tokens") {
-			d.ThinkingTokens.set(v.Raw(obj))
-		}
-	}
-}
+func (d *thinkingDetails) fill(obj []byte) { fillCount(obj, "thinking_tokens", &d.ThinkingTokens) }
 
 // merge takes o's non-zero fields. In a stream, message_start carries the
 // input side and a first output count; message_delta carries the

@@ -56,22 +56,12 @@ var sensitiveKeys = map[string]bool{
 // Redactor removes secrets from strings before they are logged.
 type Redactor struct {
 	secrets []string
-	// cue holds the bytes without which a string holds no credential
-	// format: one byte of every pattern's fixed text ('=', b and B, '/',
-	// the k of sk-, the I of AIza; mayHold checks a letter's neighbours),
-	// and '%', without which nothing is encoded. Most logged strings
-	// (routes, methods, model names) hold none of them; they are only
-	// searched for the literal secrets, as they stand.
-	cue [256]bool
 }
 
 // NewRedactor returns a Redactor that, besides the known credential formats,
 // replaces each of the given literal secrets (empty ones are ignored).
 func NewRedactor(secrets ...string) *Redactor {
 	r := &Redactor{}
-	for _, c := range []byte("=bB/kI%") {
-		r.cue[c] = true
-	}
 	for _, s := range secrets {
 		if s != "" {
 			r.secrets = append(r.secrets, s)
@@ -80,14 +70,19 @@ func NewRedactor(secrets ...string) *Redactor {
 	return r
 }
 
+// cue holds the bytes without which a string holds no credential format:
+// one byte of every pattern's fixed text ('=', b and B, '/', the k of sk-,
+// the I of AIza; mayHold checks a letter's neighbours), and '%', without
+// which nothing is encoded. Most logged strings (routes, methods, model
+// names) hold none of them; they are only searched for the literal
+// secrets, as they stand.
+var cue = [256]bool{'=': true, 'b': true, 'B': true, '/': true, 'k': true, 'I': true, '%': true}
+
 // mayHold reports whether s may hold a secret: a byte a credential format
 // or an encoding needs (see cue), or a literal secret as it stands.
 func (r *Redactor) mayHold(s string) bool {
-	if r == nil {
-		return true
-	}
 	for i := 0; i < len(s); i++ {
-		if !r.cue[s[i]] {
+		if !cue[s[i]] {
 			continue
 		}
 		// A letter counts with the neighbours its patterns need: "be" or
@@ -108,6 +103,9 @@ func (r *Redactor) mayHold(s string) bool {
 		default:
 			return true
 		}
+	}
+	if r == nil {
+		return false // no literal secrets
 	}
 	for _, secret := range r.secrets {
 		if strings.Contains(s, secret) {
