@@ -346,13 +346,19 @@ func TestCSRF(t *testing.T) {
 	other := newEnv(t, envOptions{})
 	other.login()
 	form := url.Values{"name": {"csrf-test"}, "base_url": {"https://api.example.com/v1"}}
+	// The right token with its first character changed (a random token
+	// may begin with the replacement itself).
+	wrong := "x" + e.csrf[1:]
+	if e.csrf[0] == 'x' {
+		wrong = "y" + e.csrf[1:]
+	}
 	for _, tc := range []struct {
 		name   string
 		q      request
 		status int
 	}{
 		{"no token", request{noCSRF: true}, http.StatusForbidden},
-		{"wrong token", request{form: url.Values{"csrf": {"x" + e.csrf[1:]}}}, http.StatusForbidden},
+		{"wrong token", request{form: url.Values{"csrf": {wrong}}}, http.StatusForbidden},
 		{"another session's token", request{form: url.Values{"csrf": {other.csrf}}}, http.StatusForbidden},
 		{"cross-site, right token", request{header: http.Header{"Sec-Fetch-Site": {"cross-site"}}}, http.StatusForbidden},
 		{"another origin, right token", request{header: http.Header{"Origin": {"https://evil.example"}}}, http.StatusForbidden},
