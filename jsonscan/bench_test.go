@@ -180,3 +180,51 @@ func BenchmarkStdRoundTrip(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStreamRequest is the gateway's work on a Chat Completions stream
+// whose client did not ask for usage: read model, stream and stream_options,
+// then rename the model and add include_usage. one-pass edits where the
+// reading pass found the places (Fields, SetMember, Apply); pass-per-edit
+// reads and edits the whole body each time (Fields, Bool, ReplaceString, Set).
+func BenchmarkStreamRequest(b *testing.B) {
+	yes := []byte("true")
+	for _, body := range benchBodies {
+		b.Run(body.name+"/one-pass", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body.data)))
+			for b.Loop() {
+				vals, err := Fields(body.data, "model", "stream", "stream_options")
+				if err != nil {
+					b.Fatal(err)
+				}
+				usage, err := SetMember(body.data, vals[2], yes, "stream_options", "include_usage")
+				if err != nil {
+					b.Fatal(err)
+				}
+				model := StringEdit(vals[0], "upstream-model")
+				if usage.Start < model.Start {
+					Apply(body.data, usage, model)
+				} else {
+					Apply(body.data, model, usage)
+				}
+			}
+		})
+		b.Run(body.name+"/pass-per-edit", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body.data)))
+			for b.Loop() {
+				vals, err := Fields(body.data, "model", "stream")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := Bool(body.data, "stream_options", "include_usage"); err != nil {
+					b.Fatal(err)
+				}
+				data := ReplaceString(body.data, vals[0], "upstream-model")
+				if _, err := Set(data, yes, "stream_options", "include_usage"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

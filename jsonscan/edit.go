@@ -38,6 +38,93 @@ func ReplaceString(data []byte, v Value, s string) []byte {
 	return append(out, data[v.End:]...)
 }
 
+// An Edit is one change to a document: data[Start:End] becomes New (an
+// insertion when Start == End). Apply makes several edits in one copy.
+type Edit struct {
+	Start, End int
+	New        []byte
+}
+
+// Apply returns a new document: data with each edit made, allocated once.
+// The edits must be in order of Start and must not overlap.
+func Apply(data []byte, edits ...Edit) []byte {
+	size := len(data)
+	for _, e := range edits {
+		size += len(e.New) - (e.End - e.Start)
+	}
+	out := make([]byte, 0, size)
+	at := 0
+	for _, e := range edits {
+		out = append(out, data[at:e.Start]...)
+		out = append(out, e.New...)
+		at = e.End
+	}
+	return append(out, data[at:]...)
+}
+
+// StringEdit is ReplaceString as an Edit: the value v becomes the string s.
+func StringEdit(v Value, s string) Edit {
+	return Edit{Start: v.Start, End: v.End, New: AppendString(make([]byte, 0, quotedLen(s)), s)}
+}
+
+// SetMember is the change Set(data, raw, key, path...) makes, as an Edit,
+// for a document Fields has read with v the value of its top-level member
+// key (Kind KindInvalid when there is none): only v is scanned again, not
+// the whole document. data must be a document Fields took without error;
+// the errors are Set's (ErrInvalidValue, ErrNotObject, ErrDuplicateKey for
+// a key of path twice inside v).
+func SetMember(data []byte, v Value, raw []byte, key string, path ...string) (Edit, error) {
+	if !Valid(raw) {
+		return Edit{}, ErrInvalidValue
+	}
+	appendRaw := func(out []byte) []byte { return append(out, raw...) }
+	switch {
+	case v.Kind == KindInvalid:
+		// No such member: the first member of the document, which must be
+		// an object.
+		at := skipSpace(data, 0)
+		if at >= len(data) || data[at] != '{' {
+			return Edit{}, ErrNotObject
+		}
+		at++
+		out := make([]byte, 0, quotedLen(key)+1+membersLen(path, len(raw))+3)
+		out = append(AppendString(out, key), ':')
+		if len(path) == 0 {
+			out = append(out, raw...)
+		} else {
+			out = append(appendMembers(append(out, '{'), path, appendRaw), '}')
+		}
+		if data[skipSpace(data, at)] != '}' {
+			out = append(out, ',')
+		}
+		return Edit{Start: at, End: at, New: out}, nil
+	case len(path) == 0:
+		return Edit{Start: v.Start, End: v.End, New: raw}, nil
+	case v.Kind == KindNull:
+		// A null on the path counts as a missing object, as in Set.
+		out := make([]byte, 0, membersLen(path, len(raw))+2)
+		out = append(out, '{')
+		out = appendMembers(out, path, appendRaw)
+		return Edit{Start: v.Start, End: v.End, New: append(out, '}')}, nil
+	case v.Kind != KindObject:
+		return Edit{}, ErrNotObject
+	}
+	inner, err := set(v.Raw(data), raw, "", false, path)
+	if err != nil {
+		return Edit{}, err
+	}
+	return Edit{Start: v.Start, End: v.End, New: inner}, nil
+}
+
+// membersLen is the length of appendMembers' output for keys and a value of
+// n bytes.
+func membersLen(keys []string, n int) int {
+	for _, k := range keys {
+		n += quotedLen(k) + 3 // ':' '{' '}'
+	}
+	return n
+}
+
 // set puts raw, or s encoded when quote is set, at path.
 func set(data, raw []byte, s string, quote bool, path []string) ([]byte, error) {
 	if len(path) == 0 {

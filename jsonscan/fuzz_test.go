@@ -355,3 +355,73 @@ func FuzzFields(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSetMember: the edit SetMember makes from what Fields found is the
+// document Set makes from the whole, or Set's error.
+func FuzzSetMember(f *testing.F) {
+	for i, s := range fuzzSeeds {
+		f.Add([]byte(s), []byte(`true`), uint8(i))
+		f.Add([]byte(s), []byte(` {"x":[1,"y"]} `), uint8(i))
+	}
+	f.Add([]byte(`{"stream_options":null,"model":"m"}`), []byte(`true`), uint8(0))
+	f.Add([]byte(` { } `), []byte(`true`), uint8(0))
+	f.Add([]byte(`[{"stream_options":{}}]`), []byte(`true`), uint8(0))
+	f.Fuzz(func(t *testing.T, data, raw []byte, sel uint8) {
+		path := fuzzPaths[int(sel)%len(fuzzPaths)]
+		if len(path) == 0 {
+			return
+		}
+		vals, err := Fields(data, path[0])
+		if err != nil {
+			return // SetMember's documents are those Fields takes
+		}
+		want, werr := Set(data, raw, path...)
+		e, err := SetMember(data, vals[0], raw, path[0], path[1:]...)
+		switch {
+		case werr != nil:
+			for _, class := range []error{ErrInvalidValue, ErrNotObject, ErrDuplicateKey} {
+				if errors.Is(werr, class) && !errors.Is(err, class) {
+					t.Fatalf("SetMember(%q, %q, %q): %v, Set: %v", data, raw, path, err, werr)
+				}
+			}
+			if err == nil {
+				t.Fatalf("SetMember(%q, %q, %q) takes it, Set: %v", data, raw, path, werr)
+			}
+		case err != nil:
+			t.Fatalf("SetMember(%q, %q, %q): %v, Set takes it", data, raw, path, err)
+		default:
+			if got := Apply(data, e); !bytes.Equal(got, want) {
+				t.Fatalf("SetMember(%q, %q, %q) gives\n %q\nSet\n %q", data, raw, path, got, want)
+			}
+		}
+	})
+}
+
+// FuzzApply: edits of a model and of a member together are the two edits
+// made one after the other.
+func FuzzApply(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s), "gpt-4o")
+	}
+	f.Add([]byte(`{"stream_options":{"include_usage":false},"model":"m","stream":true}`), "x\"y")
+	f.Add([]byte(`{"model":"m"}`), "")
+	f.Fuzz(func(t *testing.T, data []byte, model string) {
+		vals, err := Fields(data, "model", "stream_options")
+		if err != nil || vals[0].Kind != KindString {
+			return
+		}
+		usage, err := SetMember(data, vals[1], []byte(`true`), "stream_options", "include_usage")
+		if err != nil {
+			return
+		}
+		edits := []Edit{StringEdit(vals[0], model), usage}
+		if edits[1].Start < edits[0].Start {
+			edits[0], edits[1] = edits[1], edits[0]
+		}
+		got := Apply(data, edits...)
+		want, err := Set(ReplaceString(data, vals[0], model), []byte(`true`), "stream_options", "include_usage")
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%q: Apply gives\n %q\none by one\n %q (%v)", data, got, want, err)
+		}
+	})
+}
