@@ -590,20 +590,42 @@ func (p *Plan) injectUsage(t *target) bool {
 // model renamed and stream_options.include_usage added where needed —
 // edits spliced in, nothing else re-encoded.
 func (p *Plan) bodyFor(t *target) ([]byte, error) {
+	rename := t.model != "" && t.model != p.model && p.modelAt.Kind == jsonscan.KindString
+	if p.injectUsage(t) && p.optionsRead {
+		// Both edits where ModelPlan's pass found their places, in one copy.
+		usage, err := jsonscan.SetMember(p.body, p.optionsAt, []byte("true"), "stream_options", "include_usage")
+		if err != nil {
+			return nil, usageError(err)
+		}
+		if !rename {
+			return jsonscan.Apply(p.body, usage), nil
+		}
+		model := jsonscan.StringEdit(p.modelAt, t.model)
+		if usage.Start < model.Start {
+			return jsonscan.Apply(p.body, usage, model), nil
+		}
+		return jsonscan.Apply(p.body, model, usage), nil
+	}
 	data := p.body
-	if t.model != "" && t.model != p.model && p.modelAt.Kind == jsonscan.KindString {
+	if rename {
 		data = jsonscan.ReplaceString(data, p.modelAt, t.model) // where ModelPlan's pass found it
 	}
 	if p.injectUsage(t) {
 		var err error
 		if data, err = jsonscan.Set(data, []byte("true"), "stream_options", "include_usage"); err != nil {
-			if errors.Is(err, jsonscan.ErrNotObject) {
-				return nil, fieldNotObject("stream_options")
-			}
-			return nil, errBadJSON
+			return nil, usageError(err)
 		}
 	}
 	return data, nil
+}
+
+// usageError is the client's error for a body stream_options.include_usage
+// could not be added to.
+func usageError(err error) error {
+	if errors.Is(err, jsonscan.ErrNotObject) {
+		return fieldNotObject("stream_options")
+	}
+	return errBadJSON
 }
 
 // url returns the upstream URL of the request for a target.

@@ -33,6 +33,11 @@ type Plan struct {
 	modelAt     jsonscan.Value // where body names the model; Kind 0 (Gemini, passthrough): the model is not renamed in it
 	stream      bool           // the client asked for a stream
 	clientUsage bool           // …and for stream_options.include_usage itself
+	// optionsAt is where body holds stream_options (Kind 0: it does not),
+	// when optionsRead: ModelPlan's one pass read it for a Chat Completions
+	// stream.
+	optionsAt   jsonscan.Value
+	optionsRead bool
 
 	// Passthrough (presets and generic mode): the path after the preset
 	// and the query; fixed is generic mode's target.
@@ -122,9 +127,17 @@ func (s *Snapshot) ModelPlan(r *http.Request, call Call, caller *access.Caller, 
 		p.stream = geminiStreams(call.Endpoint)
 		p.format = meter.Gemini
 	default:
-		// model and stream in one pass over the body (a long prompt is most
-		// of its bytes).
-		vals, err := jsonscan.Fields(p.body, "model", "stream")
+		// model, stream and stream_options in one pass over the body (a
+		// long prompt is most of its bytes).
+		vals, err := jsonscan.Fields(p.body, "model", "stream", "stream_options")
+		dupOptions := false
+		if errors.Is(err, jsonscan.ErrDuplicateKey) {
+			// model or stream twice is refused here; stream_options twice
+			// only where it is read, a Chat Completions stream (below).
+			if vals, err = jsonscan.Fields(p.body, "model", "stream"); err == nil {
+				vals, dupOptions = append(vals, jsonscan.Value{}), true
+			}
+		}
 		switch {
 		case errors.Is(err, jsonscan.ErrDuplicateKey):
 			if _, _, err := jsonscan.Get(p.body, "model"); err != nil {
@@ -146,8 +159,16 @@ func (s *Snapshot) ModelPlan(r *http.Request, call Call, caller *access.Caller, 
 		case call.Responses():
 			p.format = meter.OpenAIResponses
 		case p.stream:
-			if p.clientUsage, _, err = jsonscan.Bool(p.body, "stream_options", "include_usage"); err != nil {
+			// include_usage is looked for in stream_options alone: the
+			// pass above found it, and checked the document.
+			if dupOptions {
 				return nil, fieldTwice("stream_options.include_usage")
+			}
+			p.optionsAt, p.optionsRead = vals[2], true
+			if opts := vals[2]; opts.Kind == jsonscan.KindObject {
+				if p.clientUsage, _, err = jsonscan.Bool(opts.Raw(p.body), "include_usage"); err != nil {
+					return nil, fieldTwice("stream_options.include_usage")
+				}
 			}
 		}
 	}

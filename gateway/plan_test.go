@@ -47,6 +47,8 @@ func TestModelPlanRefusals(t *testing.T) {
 		{name: "stream twice", target: "/v1/chat/completions", body: `{"model":"chat-model","stream":false,"stream":true}`, status: 400, code: "invalid_json", message: `"stream" more than once`},
 		{name: "include_usage twice", target: "/v1/chat/completions", body: `{"model":"chat-model","stream":true,"stream_options":{"include_usage":true,"include_usage":false}}`,
 			status: 400, code: "invalid_json", message: "include_usage"},
+		{name: "stream_options twice", target: "/v1/chat/completions", body: `{"model":"chat-model","stream":true,"stream_options":{},"stream_options":{"include_usage":true}}`,
+			status: 400, code: "invalid_json", message: "include_usage"},
 		{name: "missing model", target: "/v1/chat/completions", body: `{"messages":[]}`, status: 400, code: "missing_model"},
 		{name: "empty model", target: "/v1/chat/completions", body: `{"model":""}`, status: 400, code: "missing_model"},
 		{name: "model not a string", target: "/v1/chat/completions", body: `{"model":5}`, status: 400, code: "missing_model"},

@@ -284,6 +284,41 @@ func TestIncludeUsage(t *testing.T) {
 	}
 }
 
+// A renamed model and an added include_usage are both edited where the
+// routing pass found them, in either order, and nothing else changes.
+func TestRenamedStreamGetsUsage(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, body, want string }{
+		{"no options", `{"model":"pub","stream":true}`,
+			`{"stream_options":{"include_usage":true},"model":"gpt-4.1","stream":true}`},
+		{"options first", `{"stream_options":{"x":1},"stream":true,"model":"pub"}`,
+			`{"stream_options":{"include_usage":true,"x":1},"stream":true,"model":"gpt-4.1"}`},
+		{"null options", `{"model":"pub","stream":true,"stream_options":null}`,
+			`{"model":"gpt-4.1","stream":true,"stream_options":{"include_usage":true}}`},
+		{"asking false", `{"model":"pub","stream":true,"stream_options":{"include_usage":false}}`,
+			`{"model":"gpt-4.1","stream":true,"stream_options":{"include_usage":true}}`},
+		{"spacing kept", ` { "model" : "pub" , "stream" : true , "stream_options" : { } } `,
+			` { "model" : "gpt-4.1" , "stream" : true , "stream_options" : {"include_usage":true } } `},
+		// stream_options twice is refused only where it is read: a request
+		// that is not a stream goes as it came.
+		{"options twice, no stream", `{"model":"pub","stream_options":{},"stream_options":{}}`,
+			`{"model":"gpt-4.1","stream_options":{},"stream_options":{}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			snap := w.compile(newConfig(t, openaiProvider("A", "a1"),
+				config.Model{Name: "pub", Targets: []config.Target{{Provider: "A", Model: "gpt-4.1"}}}))
+			if res := w.do(snap, httptestRequest(http.MethodPost, "/v1/chat/completions", tc.body), nil); res.err != nil {
+				t.Fatal(res.err)
+			}
+			if got := w.requests()[0].body; string(got) != tc.want {
+				t.Errorf("upstream body\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
 // A stream_options that is not an object cannot take include_usage: the
 // client's mistake, said before anything is sent.
 func TestStreamOptionsNotAnObject(t *testing.T) {
