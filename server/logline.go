@@ -228,7 +228,14 @@ func (s *Server) logRequest(w *logWriter, r *http.Request) {
 		}
 		attrs = append(attrs, slog.String("path", s.redact.String(uri)))
 	}
-	s.log.LogAttrs(context.Background(), level, "request", attrs...)
+	// The handler is called directly: Logger.LogAttrs would walk the stack
+	// for the caller's PC on every request, and no handler llmproxy sets up
+	// prints a source.
+	if h := s.log.Handler(); h.Enabled(context.Background(), level) {
+		rec := slog.NewRecord(time.Now(), level, "request", 0)
+		rec.AddAttrs(attrs...)
+		h.Handle(context.Background(), rec)
+	}
 	if aborted != nil {
 		panic(aborted)
 	}
