@@ -591,7 +591,8 @@ func (p *Plan) injectUsage(t *target) bool {
 // edits spliced in, nothing else re-encoded.
 func (p *Plan) bodyFor(t *target) ([]byte, error) {
 	rename := t.model != "" && t.model != p.model && p.modelAt.Kind == jsonscan.KindString
-	if p.injectUsage(t) && p.optionsRead {
+	inject := p.injectUsage(t)
+	if inject && p.optionsRead {
 		// Both edits where ModelPlan's pass found their places, in one copy.
 		usage, err := jsonscan.SetMember(p.body, p.optionsAt, []byte("true"), "stream_options", "include_usage")
 		if err != nil {
@@ -610,7 +611,7 @@ func (p *Plan) bodyFor(t *target) ([]byte, error) {
 	if rename {
 		data = jsonscan.ReplaceString(data, p.modelAt, t.model) // where ModelPlan's pass found it
 	}
-	if p.injectUsage(t) {
+	if inject { // a preset's plan: stream_options was not read with the model
 		var err error
 		if data, err = jsonscan.Set(data, []byte("true"), "stream_options", "include_usage"); err != nil {
 			return nil, usageError(err)
