@@ -330,6 +330,24 @@ func (r *Raw) Conns() int {
 	return r.conns
 }
 
+// WaitClosed waits until every accepted connection's script has returned
+// and the connection is closed (its close_notify and FIN sent), or fails
+// the test after five seconds.
+func (r *Raw) WaitClosed(t testing.TB) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		r.mu.Lock()
+		n := len(r.open)
+		r.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d upstream connections still open after 5s", n)
+		}
+	}
+}
+
 // Close stops the listener, closes open connections and waits for scripts.
 func (r *Raw) Close() {
 	r.ln.Close()

@@ -63,19 +63,30 @@ func (c *conn) extendRead() { c.ic.startRead(c.t.idleTimeout()) }
 // Request writers are pooled: an open stream keeps only its reader.
 var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
 
-// probeWait bounds the read that checks pending bytes on a pooled
-// connection.
-const probeWait = time.Millisecond
+// probeWait bounds each read that checks pending bytes on a pooled
+// connection, and probeTries how many such reads are made.
+const (
+	probeWait  = time.Millisecond
+	probeTries = 3
+)
 
 // alive reports whether a pooled connection is still usable. A read with an
 // expired deadline never reaches the socket in Go's poller, so the probe
 // peeks at the TCP socket itself; only when bytes are waiting (a TLS
 // close_notify or session ticket) does it let TLS read them, briefly. EOF
 // or stray response bytes mean the upstream closed the connection or broke
-// the protocol. (A TLS read timeout is not sticky, unlike a write timeout,
-// so the connection stays usable.)
+// the protocol. A read that times out is not taken as an answer by itself:
+// on a busy machine the deadline can pass before the read starts, and then
+// nothing was read. The socket is peeked at again: bytes gone means TLS
+// consumed them (a session ticket) and waited for more; bytes still there
+// mean they were never read, and the read is tried again. A connection
+// whose bytes stay unread is not trusted. (A TLS read timeout is not
+// sticky, unlike a write timeout, so the connection stays usable.)
 func (c *conn) alive() bool {
-	if c.probe != nil {
+	if c.probe == nil {
+		return c.readsNothing()
+	}
+	for range probeTries {
 		closed, pending := c.probe.peek()
 		if closed {
 			return false
@@ -83,9 +94,18 @@ func (c *conn) alive() bool {
 		if !pending {
 			return true
 		}
+		if !c.readsNothing() {
+			return false
+		}
 	}
+	return false
+}
+
+// readsNothing lets the connection read briefly and reports whether the
+// read timed out: no response bytes, no close.
+func (c *conn) readsNothing() bool {
 	c.ic.stopRead() // the next read sets its own deadline
-	c.nc.SetReadDeadline(time.Now().Add(probeWait))
+	c.nc.SetReadDeadline(time.Now().Add(c.t.probeWait()))
 	_, err := c.br.Peek(1)
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()

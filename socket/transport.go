@@ -59,6 +59,10 @@ type Transport struct {
 	tlsConfigs map[string]*tls.Config
 	sweeping   bool
 	sessions   tls.ClientSessionCache
+
+	// probeRead replaces probeWait in tests: a negative one makes every
+	// probe read time out before it starts, as on an overloaded machine.
+	probeRead time.Duration
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -78,6 +82,13 @@ func (t *Transport) headerTimeout() time.Duration {
 func (t *Transport) idleTimeout() time.Duration { return orDefault(t.IdleTimeout, 5*time.Minute) }
 func (t *Transport) idleConnTimeout() time.Duration {
 	return orDefault(t.IdleConnTimeout, 90*time.Second)
+}
+
+func (t *Transport) probeWait() time.Duration {
+	if t.probeRead != 0 {
+		return t.probeRead
+	}
+	return probeWait
 }
 
 func (t *Transport) maxHeaderBytes() int64 {

@@ -263,28 +263,46 @@ func TestReuseOnlyAfterBodyReadToEnd(t *testing.T) {
 
 func TestStalePooledConnection(t *testing.T) {
 	t.Parallel()
-	// The upstream answers once per connection, then closes it.
-	raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
-		if _, _, err := c.ReadRequest(); err != nil {
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		time.Sleep(10 * time.Millisecond)
-	})
-	tr := newTransport(t)
-	for i := range 3 {
-		req, _ := http.NewRequest("POST", raw.URL+"/", strings.NewReader("not replayable"))
-		req.GetBody = nil
-		resp, err := tr.RoundTrip(req)
-		if err != nil {
-			t.Fatalf("request %d: %v", i, err)
-		}
-		io.ReadAll(resp.Body)
-		resp.Body.Close()
-		time.Sleep(50 * time.Millisecond) // let the close arrive
-	}
-	if n := raw.Conns(); n != 3 {
-		t.Errorf("connections = %d, want 3: a closed pooled connection must be noticed before use", n)
+	for _, tc := range []struct {
+		name      string
+		probeRead time.Duration
+	}{
+		{"probe reads the close_notify", 0},
+		// Every probe read times out before it starts, as when the machine
+		// is busy: the close_notify waiting on the socket is never read, and
+		// the connection must not be taken as alive for that.
+		{"probe read never starts", -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// The upstream answers once per connection, then closes it a
+			// little later, so that its close_notify waits on the socket
+			// rather than arriving with the answer.
+			raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
+				if _, _, err := c.ReadRequest(); err != nil {
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				time.Sleep(10 * time.Millisecond)
+			})
+			tr := newTransport(t)
+			tr.probeRead = tc.probeRead
+			for i := range 3 {
+				req, _ := http.NewRequest("POST", raw.URL+"/", strings.NewReader("not replayable"))
+				req.GetBody = nil
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				io.ReadAll(resp.Body)
+				resp.Body.Close()
+				raw.WaitClosed(t)
+				time.Sleep(2 * freshIdle) // past the window in which a pooled connection is not probed
+			}
+			if n := raw.Conns(); n != 3 {
+				t.Errorf("connections = %d, want 3: a closed pooled connection must be noticed before use", n)
+			}
+		})
 	}
 }
 
