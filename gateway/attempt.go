@@ -581,43 +581,36 @@ func (p *Plan) request(in *http.Request, t *target, k *Key, more bool) (*http.Re
 
 // injectUsage reports whether llmproxy adds stream_options.include_usage
 // (and strips the extra chunk): a Chat Completions stream the client did
-// not ask usage for.
+// not ask usage for. The plan read stream_options (readOptions) for every
+// such stream; without that it could not know where to add the member.
 func (p *Plan) injectUsage(t *target) bool {
-	return p.metered && p.stream && !p.clientUsage && p.call.Chat()
+	return p.metered && p.stream && !p.clientUsage && p.call.Chat() && p.optionsRead
 }
 
 // bodyFor returns the body for a target: the client's bytes, with the
 // model renamed and stream_options.include_usage added where needed —
-// edits spliced in, nothing else re-encoded.
+// edits spliced in where the plan's pass over the body found their places,
+// in one copy, nothing else re-encoded.
 func (p *Plan) bodyFor(t *target) ([]byte, error) {
 	rename := t.model != "" && t.model != p.model && p.modelAt.Kind == jsonscan.KindString
-	inject := p.injectUsage(t)
-	if inject && p.optionsRead {
-		// Both edits where ModelPlan's pass found their places, in one copy.
-		usage, err := jsonscan.SetMember(p.body, p.optionsAt, []byte("true"), "stream_options", "include_usage")
-		if err != nil {
-			return nil, usageError(err)
+	if !p.injectUsage(t) {
+		if rename {
+			return jsonscan.ReplaceString(p.body, p.modelAt, t.model), nil
 		}
-		if !rename {
-			return jsonscan.Apply(p.body, usage), nil
-		}
-		model := jsonscan.StringEdit(p.modelAt, t.model)
-		if usage.Start < model.Start {
-			return jsonscan.Apply(p.body, usage, model), nil
-		}
-		return jsonscan.Apply(p.body, model, usage), nil
+		return p.body, nil
 	}
-	data := p.body
-	if rename {
-		data = jsonscan.ReplaceString(data, p.modelAt, t.model) // where ModelPlan's pass found it
+	usage, err := jsonscan.SetMember(p.body, p.optionsAt, []byte("true"), "stream_options", "include_usage")
+	if err != nil {
+		return nil, usageError(err)
 	}
-	if inject { // a preset's plan: stream_options was not read with the model
-		var err error
-		if data, err = jsonscan.Set(data, []byte("true"), "stream_options", "include_usage"); err != nil {
-			return nil, usageError(err)
-		}
+	if !rename {
+		return jsonscan.Apply(p.body, usage), nil
 	}
-	return data, nil
+	model := jsonscan.StringEdit(p.modelAt, t.model)
+	if usage.Start < model.Start {
+		return jsonscan.Apply(p.body, usage, model), nil
+	}
+	return jsonscan.Apply(p.body, model, usage), nil
 }
 
 // usageError is the client's error for a body stream_options.include_usage

@@ -34,8 +34,8 @@ type Plan struct {
 	stream      bool           // the client asked for a stream
 	clientUsage bool           // …and for stream_options.include_usage itself
 	// optionsAt is where body holds stream_options (Kind 0: it does not),
-	// when optionsRead: ModelPlan's one pass read it for a Chat Completions
-	// stream.
+	// when optionsRead: the plan's one pass read it for a Chat Completions
+	// stream (readOptions).
 	optionsAt   jsonscan.Value
 	optionsRead bool
 
@@ -127,31 +127,16 @@ func (s *Snapshot) ModelPlan(r *http.Request, call Call, caller *access.Caller, 
 		p.stream = geminiStreams(call.Endpoint)
 		p.format = meter.Gemini
 	default:
-		// model, stream and stream_options in one pass over the body (a
-		// long prompt is most of its bytes).
-		vals, err := jsonscan.Fields(p.body, "model", "stream", "stream_options")
-		dupOptions := false
-		if errors.Is(err, jsonscan.ErrDuplicateKey) {
-			// model or stream twice is refused here; stream_options twice
-			// only where it is read, a Chat Completions stream (below).
-			if vals, err = jsonscan.Fields(p.body, "model", "stream"); err == nil {
-				vals, dupOptions = append(vals, jsonscan.Value{}), true
-			}
-		}
+		f, err := readBody(p.body)
 		switch {
-		case errors.Is(err, jsonscan.ErrDuplicateKey):
-			if _, _, err := jsonscan.Get(p.body, "model"); err != nil {
-				return nil, errDuplicateModel
-			}
-			return nil, fieldTwice("stream")
 		case err != nil:
-			return nil, errBadJSON
-		case vals[0].Kind != jsonscan.KindString || vals[0].End-vals[0].Start == 2:
+			return nil, err
+		case f.model.Kind != jsonscan.KindString || f.model.End-f.model.Start == 2:
 			return nil, errNoModel
 		}
-		p.model, _ = jsonscan.Unquote(vals[0].Raw(p.body))
-		p.modelAt = vals[0]
-		p.stream = vals[1].Kind == jsonscan.KindTrue
+		p.model, _ = jsonscan.Unquote(f.model.Raw(p.body))
+		p.modelAt = f.model
+		p.stream = f.stream.Kind == jsonscan.KindTrue
 		p.format = meter.OpenAI
 		switch {
 		case call.API == Anthropic:
@@ -159,16 +144,8 @@ func (s *Snapshot) ModelPlan(r *http.Request, call Call, caller *access.Caller, 
 		case call.Responses():
 			p.format = meter.OpenAIResponses
 		case p.stream:
-			// include_usage is looked for in stream_options alone: the
-			// pass above found it, and checked the document.
-			if dupOptions {
-				return nil, fieldTwice("stream_options.include_usage")
-			}
-			p.optionsAt, p.optionsRead = vals[2], true
-			if opts := vals[2]; opts.Kind == jsonscan.KindObject {
-				if p.clientUsage, _, err = jsonscan.Bool(opts.Raw(p.body), "include_usage"); err != nil {
-					return nil, fieldTwice("stream_options.include_usage")
-				}
+			if err := p.readOptions(f); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -201,6 +178,57 @@ func (s *Snapshot) ModelPlan(r *http.Request, call Call, caller *access.Caller, 
 		return nil, wrongFormat(p.model, call.API, strings.Join(kinds, " and "))
 	}
 	return p, nil
+}
+
+// bodyFields is what one pass over a JSON request body finds: the
+// top-level members model, stream and stream_options (Kind 0 when absent).
+type bodyFields struct {
+	model, stream, options jsonscan.Value
+	dupOptions             bool // stream_options twice: an error only where it is read
+}
+
+// readBody reads model, stream and stream_options in one pass over the body
+// (a long prompt is most of its bytes), with the errors reading them one
+// by one would give: a body that is not JSON, then model twice, then
+// stream twice. stream_options twice is noted, not refused: only a Chat
+// Completions stream reads it (readOptions).
+func readBody(body []byte) (bodyFields, error) {
+	vals, err := jsonscan.Fields(body, "model", "stream", "stream_options")
+	if err == nil {
+		return bodyFields{model: vals[0], stream: vals[1], options: vals[2]}, nil
+	}
+	if errors.Is(err, jsonscan.ErrDuplicateKey) {
+		if vals, err = jsonscan.Fields(body, "model", "stream"); err == nil {
+			return bodyFields{model: vals[0], stream: vals[1], dupOptions: true}, nil
+		}
+	}
+	if !errors.Is(err, jsonscan.ErrDuplicateKey) {
+		return bodyFields{}, errBadJSON
+	}
+	// model or stream twice (a body that is not JSON is a syntax error
+	// whatever it repeats).
+	if _, _, err := jsonscan.Get(body, "model"); err != nil {
+		return bodyFields{}, errDuplicateModel
+	}
+	return bodyFields{}, fieldTwice("stream")
+}
+
+// readOptions reads a Chat Completions stream's stream_options, which
+// readBody found: whether the client asked for usage itself, and where
+// include_usage is to be added when it did not. include_usage is looked
+// for inside stream_options alone; readBody checked the document.
+func (p *Plan) readOptions(f bodyFields) error {
+	if f.dupOptions {
+		return fieldTwice("stream_options.include_usage")
+	}
+	p.optionsAt, p.optionsRead = f.options, true
+	if f.options.Kind == jsonscan.KindObject {
+		var err error
+		if p.clientUsage, _, err = jsonscan.Bool(f.options.Raw(p.body), "include_usage"); err != nil {
+			return fieldTwice("stream_options.include_usage")
+		}
+	}
+	return nil
 }
 
 type providerKey struct{}
@@ -318,18 +346,19 @@ func (s *Snapshot) PresetPlan(r *http.Request, prov *Provider, rest string, call
 	}
 	if p.inject {
 		p.metered, p.format = presetFormat(prov, rest)
-		var err error
-		if p.model, p.stream, err = presetModel(prov, rest, p.body); err != nil && (p.metered || caller.RestrictsModels()) {
+		model, stream, f, err := presetModel(prov, rest, p.body)
+		if err != nil && (p.metered || caller.RestrictsModels()) {
 			return nil, err
 		}
+		p.model, p.stream = model, stream
 		// A key limited to some models must name one: a body whose model
 		// llmproxy cannot read could still name another to the provider.
 		if caller.RestrictsModels() && (p.model == "" && p.body != nil || p.model != "" && !caller.AllowsModel(p.model)) {
 			return nil, modelNotAllowed(p.model)
 		}
 		if p.format == meter.OpenAI && p.stream && strings.HasSuffix(rest, "/chat/completions") {
-			if p.clientUsage, _, err = jsonscan.Bool(p.body, "stream_options", "include_usage"); err != nil {
-				return nil, fieldTwice("stream_options.include_usage")
+			if err := p.readOptions(f); err != nil {
+				return nil, err
 			}
 			p.call = Call{API: OpenAI, Endpoint: "/chat/completions"}
 		}
@@ -367,32 +396,29 @@ func presetFormat(prov *Provider, rest string) (bool, meter.Format) {
 
 // presetModel reads the model of a preset request: from the path for
 // Gemini, else from the JSON body (a body without one has none; a body
-// that names it twice, or is not JSON, is an error).
-func presetModel(prov *Provider, rest string, body []byte) (model string, stream bool, err error) {
+// that names it twice, or is not JSON, is an error), with what else the
+// pass over the body found.
+func presetModel(prov *Provider, rest string, body []byte) (model string, stream bool, f bodyFields, err error) {
 	if prov.Kind == KindGemini {
 		if i := strings.Index(rest, "/models/"); i >= 0 {
 			m, method, _ := strings.Cut(rest[i+len("/models/"):], ":")
 			if u, err := url.PathUnescape(m); err == nil {
 				m = u
 			}
-			return m, method == "streamGenerateContent", nil
+			return m, method == "streamGenerateContent", f, nil
 		}
-		return "", false, nil
+		return "", false, f, nil
 	}
 	if len(body) == 0 {
-		return "", false, nil
+		return "", false, f, nil
 	}
-	model, _, err = jsonscan.String(body, "model")
-	switch {
-	case errors.Is(err, jsonscan.ErrDuplicateKey):
-		return "", false, errDuplicateModel
-	case err != nil:
-		return "", false, errBadJSON
+	if f, err = readBody(body); err != nil {
+		return "", false, f, err
 	}
-	if stream, _, err = jsonscan.Bool(body, "stream"); err != nil {
-		return "", false, fieldTwice("stream")
+	if f.model.Kind == jsonscan.KindString {
+		model, _ = jsonscan.Unquote(f.model.Raw(body))
 	}
-	return model, stream, nil
+	return model, f.stream.Kind == jsonscan.KindTrue, f, nil
 }
 
 // GenericPlan prepares a generic-mode request to u: one attempt, behind

@@ -49,6 +49,14 @@ func TestModelPlanRefusals(t *testing.T) {
 			status: 400, code: "invalid_json", message: "include_usage"},
 		{name: "stream_options twice", target: "/v1/chat/completions", body: `{"model":"chat-model","stream":true,"stream_options":{},"stream_options":{"include_usage":true}}`,
 			status: 400, code: "invalid_json", message: "include_usage"},
+		// A duplicate in a body that is not JSON: not JSON, whichever field
+		// is named twice.
+		{name: "stream twice, then not JSON", target: "/v1/chat/completions", body: `{"model":"chat-model","stream":true,"stream":true,`,
+			status: 400, code: "invalid_json", message: "not valid JSON"},
+		{name: "model twice, then not JSON", target: "/v1/chat/completions", body: `{"model":"chat-model","model":"x",`,
+			status: 400, code: "invalid_json", message: "not valid JSON"},
+		{name: "stream_options twice, then stream twice", target: "/v1/chat/completions", body: `{"model":"chat-model","stream_options":{},"stream_options":{},"stream":true,"stream":true}`,
+			status: 400, code: "invalid_json", message: `"stream" more than once`},
 		{name: "missing model", target: "/v1/chat/completions", body: `{"messages":[]}`, status: 400, code: "missing_model"},
 		{name: "empty model", target: "/v1/chat/completions", body: `{"model":""}`, status: 400, code: "missing_model"},
 		{name: "model not a string", target: "/v1/chat/completions", body: `{"model":5}`, status: 400, code: "missing_model"},
@@ -92,6 +100,56 @@ func TestModelPlanRefusals(t *testing.T) {
 	}
 	if n := len(w.attempts()); n != 0 {
 		t.Errorf("refused requests reached providers: %v", w.attempts())
+	}
+}
+
+// A keyed preset reads the body as the gateway does, in one pass: the same
+// refusals in the same order, and include_usage added to a chat stream
+// that did not ask for usage, spliced in where the pass found
+// stream_options (the body otherwise as sent: a preset renames nothing).
+func TestKeyedPresetReadsTheBody(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.env["OPENAI_API_KEY"] = secret("o1")
+	cfg := newConfig(t)
+	cfg.Presets = map[string]presetOverride{"openai": {Keys: []string{"env:OPENAI_API_KEY"}}}
+	snap := w.compile(cfg)
+	plan := func(body string) (*Plan, *http.Request, error) {
+		r := httptestRequest(http.MethodPost, "/openai/v1/chat/completions", body)
+		p, err := snap.PresetPlan(r, snap.Preset("openai"), "/v1/chat/completions", access.OperatorCaller(), 1<<20)
+		return p, r, err
+	}
+	for _, tc := range []struct{ name, body, message string }{
+		{"not JSON", `{"model":"m",`, "not valid JSON"},
+		{"model twice", `{"model":"m","model":"n","stream":true}`, `"model" more than once`},
+		{"stream twice", `{"model":"m","stream":false,"stream":true}`, `"stream" more than once`},
+		{"stream twice, then not JSON", `{"model":"m","stream":true,"stream":true,`, "not valid JSON"},
+		{"model twice, then not JSON", `{"model":"m","model":"n",`, "not valid JSON"},
+		{"stream_options twice", `{"model":"m","stream":true,"stream_options":{},"stream_options":{}}`, "include_usage"},
+		{"include_usage twice", `{"model":"m","stream":true,"stream_options":{"include_usage":true,"include_usage":false}}`, "include_usage"},
+	} {
+		_, _, err := plan(tc.body)
+		if ge := gatewayError(t, err); ge.Status != 400 || ge.Code != "invalid_json" || !strings.Contains(ge.Message, tc.message) {
+			t.Errorf("%s: got %d %s %q, want 400 invalid_json containing %q", tc.name, ge.Status, ge.Code, ge.Message, tc.message)
+		}
+	}
+	for i, tc := range []struct{ name, body, want string }{
+		{"no options", `{"model":"m","stream":true}`, `{"stream_options":{"include_usage":true},"model":"m","stream":true}`},
+		{"options first", `{"stream_options":{"x":1},"stream":true,"model":"m"}`, `{"stream_options":{"include_usage":true,"x":1},"stream":true,"model":"m"}`},
+		{"null options", `{"model":"m","stream":true,"stream_options":null}`, `{"model":"m","stream":true,"stream_options":{"include_usage":true}}`},
+		{"asking itself", `{"model":"m","stream":true,"stream_options":{"include_usage":true}}`, `{"model":"m","stream":true,"stream_options":{"include_usage":true}}`},
+		{"not a stream: options twice pass", `{"model":"m","stream_options":{},"stream_options":{}}`, `{"model":"m","stream_options":{},"stream_options":{}}`},
+	} {
+		p, r, err := plan(tc.body)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if res := w.roundTrip(p, r); res.err != nil {
+			t.Fatalf("%s: %v", tc.name, res.err)
+		}
+		if got := string(w.requests()[i].body); got != tc.want {
+			t.Errorf("%s: upstream body\n%s\nwant\n%s", tc.name, got, tc.want)
+		}
 	}
 }
 
