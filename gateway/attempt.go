@@ -685,10 +685,18 @@ func (p *Plan) track(resp *http.Response, t *target, k *Key, start time.Time, fi
 		a.unmetered = true
 		return a
 	}
+	stream, strip := isEventStream(resp.Header.Get("Content-Type")), p.injectUsage(t)
+	if stream && strip && resp.ContentLength >= 0 {
+		// The usage chunk llmproxy asked for is taken out: the answer is
+		// no longer as long as the upstream said (a short stream sent
+		// with a Content-Length).
+		resp.ContentLength = -1
+		resp.Header.Del("Content-Length")
+	}
 	return meter.Wrap(a, meter.Options{
 		Format:          p.format,
-		Stream:          isEventStream(resp.Header.Get("Content-Type")),
-		StripUsageChunk: p.injectUsage(t),
+		Stream:          stream,
+		StripUsageChunk: strip,
 		RequireEnd:      true,
 		Done:            p.usageDone,
 	})

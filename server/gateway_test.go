@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -143,6 +145,39 @@ func TestGatewayStripsTheUsageChunkItAskedFor(t *testing.T) {
 // Errors in OpenAI's format with the status the SDK maps to its usual
 // exception: 401 without or with a wrong key, 403 for a model the key may
 // not use, 404 model_not_found.
+// A short stream an upstream sends whole, with a Content-Length: once the
+// usage chunk is taken out that length is wrong, and a client holding the
+// proxy to it would read a truncated answer.
+func TestGatewayStrippedStreamDropsItsContentLength(t *testing.T) {
+	t.Parallel()
+	const events = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n"
+	fake := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		body := events + "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":5,\"total_tokens\":12}}\n\ndata: [DONE]\n\n"
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		io.WriteString(w, body)
+	}), nil)
+	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg, config.Provider{Name: "alpha", BaseURL: fake.URL + "/v1", Keys: []string{"env:ALPHA_KEY_1"}, Models: []string{"*"}})
+	}))
+	req, _ := http.NewRequest("POST", h.URL+"/v1/chat/completions", strings.NewReader(`{"model":"m","stream":true,"messages":[]}`))
+	req.Header.Set("Authorization", "Bearer "+aliceKey)
+	resp, err := h.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || string(body) != events+"data: [DONE]\n\n" {
+		t.Fatalf("body %q, %v (Content-Length %d)", body, err, resp.ContentLength)
+	}
+	if resp.ContentLength >= 0 && resp.ContentLength != int64(len(body)) {
+		t.Errorf("Content-Length %d for a body of %d bytes", resp.ContentLength, len(body))
+	}
+	usageRow(t, h, func(u stats.UsageRow) bool { return u.Requests == 1 && u.InputTokens == 7 })
+}
+
 func TestGatewayErrorsInOpenAIFormat(t *testing.T) {
 	t.Parallel()
 	alpha := providertest.NewOpenAI(t, nil, nil)
