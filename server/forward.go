@@ -113,41 +113,20 @@ const (
 )
 
 func copyBody(w http.ResponseWriter, src io.Reader, flush bool) error {
-	bp, large := smallBuffers.Get().(*[]byte), false
-	defer func() {
-		if large {
-			largeBuffers.Put(bp)
-		} else {
-			smallBuffers.Put(bp)
-		}
-	}()
+	var buf bodyBuffer
+	defer buf.release()
 	flusher, _ := w.(http.Flusher)
-	streak := 0 // reads in a row that call for the other size
 	for {
-		buf := *bp
-		n, rerr := src.Read(buf)
+		b := buf.get()
+		n, rerr := src.Read(b)
 		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
+			if _, werr := w.Write(b[:n]); werr != nil {
 				return werr
 			}
 			if flush && flusher != nil {
 				flusher.Flush()
 			}
-			if large && n < smallBuffer || !large && n == len(buf) {
-				streak++
-			} else {
-				streak = 0
-			}
-			if streak == switchAfter {
-				if large {
-					largeBuffers.Put(bp)
-					bp = smallBuffers.Get().(*[]byte)
-				} else {
-					smallBuffers.Put(bp)
-					bp = largeBuffers.Get().(*[]byte)
-				}
-				large, streak = !large, 0
-			}
+			buf.used(n, len(b))
 		}
 		if rerr == io.EOF {
 			return nil
@@ -156,4 +135,52 @@ func copyBody(w http.ResponseWriter, src io.Reader, flush bool) error {
 			return rerr
 		}
 	}
+}
+
+// bodyBuffer is a body copy's buffer: small, or large while reads fill
+// the small one.
+type bodyBuffer struct {
+	bp     *[]byte
+	large  bool
+	streak int // reads in a row that call for the other size
+}
+
+// get returns the buffer for the next read.
+func (b *bodyBuffer) get() []byte {
+	if b.bp == nil {
+		b.bp = smallBuffers.Get().(*[]byte)
+	}
+	return *b.bp
+}
+
+// used takes note of a read of n bytes into room bytes of the buffer, and
+// switches buffers after switchAfter reads in a row that call for it.
+func (b *bodyBuffer) used(n, room int) {
+	if b.large && n < smallBuffer || !b.large && n == room {
+		b.streak++
+	} else {
+		b.streak = 0
+	}
+	if b.streak < switchAfter {
+		return
+	}
+	b.release()
+	if b.large = !b.large; b.large {
+		b.bp = largeBuffers.Get().(*[]byte)
+	} else {
+		b.bp = smallBuffers.Get().(*[]byte)
+	}
+	b.streak = 0
+}
+
+func (b *bodyBuffer) release() {
+	if b.bp == nil {
+		return
+	}
+	if b.large {
+		largeBuffers.Put(b.bp)
+	} else {
+		smallBuffers.Put(b.bp)
+	}
+	b.bp = nil
 }

@@ -60,7 +60,7 @@ func (s *Server) serveGateway(w *logWriter, r *http.Request, snap *gateway.Snaps
 	if !ok {
 		return
 	}
-	defer s.settle(w, plan, ticket)
+	w.ticket = ticket // settled when the answer ends (endRequest)
 	s.forward(w, r, plan)
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,7 @@ type logWriter struct {
 
 	api          gateway.Kind          // the error format the client parses ("" = llmproxy's own)
 	plan         *gateway.Plan         // the gateway's work, for the log line
+	ticket       access.Ticket         // the limiter's, settled when the answer ends (nil: not admitted)
 	caller       *access.Caller        // who called, when a credential was checked
 	usage        gateway.Result        // an answered gateway request's, set when its answer ended
 	refusedToken bool                  // the first path segment was a wrong token: never log it
@@ -78,12 +80,17 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
-	if w.firstByte == 0 && len(p) > 0 {
+	n, err := w.ResponseWriter.Write(p)
+	w.wrote(n)
+	return n, err
+}
+
+// wrote counts n body bytes sent to the client.
+func (w *logWriter) wrote(n int) {
+	if w.firstByte == 0 && n > 0 {
 		w.firstByte = time.Since(w.start)
 	}
-	n, err := w.ResponseWriter.Write(p)
 	w.bytesOut += int64(n)
-	return n, err
 }
 
 // Flush sends buffered bytes to the client now (SSE).
@@ -138,7 +145,6 @@ func (b *countingBody) Close() error { return nil }
 // client leaving), and then passes the abort on to the server.
 func (s *Server) logRequest(w *logWriter, r *http.Request) {
 	aborted := recover()
-	status := w.status
 	if aborted != nil {
 		// The status line went out already; the log says how it ended.
 		if r.Context().Err() != nil {
@@ -148,6 +154,20 @@ func (s *Server) logRequest(w *logWriter, r *http.Request) {
 			w.failed = true
 		}
 	}
+	s.endRequest(w, r.Method, r.URL, aborted != nil)
+	if aborted != nil {
+		panic(aborted)
+	}
+}
+
+// endRequest settles what the request's answer used (gateway requests),
+// counts it, and writes its log line. aborted: the client's connection was
+// cut off mid-response.
+func (s *Server) endRequest(w *logWriter, method string, u *url.URL, aborted bool) {
+	if w.ticket != nil {
+		s.settle(w, w.plan, w.ticket)
+	}
+	status := w.status
 	duration := time.Since(w.start)
 	if w.stats != nil {
 		if w.streaming {
@@ -160,7 +180,7 @@ func (s *Server) logRequest(w *logWriter, r *http.Request) {
 		w.stats.Done(status, w.bytesIn.Load(), w.bytesOut, first, duration, w.failed)
 	}
 	level := slog.LevelInfo
-	if aborted != nil || status >= 500 {
+	if aborted || status >= 500 {
 		level = slog.LevelWarn
 	}
 	// Room for a gateway line's fields (client, model, provider, key,
@@ -168,7 +188,7 @@ func (s *Server) logRequest(w *logWriter, r *http.Request) {
 	attrs := make([]slog.Attr, 0, 16)
 	attrs = append(attrs,
 		slog.String("route", w.route),
-		slog.String("method", r.Method),
+		slog.String("method", method),
 		slog.Int("status", status),
 		slog.Float64("duration_ms", float64(duration.Microseconds())/1000),
 		slog.Int64("bytes_in", w.bytesIn.Load()),
@@ -213,17 +233,17 @@ func (s *Server) logRequest(w *logWriter, r *http.Request) {
 	if w.wsEnd != "" {
 		attrs = append(attrs, slog.String("websocket_end", w.wsEnd), slog.Int("websocket_close", w.wsCode))
 	}
-	if aborted != nil {
+	if aborted {
 		attrs = append(attrs, slog.Bool("aborted", true))
 	}
-	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		// Debug only, and redacted: the token segment, key= values and
 		// Telegram bot tokens never reach the log. A first segment that
 		// was refused as a token may be a near miss of the token: never
 		// logged at all.
-		uri := r.URL.RequestURI()
+		uri := u.RequestURI()
 		if w.refusedToken {
-			_, rest := splitSegment(r.URL.EscapedPath())
+			_, rest := splitSegment(u.EscapedPath())
 			uri = "/" + privacy.Placeholder + rest
 		}
 		attrs = append(attrs, slog.String("path", s.redact.String(uri)))
@@ -235,8 +255,5 @@ func (s *Server) logRequest(w *logWriter, r *http.Request) {
 		rec := slog.NewRecord(time.Now(), level, "request", 0)
 		rec.AddAttrs(attrs...)
 		h.Handle(context.Background(), rec)
-	}
-	if aborted != nil {
-		panic(aborted)
 	}
 }
