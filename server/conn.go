@@ -3,11 +3,13 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Two things net/http's server decides before any handler runs, which
@@ -23,18 +25,86 @@ import (
 //     error llmproxy gives is JSON with X-Proxy-Error, so those answers are
 //     rewritten as they are written.
 
-// framingListener wraps accepted connections in *conn.
+// framingListener wraps accepted connections in *conn. It also takes back
+// connections a stream was handed off on (handoff.go): the server reads
+// their next request as if they were new.
 type framingListener struct {
 	net.Listener
 	maxHeader int
+	reuse     bool // the listener can be woken from Accept to take one back
+
+	mu     sync.Mutex
+	back   []*conn // handed back, for Accept to return
+	closed bool
 }
 
-func (l framingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+// deadliner is a listener whose Accept a deadline can interrupt (TCP and
+// Unix listeners): that is how a connection handed back wakes it.
+type deadliner interface{ SetDeadline(time.Time) error }
+
+func newFramingListener(ln net.Listener, maxHeader int) *framingListener {
+	_, reuse := ln.(deadliner)
+	return &framingListener{Listener: ln, maxHeader: maxHeader, reuse: reuse}
+}
+
+func (l *framingListener) Accept() (net.Conn, error) {
+	for {
+		if c := l.takeBack(); c != nil {
+			return c, nil
+		}
+		c, err := l.Listener.Accept()
+		if err == nil {
+			return &conn{Conn: c, ln: l, maxHeader: l.maxHeader, head: true}, nil
+		}
+		var ne net.Error
+		if !l.reuse || !errors.As(err, &ne) || !ne.Timeout() {
+			return nil, err
+		}
+		// Woken by giveBack's deadline: clear it, then look again (in
+		// that order, so that a connection given back after the look
+		// sets a deadline that wakes the next Accept).
+		l.Listener.(deadliner).SetDeadline(time.Time{})
 	}
-	return &conn{Conn: c, maxHeader: l.maxHeader, head: true}, nil
+}
+
+func (l *framingListener) takeBack() *conn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.back) == 0 {
+		return nil
+	}
+	c := l.back[0]
+	l.back[0] = nil
+	l.back = l.back[1:]
+	return c
+}
+
+// giveBack queues c for Accept and wakes it. It reports false, and leaves
+// c alone, when the listener cannot take connections back or is closed.
+func (l *framingListener) giveBack(c *conn) bool {
+	if !l.reuse {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.back = append(l.back, c)
+	l.Listener.(deadliner).SetDeadline(time.Unix(1, 0))
+	return true
+}
+
+func (l *framingListener) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	back := l.back
+	l.back = nil
+	l.mu.Unlock()
+	for _, c := range back {
+		c.Close()
+	}
+	return l.Listener.Close()
 }
 
 type connKey struct{}
@@ -57,7 +127,9 @@ func connOf(ctx context.Context) *conn {
 // plain-text error answers.
 type conn struct {
 	net.Conn
+	ln        *framingListener
 	maxHeader int
+	unread    []byte // read off the socket while a stream was handed off: the next request's first bytes
 
 	mu   sync.Mutex // Read runs on net/http's background reader too
 	head bool       // reading a request head
@@ -71,7 +143,14 @@ type conn struct {
 }
 
 func (c *conn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
+	var n int
+	var err error
+	if len(c.unread) > 0 {
+		n = copy(p, c.unread)
+		c.unread = c.unread[n:]
+	} else {
+		n, err = c.Conn.Read(p)
+	}
 	if n > 0 {
 		c.mu.Lock()
 		if c.head {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -18,9 +19,13 @@ import (
 // it began, the client's connection is aborted: never a made-up clean end.
 func (s *Server) forward(w *logWriter, r *http.Request, rt http.RoundTripper) {
 	// The outbound request is a copy of the inbound one with its own
-	// context; the plan filters the header map (in place when nothing
-	// else will read it).
-	out := r.WithContext(fallback.WithReport(r.Context(), &w.report))
+	// context: canceled when the client's is, until the response is a
+	// stream handed off (handoff.go), which outlives the handler. The
+	// plan filters the header map (in place when nothing else will read
+	// it).
+	ctx, cancel := context.WithCancel(context.WithoutCancel(fallback.WithReport(r.Context(), &w.report)))
+	unlink := context.AfterFunc(r.Context(), cancel)
+	out := r.WithContext(ctx)
 	out.Host, out.RequestURI = "", ""
 	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
 	out.Close, out.TransferEncoding, out.Trailer = false, nil, nil
@@ -28,12 +33,20 @@ func (s *Server) forward(w *logWriter, r *http.Request, rt http.RoundTripper) {
 		out.Body = nil
 	} // else a countingBody or a replay buffer: their Close leaves the server's body alone
 
+	var resp *http.Response
+	defer func() {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		// Stopped first: a canceled AfterFunc would start a goroutine.
+		unlink()
+		cancel()
+	}()
 	resp, err := rt.RoundTrip(out)
 	if err != nil {
 		s.proxyError(w, r, err)
 		return
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode < 200 {
 		// A 101 here would be an upgrade nobody asked for (WebSockets take
 		// another path); 1xx never reach this point.
@@ -63,6 +76,13 @@ func (s *Server) forward(w *logWriter, r *http.Request, rt http.RoundTripper) {
 		dst["Trailer"] = []string{strings.Join(names, ", ")}
 	}
 	w.WriteHeader(resp.StatusCode)
+	if stream && unlink() {
+		if s.handOff(w, r, resp, cancel) {
+			resp, cancel = nil, func() {} // the relay's now
+			return
+		}
+		unlink = context.AfterFunc(r.Context(), cancel)
+	}
 
 	// SSE, and any body of unknown length, is flushed on every write: each
 	// event reaches the client the moment it arrives.

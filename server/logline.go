@@ -35,6 +35,9 @@ type logWriter struct {
 	reason   string // why the request failed, if it did
 	failed   bool   // the upstream failed: unreachable, timed out, broke off
 	hijacked bool
+	// handedOff: a relay goroutine took the stream over (handoff.go) and
+	// ends the request when the stream ends.
+	handedOff bool
 
 	headerAt  time.Duration // from start to the response headers
 	firstByte time.Duration // from start to the first body byte sent
@@ -143,8 +146,17 @@ func (b *countingBody) Close() error { return nil }
 // logRequest writes the request's one log line. It runs deferred, also when
 // the handler aborts the connection (an upstream failure mid-stream, or the
 // client leaving), and then passes the abort on to the server.
+//
+// A stream handed off to a relay (handoff.go) has not ended when its
+// handler returns: the relay calls endRequest when it does.
 func (s *Server) logRequest(w *logWriter, r *http.Request) {
 	aborted := recover()
+	if w.handedOff {
+		if aborted != nil {
+			panic(aborted)
+		}
+		return
+	}
 	if aborted != nil {
 		// The status line went out already; the log says how it ended.
 		if r.Context().Err() != nil {

@@ -96,6 +96,7 @@ type Server struct {
 	translator func(name string, next http.RoundTripper) http.RoundTripper
 
 	ws        *wsproxy.Relay
+	handoffs  handoffs     // streams relayed outside their handlers
 	dashboard http.Handler // nil when turned off
 	admin     http.Handler // nil when turned off
 	onUsage   func(gateway.Result, time.Time)
@@ -434,7 +435,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if addr, ok := ln.Addr().(*net.TCPAddr); ok {
 		s.guard.Listen = append(s.guard.Listen, addr.AddrPort())
 	}
-	ln = framingListener{Listener: ln, maxHeader: s.cfg.MaxHeaderBytes}
+	fl := newFramingListener(ln, s.cfg.MaxHeaderBytes)
+	ln = fl
 	srv := &http.Server{
 		Handler:           s,
 		ConnContext:       connContext,
@@ -453,15 +455,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 
 	s.log.Info("shutting down: no new connections; running requests may finish",
-		"drain_timeout", s.cfg.Timeouts.Shutdown.String(), "websockets", s.ws.Open())
+		"drain_timeout", s.cfg.Timeouts.Shutdown.String(), "websockets", s.ws.Open(), "handed_off_streams", s.handoffs.Open())
 	drain, cancel := context.WithTimeout(context.Background(), s.cfg.Timeouts.Shutdown)
 	defer cancel()
 	// WebSockets are told at once (close 1001, going away): a realtime
 	// session does not end by itself, and its client will reconnect.
 	wsDone := make(chan struct{})
 	go func() { s.ws.Shutdown(drain); close(wsDone) }()
+	// Streams handed off (handoff.go) are not net/http's any more: they
+	// are waited for, and cut off at the timeout, the same way.
+	streamsDone := make(chan struct{})
+	go func() { s.handoffs.shutdown(drain); close(streamsDone) }()
 	err := srv.Shutdown(drain)
 	<-wsDone
+	<-streamsDone
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.log.Warn("drain timeout reached: closing the connections still open")
 		srv.Close()

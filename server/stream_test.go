@@ -196,6 +196,11 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 				t.Fatal(err)
 			}
 			readEvent(t, bufio.NewReader(resp.Body))
+			if n := h.srv.handoffs.Open(); n != 1 {
+				// The watcher of the handed-off stream sees the client leave
+				// (handoff.go), not net/http's background read.
+				t.Errorf("%d streams handed off", n)
+			}
 			cancel()
 			resp.Body.Close()
 			select {

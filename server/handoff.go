@@ -1,0 +1,366 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// Handing a stream off.
+//
+// An open event stream spends nearly all its life waiting for the next
+// event. Relayed inside its handler it would hold, while it waits, the
+// handler's goroutine (its stack grown to 8 KiB on the way to the
+// upstream), net/http's read and write buffers and response state, and
+// net/http's background reader. So once a stream's headers are out, forward
+// hands it off: it takes the client's connection over, starts a relay
+// goroutine that writes the chunked body itself, and returns; what the
+// handler and net/http held for the request is freed.
+//
+// A watcher goroutine reads the client's side of the connection, as
+// net/http's background reader does: the client leaving cancels the
+// upstream request at once. When the stream ends cleanly the connection
+// goes back to the server (framingListener.giveBack) as soon as the client
+// sends its next request, or is closed after timeouts.client_idle, which is
+// what net/http does with a kept-alive connection. The request's log line,
+// statistics and usage are settled when the stream ends, as before.
+//
+// Only what needs nothing more of net/http is handed off: an HTTP/1.1
+// event stream of unknown length without trailers, on a connection that
+// may be kept alive, whose request body was read to its end. Everything
+// else is relayed in the handler.
+
+// handoffs are the streams handed off and not yet given back or closed; a
+// shutdown waits for them as net/http waits for its own connections.
+type handoffs struct {
+	mu      sync.Mutex
+	m       map[*handoff]struct{}
+	closing bool
+	empty   chan struct{} // closed when m empties after closing
+}
+
+func (hs *handoffs) add(h *handoff) bool {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if hs.closing {
+		return false
+	}
+	if hs.m == nil {
+		hs.m = make(map[*handoff]struct{})
+	}
+	hs.m[h] = struct{}{}
+	return true
+}
+
+func (hs *handoffs) remove(h *handoff) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	delete(hs.m, h)
+	if hs.closing && len(hs.m) == 0 && hs.empty != nil {
+		close(hs.empty)
+		hs.empty = nil
+	}
+}
+
+func (hs *handoffs) isClosing() bool {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	return hs.closing
+}
+
+// Open reports how many handed-off connections are open: streams, and
+// connections whose stream ended waiting for the client's next request.
+func (hs *handoffs) Open() int {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	return len(hs.m)
+}
+
+// shutdown takes no more streams, closes the connections that wait for a
+// next request, and waits for the streams still running until ctx ends;
+// then it cuts those off (the upstream request canceled, the client's
+// connection closed without the end of the body).
+func (hs *handoffs) shutdown(ctx context.Context) {
+	hs.mu.Lock()
+	hs.closing = true
+	var wait chan struct{}
+	if len(hs.m) > 0 {
+		wait = make(chan struct{})
+		hs.empty = wait
+	}
+	for h := range hs.m {
+		if h.idle() {
+			h.nc.Close() // the watcher wakes and removes it
+		}
+	}
+	hs.mu.Unlock()
+	if wait == nil {
+		return
+	}
+	select {
+	case <-wait:
+		return
+	case <-ctx.Done():
+	}
+	hs.mu.Lock()
+	left := make([]*handoff, 0, len(hs.m))
+	for h := range hs.m {
+		left = append(left, h)
+	}
+	hs.mu.Unlock()
+	for _, h := range left {
+		h.cancel()
+		h.nc.Close()
+	}
+}
+
+// handoff is one stream relayed outside its handler.
+type handoff struct {
+	s      *Server
+	nc     net.Conn // the client's connection (c, unless net/http wrapped it)
+	c      *conn    // nil: the connection cannot be given back
+	w      *logWriter
+	method string
+	url    *url.URL
+	body   io.ReadCloser      // the upstream's response body
+	cancel context.CancelFunc // the outbound request's context
+
+	mu       sync.Mutex
+	watching bool // the watcher's read has not returned
+	ended    bool // the relay is done with the body
+	broken   bool // the connection cannot carry another request
+	gone     bool // the watcher saw the client leave
+	next     [1]byte
+	got      bool // the watcher read next: a request follows
+}
+
+// handOff takes the stream in resp over from the handler, if it can; it
+// reports whether it did. The response headers are written already.
+func (s *Server) handOff(w *logWriter, r *http.Request, resp *http.Response, cancel context.CancelFunc) bool {
+	c := connOf(r.Context())
+	switch {
+	case c == nil || c.ln == nil || !c.ln.reuse,
+		r.ProtoMajor != 1 || r.ProtoMinor < 1 || r.Close || r.Method == http.MethodHead,
+		resp.ContentLength >= 0 || len(resp.Trailer) > 0,
+		resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified,
+		len(w.Header()["Connection"]) > 0 || len(w.Header()["Content-Length"]) > 0 || len(w.Header()["Transfer-Encoding"]) > 0,
+		!bodyRead(w, r),
+		s.handoffs.isClosing():
+		return false
+	}
+	// Hijack writes the headers out (Transfer-Encoding: chunked, as the
+	// handler's own writes would have had) and stops net/http's
+	// background read.
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return false
+	}
+	h := &handoff{s: s, nc: nc, w: w, method: r.Method, url: r.URL, body: resp.Body, cancel: cancel}
+	if nc == net.Conn(c) {
+		h.c = c
+		if n := brw.Reader.Buffered(); n > 0 {
+			// The client sent its next request already (pipelining):
+			// the server reads it when the connection comes back.
+			b, _ := brw.Reader.Peek(n)
+			c.unread = append([]byte(nil), b...)
+		}
+	} else {
+		h.broken = true
+	}
+	// Nothing of the handler's request may stay reachable: the writer
+	// and the body reader hold net/http's connection and its buffers.
+	w.ResponseWriter, w.flusher, w.handedOff = handedOffWriter{}, nil, true
+	w.body.rc = http.NoBody
+	if !s.handoffs.add(h) {
+		h.broken = true // shutting down: relay this stream, then close
+	}
+	if h.c != nil && len(h.c.unread) == 0 {
+		h.watching = true
+		go h.watch()
+	}
+	go h.relay()
+	return true
+}
+
+// bodyRead reports whether the request's body was read to its end, so
+// that the next bytes on the connection are the next request's.
+func bodyRead(w *logWriter, r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return true
+	}
+	return r.ContentLength > 0 && w.bytesIn.Load() == r.ContentLength && w.bodyErr.Load() == nil
+}
+
+// idle reports whether the stream ended and its connection waits for the
+// client's next request.
+func (h *handoff) idle() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ended && h.watching
+}
+
+// watch reads the client's side of the connection: a read that returns
+// nothing means the client left (or, after the stream, that it stayed
+// silent for client_idle); a byte is the start of its next request.
+func (h *handoff) watch() {
+	n, _ := h.c.Conn.Read(h.next[:]) // under conn's scan: the server reads the byte again
+	h.mu.Lock()
+	h.watching = false
+	h.got = n == 1
+	if !h.ended {
+		h.gone = n == 0
+		h.mu.Unlock()
+		if n == 0 {
+			h.cancel()
+		}
+		return
+	}
+	h.mu.Unlock()
+	h.done()
+}
+
+// relay copies the stream to the client, ends the request's bookkeeping,
+// and then lets the connection carry the client's next request.
+func (h *handoff) relay() {
+	w := h.w
+	aborted := true
+	defer func() {
+		if v := recover(); v != nil {
+			// What net/http does for a handler: log it, close the
+			// connection; the proxy carries on.
+			h.s.log.Error("panic relaying a stream", "panic", v, "stack", string(debug.Stack()))
+			w.reason = "internal error"
+		}
+		h.body.Close()
+		h.cancel()
+		h.s.endRequest(w, h.method, h.url, aborted)
+		if !aborted {
+			// The last chunk goes out after the bookkeeping, as net/http's
+			// does after the handler: a client that sends its next request
+			// the moment the stream ends finds its limits settled.
+			if _, err := io.WriteString(h.nc, "0\r\n\r\n"); err != nil {
+				aborted = true
+			}
+		}
+		closing := h.s.handoffs.isClosing() // not under h.mu: shutdown locks the other way round
+		h.mu.Lock()
+		h.ended = true
+		h.broken = h.broken || aborted || closing
+		wait := h.watching && !h.broken
+		if wait && h.s.cfg.Timeouts.ClientIdle > 0 {
+			h.c.SetReadDeadline(time.Now().Add(h.s.cfg.Timeouts.ClientIdle))
+		}
+		h.mu.Unlock()
+		switch {
+		case !wait:
+			h.done()
+		case h.s.handoffs.isClosing():
+			// A shutdown began after the look above and may have missed
+			// this connection: the watcher wakes and closes it.
+			h.nc.Close()
+		}
+	}()
+
+	werr, rerr := h.copy()
+	switch {
+	case werr != nil:
+		w.reason = "client left mid-response"
+		h.s.log.Debug("writing the stream to the client failed", "error", werr)
+	case rerr != nil:
+		h.mu.Lock()
+		gone := h.gone
+		h.mu.Unlock()
+		if gone {
+			w.reason = "client left mid-response"
+		} else {
+			w.reason, w.failed = "upstream failed mid-response", true
+			h.s.log.Debug("response body failed", "error", rerr)
+		}
+	default:
+		aborted = false
+	}
+}
+
+// done gives the connection back to the server for the client's next
+// request, or closes it.
+func (h *handoff) done() {
+	h.mu.Lock()
+	back := !h.broken && h.c != nil && (h.got || len(h.c.unread) > 0)
+	if back && h.got {
+		h.c.unread = append(h.c.unread, h.next[0])
+	}
+	h.mu.Unlock()
+	if back {
+		h.c.SetReadDeadline(time.Time{})
+		back = h.c.ln.giveBack(h.c)
+	}
+	if !back {
+		h.nc.Close()
+	}
+	h.s.handoffs.remove(h)
+}
+
+// chunkRoom is the room left before each read for the chunk's size line:
+// up to six hex digits and CRLF (a read is at most 32 KiB).
+const chunkRoom = 8
+
+// copy writes the body to the client as HTTP/1.1 chunks, one write per
+// read: each event reaches the client the moment it arrives. It returns
+// at the body's end, or at once on a failure on either side (then the
+// connection is closed without the last chunk).
+func (h *handoff) copy() (werr, rerr error) {
+	var buf bodyBuffer
+	defer buf.release()
+	for {
+		b := buf.get()
+		n, err := h.body.Read(b[chunkRoom : len(b)-2])
+		if n > 0 {
+			start := chunkSize(b[:chunkRoom], n)
+			end := chunkRoom + n
+			b[end], b[end+1] = '\r', '\n'
+			if _, werr := h.nc.Write(b[start : end+2]); werr != nil {
+				return werr, nil
+			}
+			h.w.wrote(n)
+			buf.used(n, len(b)-chunkRoom-2)
+		}
+		if err == io.EOF {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// chunkSize writes n in hex and CRLF at the end of room and returns where
+// they start.
+func chunkSize(room []byte, n int) int {
+	const hex = "0123456789abcdef"
+	i := len(room) - 2
+	room[i], room[i+1] = '\r', '\n'
+	for {
+		i--
+		room[i] = hex[n&0xf]
+		n >>= 4
+		if n == 0 {
+			return i
+		}
+	}
+}
+
+// handedOffWriter stands in for the client's ResponseWriter once the
+// stream was handed off: nothing may write to it.
+type handedOffWriter struct{}
+
+var errHandedOff = errors.New("the stream was handed off: its connection is the relay's")
+
+func (handedOffWriter) Header() http.Header       { return http.Header{} }
+func (handedOffWriter) Write([]byte) (int, error) { return 0, errHandedOff }
+func (handedOffWriter) WriteHeader(int)           {}

@@ -1,0 +1,386 @@
+package server
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/providertest"
+)
+
+// Streams handed off to a relay goroutine (handoff.go): the connection
+// carries the client's next requests, the bookkeeping happens when the
+// stream ends, and everything that cannot be handed off is relayed as
+// before.
+
+// handoffUpstream answers /v1/chat/completions with three SSE events, the
+// second one after release is closed (never, when release is nil), and
+// anything else with JSON.
+func handoffUpstream(t *testing.T, release chan struct{}) *providertest.Server {
+	return providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if !strings.HasSuffix(r.URL.Path, "/chat/completions") {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"ok":true}`)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		if release != nil {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		io.WriteString(w, "data: two\n\n")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "data: [DONE]\n\n")
+	}), nil)
+}
+
+const handoffEvents = "data: one\n\ndata: two\n\ndata: [DONE]\n\n"
+
+// eventually polls cond for up to 5s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5s: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// clientConn is one client connection speaking HTTP/1.1 by hand.
+type clientConn struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dialProxy(t *testing.T, h *harness) *clientConn {
+	t.Helper()
+	c, err := net.Dial("tcp", h.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return &clientConn{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+func postRequest(path, body string, extra ...string) string {
+	return "POST " + path + " HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n" +
+		strings.Join(extra, "") + "Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+}
+
+func (cc *clientConn) send(request string) {
+	cc.t.Helper()
+	if _, err := io.WriteString(cc.c, request); err != nil {
+		cc.t.Fatal(err)
+	}
+}
+
+// response reads one response; its body is read to the end.
+func (cc *clientConn) response() (*http.Response, string) {
+	cc.t.Helper()
+	resp, err := http.ReadResponse(cc.br, nil)
+	if err != nil {
+		cc.t.Fatalf("reading a response: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		cc.t.Fatalf("reading a body: %v (got %q)", err, b) // see the log
+	}
+	return resp, string(b)
+}
+
+// closedByProxy reports whether the proxy closed the connection, waiting
+// up to 5s.
+func (cc *clientConn) closedByProxy() bool {
+	cc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := cc.br.ReadByte()
+	return errors.Is(err, io.EOF)
+}
+
+func TestHandedOffStreamKeepsItsConnection(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	fake := handoffUpstream(t, release)
+	h := start(t, testConfigTB(t, fake.URL))
+	cc := dialProxy(t, h)
+
+	cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`))
+	resp, err := http.ReadResponse(cc.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.TransferEncoding == nil || resp.TransferEncoding[0] != "chunked" {
+		t.Fatalf("status %d, transfer encoding %v", resp.StatusCode, resp.TransferEncoding)
+	}
+	if ev := readEvent(t, bufio.NewReader(io.LimitReader(resp.Body, int64(len("data: one\n\n"))))); ev != "data: one\n\n" {
+		t.Fatalf("first event %q", ev)
+	}
+	// The stream waits for its next event outside its handler.
+	if n := h.srv.handoffs.Open(); n != 1 {
+		t.Fatalf("%d streams handed off while one waits for its next event", n)
+	}
+	close(release)
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || string(rest) != "data: two\n\ndata: [DONE]\n\n" {
+		t.Fatalf("rest of the stream %q, %v", rest, err)
+	}
+
+	// The same connection carries the next requests: a JSON answer, then
+	// another stream.
+	cc.send(postRequest("/openai/v1/models", `{}`))
+	if resp, body := cc.response(); resp.StatusCode != 200 || body != `{"ok":true}` {
+		t.Fatalf("second request on the connection: %d %q", resp.StatusCode, body)
+	}
+	eventually(t, "the connection was not given back to the server", func() bool { return h.srv.handoffs.Open() == 0 })
+	cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`))
+	if resp, body := cc.response(); resp.StatusCode != 200 || body != handoffEvents {
+		t.Fatalf("third request on the connection: %d %q", resp.StatusCode, body)
+	}
+	if n := fake.Conns(); n != 1 {
+		t.Errorf("the upstream saw %d connections, want 1 (reused after each stream)", n)
+	}
+
+	// One log line per request, the streams' written when they ended, with
+	// the bytes of the body (not of its chunk framing).
+	logs := h.waitLog(3)
+	var lines []map[string]any
+	for _, line := range strings.Split(logs, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "request" {
+			lines = append(lines, m)
+		}
+	}
+	if len(lines) != 3 {
+		t.Fatalf("%d request lines:\n%s", len(lines), logs)
+	}
+	for i, want := range []int{len(handoffEvents), len(`{"ok":true}`), len(handoffEvents)} {
+		m := lines[i]
+		if m["status"] != 200.0 || m["bytes_out"] != float64(want) || m["aborted"] != nil || m["error"] != nil || m["level"] != "INFO" {
+			t.Errorf("line %d: %v", i, m)
+		}
+	}
+	if s := h.srv.stats.Snapshot(); s.Totals.OpenStreams != 0 {
+		t.Errorf("%d streams counted open after both ended", s.Totals.OpenStreams)
+	}
+}
+
+func TestPipelinedRequestAfterAHandedOffStream(t *testing.T) {
+	t.Parallel()
+	fake := handoffUpstream(t, nil)
+	h := start(t, testConfigTB(t, fake.URL))
+	cc := dialProxy(t, h)
+	cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`) + postRequest("/openai/v1/models", `{}`))
+	if resp, body := cc.response(); resp.StatusCode != 200 || body != handoffEvents {
+		t.Fatalf("the stream: %d %q", resp.StatusCode, body)
+	}
+	if resp, body := cc.response(); resp.StatusCode != 200 || body != `{"ok":true}` {
+		t.Fatalf("the request sent behind it: %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestHandedOffConnectionIdleTimeout(t *testing.T) {
+	t.Parallel()
+	fake := handoffUpstream(t, nil)
+	cfg := testConfigTB(t, fake.URL)
+	cfg.Timeouts.ClientIdle = 200 * time.Millisecond
+	h := start(t, cfg)
+	cc := dialProxy(t, h)
+	cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`))
+	if _, body := cc.response(); body != handoffEvents {
+		t.Fatalf("stream %q", body)
+	}
+	start := time.Now()
+	if !cc.closedByProxy() {
+		t.Fatal("a silent client's connection was not closed after client_idle")
+	}
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Errorf("closed after %v, before client_idle (200ms)", d)
+	}
+	eventually(t, "the closed connection is still counted", func() bool { return h.srv.handoffs.Open() == 0 })
+}
+
+// A shutdown does not wait client_idle for a connection whose stream
+// ended: it is closed at once, as net/http closes its idle connections.
+func TestShutdownClosesHandedOffIdleConnections(t *testing.T) {
+	t.Parallel()
+	fake := handoffUpstream(t, nil)
+	cfg := testConfigTB(t, fake.URL)
+	cfg.Timeouts.ClientIdle = time.Hour
+	cfg.Timeouts.Shutdown = time.Hour
+	h := start(t, cfg)
+	cc := dialProxy(t, h)
+	cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`))
+	if _, body := cc.response(); body != handoffEvents {
+		t.Fatalf("stream %q", body)
+	}
+	eventually(t, "the stream did not end", func() bool { return h.srv.handoffs.idleCount() == 1 })
+	h.cancel()
+	select {
+	case err := <-h.done:
+		if err != nil {
+			t.Errorf("Serve returned %v", err)
+		}
+		h.done <- nil
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve waited for a connection that only waited for a next request")
+	}
+	if !cc.closedByProxy() {
+		t.Error("the idle connection was not closed")
+	}
+}
+
+// What cannot be handed off is relayed in the handler, as before.
+func TestStreamsNotHandedOff(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, request string
+		closes        bool
+	}{
+		{"connection close", postRequest("/openai/v1/chat/completions", `{}`, "Connection: close\r\n"), true},
+		{"HTTP/1.0", strings.Replace(postRequest("/openai/v1/chat/completions", `{}`), "HTTP/1.1", "HTTP/1.0", 1), true},
+		{"chunked request body", "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: proxy\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			release := make(chan struct{})
+			fake := handoffUpstream(t, release)
+			h := start(t, testConfigTB(t, fake.URL))
+			cc := dialProxy(t, h)
+			cc.send(tc.request)
+			resp, err := http.ReadResponse(cc.br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(resp.Body)
+			if ev := readEvent(t, br); ev != "data: one\n\n" {
+				t.Fatalf("first event %q", ev)
+			}
+			if n := h.srv.handoffs.Open(); n != 0 {
+				t.Errorf("%d streams handed off", n)
+			}
+			close(release)
+			if rest, err := io.ReadAll(br); err != nil || string(rest) != "data: two\n\ndata: [DONE]\n\n" {
+				t.Fatalf("rest %q, %v", rest, err)
+			}
+			if tc.closes != cc.closedByProxy() {
+				t.Errorf("connection closed after the stream: %v, want %v", !tc.closes, tc.closes)
+			}
+		})
+	}
+}
+
+// An upstream failing in a handed-off stream aborts the client's
+// connection (no last chunk) and is logged as the handler logged it.
+func TestHandedOffStreamUpstreamFailure(t *testing.T) {
+	t.Parallel()
+	raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
+		c.ReadRequest()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+		io.WriteString(c, "b\r\ndata: one\n\n\r\n")
+		time.Sleep(100 * time.Millisecond)
+		c.Reset()
+	})
+	cfg := testConfig(t, map[string]string{"openai": raw.URL})
+	h := start(t, cfg)
+	cc := dialProxy(t, h)
+	cc.send(postRequest("/openai/v1/chat/completions", `{}`))
+	resp, err := http.ReadResponse(cc.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(resp.Body)
+	readEvent(t, br)
+	if n := h.srv.handoffs.Open(); n != 1 {
+		t.Fatalf("%d streams handed off", n)
+	}
+	if rest, err := io.ReadAll(br); err == nil || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("the stream ended with %v after %q: want the connection cut off", err, rest)
+	}
+	logs := h.waitLog(1)
+	if !strings.Contains(logs, `"error":"upstream failed mid-response"`) || !strings.Contains(logs, `"aborted":true`) || !strings.Contains(logs, `"level":"WARN","msg":"request"`) {
+		t.Errorf("log:\n%s", logs)
+	}
+	eventually(t, "the aborted stream is still counted", func() bool { return h.srv.handoffs.Open() == 0 })
+}
+
+// The gateway settles a handed-off stream when it ends: usage counted and
+// logged, the client key's concurrency slot given back.
+func TestHandedOffGatewayStreamSettles(t *testing.T) {
+	t.Parallel()
+	fake := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":5,\"total_tokens\":12}}\n\ndata: [DONE]\n\n")
+	}), nil)
+	cfg := gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg,
+			config.Provider{Name: "alpha", BaseURL: fake.URL + "/v1", Keys: []string{"env:ALPHA_KEY_1"}},
+			config.Model{Name: "m", Targets: []config.Target{{Provider: "alpha", Model: "up-m"}}})
+		for i := range cfg.ClientKeys {
+			cfg.ClientKeys[i].MaxParallel = 1
+		}
+	})
+	h := startGateway(t, cfg)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(h.logs.String())
+		}
+	})
+	cc := dialProxy(t, h)
+	for i := range 3 { // one at a time: each ends before the next starts, within the limit of one
+		cc.send(postRequest("/v1/chat/completions", `{"model":"m","stream":true,"messages":[]}`, "Authorization: Bearer "+aliceKey+"\r\n"))
+		resp, body := cc.response()
+		if resp.StatusCode != 200 || !strings.Contains(body, `"content":"hi"`) || strings.Contains(body, `"usage"`) {
+			t.Fatalf("stream %d: %d %q", i, resp.StatusCode, body)
+		}
+		if i == 0 && h.srv.handoffs.Open() != 1 {
+			t.Fatal("the stream was not handed off")
+		}
+	}
+	logs := h.waitLog(3)
+	if n := strings.Count(logs, `"tokens_in":7,"tokens_out":5`); n != 3 {
+		t.Errorf("%d of 3 lines with the usage:\n%s", n, logs)
+	}
+}
+
+func TestChunkSize(t *testing.T) {
+	room := make([]byte, chunkRoom)
+	for _, n := range []int{1, 9, 10, 15, 16, 255, 256, 2038, 4095, 32758, 1<<24 - 1} {
+		start := chunkSize(room, n)
+		if got, want := string(room[start:]), strconv.FormatInt(int64(n), 16)+"\r\n"; got != want {
+			t.Errorf("chunkSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// idleCount is how many handed-off connections wait for a next request.
+func (hs *handoffs) idleCount() int {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	n := 0
+	for h := range hs.m {
+		if h.idle() {
+			n++
+		}
+	}
+	return n
+}
