@@ -121,13 +121,16 @@ func isEventStream(contentType string) bool {
 // reads fill the small one (a bulk body then costs few reads and writes),
 // and back once reads are small again, so a long stream that once carried
 // a large event does not keep the large buffer for the rest of its life.
+// The small one is 1 KiB: a token event (150–600 bytes from OpenAI,
+// Anthropic or Gemini) fits in one read; a larger one takes two reads and
+// two writes, the second right behind the first.
 var (
 	smallBuffers = sync.Pool{New: func() any { b := make([]byte, smallBuffer); return &b }}
 	largeBuffers = sync.Pool{New: func() any { b := make([]byte, largeBuffer); return &b }}
 )
 
 const (
-	smallBuffer = 2 << 10
+	smallBuffer = 1 << 10
 	largeBuffer = 32 << 10
 	switchAfter = 2 // reads in a row that call for the other size
 )
