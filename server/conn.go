@@ -31,7 +31,8 @@ import (
 type framingListener struct {
 	net.Listener
 	maxHeader int
-	reuse     bool // the listener can be woken from Accept to take one back
+	reuse     bool           // the listener can be woken from Accept to take one back
+	watch     *clientWatcher // nil: streams are not handed off
 
 	mu     sync.Mutex
 	back   []*conn // handed back, for Accept to return
@@ -43,8 +44,13 @@ type framingListener struct {
 type deadliner interface{ SetDeadline(time.Time) error }
 
 func newFramingListener(ln net.Listener, maxHeader int) *framingListener {
-	_, reuse := ln.(deadliner)
-	return &framingListener{Listener: ln, maxHeader: maxHeader, reuse: reuse}
+	l := &framingListener{Listener: ln, maxHeader: maxHeader}
+	if _, ok := ln.(deadliner); ok {
+		if cw, err := newClientWatcher(); err == nil {
+			l.reuse, l.watch = true, cw
+		}
+	}
+	return l
 }
 
 func (l *framingListener) Accept() (net.Conn, error) {

@@ -23,12 +23,13 @@ import (
 // goroutine that writes the chunked body itself, and returns; what the
 // handler and net/http held for the request is freed.
 //
-// A watcher goroutine reads the client's side of the connection, as
-// net/http's background reader does: the client leaving cancels the
-// upstream request at once. When the stream ends cleanly the connection
-// goes back to the server (framingListener.giveBack) as soon as the client
-// sends its next request, or is closed after timeouts.client_idle, which is
-// what net/http does with a kept-alive connection. The request's log line,
+// One epoll set per listener (clientWatcher) watches every handed-off
+// connection for what net/http's background reader would notice: the
+// client leaving cancels the upstream request at once; bytes of its next
+// request end the watch. When the stream ends cleanly the relay goroutine
+// waits for the client's next request, up to timeouts.client_idle, as
+// net/http does with a kept-alive connection, and gives the connection
+// back to the server (framingListener.giveBack). The request's log line,
 // statistics and usage are settled when the stream ends, as before.
 //
 // Only what needs nothing more of net/http is handed off: an HTTP/1.1
@@ -96,7 +97,7 @@ func (hs *handoffs) shutdown(ctx context.Context) {
 	}
 	for h := range hs.m {
 		if h.idle() {
-			h.nc.Close() // the watcher wakes and removes it
+			h.nc.Close() // its relay wakes from the wait and removes it
 		}
 	}
 	hs.mu.Unlock()
@@ -131,13 +132,14 @@ type handoff struct {
 	body   io.ReadCloser      // the upstream's response body
 	cancel context.CancelFunc // the outbound request's context
 
-	mu       sync.Mutex
-	watching bool // the watcher's read has not returned
-	ended    bool // the relay is done with the body
-	broken   bool // the connection cannot carry another request
-	gone     bool // the watcher saw the client leave
-	next     [1]byte
-	got      bool // the watcher read next: a request follows
+	token uint32 // the clientWatcher's, while watched
+	fd    int
+
+	mu      sync.Mutex
+	ended   bool // the relay is done with the body
+	waiting bool // ... and waits for the client's next request
+	gone    bool // the client left
+	pending bool // the client sent bytes of its next request
 }
 
 // handOff takes the stream in resp over from the handler, if it can; it
@@ -145,7 +147,7 @@ type handoff struct {
 func (s *Server) handOff(w *logWriter, r *http.Request, resp *http.Response, cancel context.CancelFunc) bool {
 	c := connOf(r.Context())
 	switch {
-	case c == nil || c.ln == nil || !c.ln.reuse,
+	case c == nil || c.ln == nil || c.ln.watch == nil,
 		r.ProtoMajor != 1 || r.ProtoMinor < 1 || r.Close || r.Method == http.MethodHead,
 		resp.ContentLength >= 0 || len(resp.Trailer) > 0,
 		resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified,
@@ -162,27 +164,28 @@ func (s *Server) handOff(w *logWriter, r *http.Request, resp *http.Response, can
 		return false
 	}
 	h := &handoff{s: s, nc: nc, w: w, method: r.Method, url: r.URL, body: resp.Body, cancel: cancel}
-	if nc == net.Conn(c) {
-		h.c = c
-		if n := brw.Reader.Buffered(); n > 0 {
-			// The client sent its next request already (pipelining):
-			// the server reads it when the connection comes back.
-			b, _ := brw.Reader.Peek(n)
-			c.unread = append([]byte(nil), b...)
-		}
-	} else {
-		h.broken = true
-	}
 	// Nothing of the handler's request may stay reachable: the writer
 	// and the body reader hold net/http's connection and its buffers.
 	w.ResponseWriter, w.flusher, w.handedOff = handedOffWriter{}, nil, true
 	w.body.rc = http.NoBody
 	if !s.handoffs.add(h) {
-		h.broken = true // shutting down: relay this stream, then close
+		h.gone = true // shutting down: relay this stream, then close
 	}
-	if h.c != nil && len(h.c.unread) == 0 {
-		h.watching = true
-		go h.watch()
+	switch {
+	case nc != net.Conn(c):
+		h.gone = true // not ours to give back; net/http does not wrap them today
+	case brw.Reader.Buffered() > 0:
+		// The client sent its next request already (pipelining): the
+		// server reads it when the connection comes back.
+		b, _ := brw.Reader.Peek(brw.Reader.Buffered())
+		c.unread = append([]byte(nil), b...)
+		h.c, h.pending = c, true
+	default:
+		h.c = c
+		if !c.ln.watch.add(h) {
+			h.c = nil
+			h.gone = true // unwatched, it is closed after the stream
+		}
 	}
 	go h.relay()
 	return true
@@ -202,27 +205,27 @@ func bodyRead(w *logWriter, r *http.Request) bool {
 func (h *handoff) idle() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.ended && h.watching
+	return h.waiting
 }
 
-// watch reads the client's side of the connection: a read that returns
-// nothing means the client left (or, after the stream, that it stayed
-// silent for client_idle); a byte is the start of its next request.
-func (h *handoff) watch() {
-	n, _ := h.c.Conn.Read(h.next[:]) // under conn's scan: the server reads the byte again
+// clientEvent is the clientWatcher's news of the client: it left, or sent
+// bytes of its next request (then, like net/http, nothing more is watched
+// and a client leaving is noticed when a write fails).
+func (h *handoff) clientEvent(gone bool) {
 	h.mu.Lock()
-	h.watching = false
-	h.got = n == 1
-	if !h.ended {
-		h.gone = n == 0
+	if h.ended {
 		h.mu.Unlock()
-		if n == 0 {
-			h.cancel()
-		}
 		return
 	}
+	if gone {
+		h.gone = true
+	} else {
+		h.pending = true
+	}
 	h.mu.Unlock()
-	h.done()
+	if gone {
+		h.cancel()
+	}
 }
 
 // relay copies the stream to the client, ends the request's bookkeeping,
@@ -248,23 +251,7 @@ func (h *handoff) relay() {
 				aborted = true
 			}
 		}
-		closing := h.s.handoffs.isClosing() // not under h.mu: shutdown locks the other way round
-		h.mu.Lock()
-		h.ended = true
-		h.broken = h.broken || aborted || closing
-		wait := h.watching && !h.broken
-		if wait && h.s.cfg.Timeouts.ClientIdle > 0 {
-			h.c.SetReadDeadline(time.Now().Add(h.s.cfg.Timeouts.ClientIdle))
-		}
-		h.mu.Unlock()
-		switch {
-		case !wait:
-			h.done()
-		case h.s.handoffs.isClosing():
-			// A shutdown began after the look above and may have missed
-			// this connection: the watcher wakes and closes it.
-			h.nc.Close()
-		}
+		h.next(aborted)
 	}()
 
 	werr, rerr := h.copy()
@@ -287,23 +274,48 @@ func (h *handoff) relay() {
 	}
 }
 
-// done gives the connection back to the server for the client's next
-// request, or closes it.
-func (h *handoff) done() {
+// next runs when the stream has ended: it waits for the client's next
+// request and gives the connection back to the server, or closes it.
+func (h *handoff) next(aborted bool) {
+	defer h.s.handoffs.remove(h)
 	h.mu.Lock()
-	back := !h.broken && h.c != nil && (h.got || len(h.c.unread) > 0)
-	if back && h.got {
-		h.c.unread = append(h.c.unread, h.next[0])
-	}
+	h.ended = true // from here on the watcher's news is ignored
 	h.mu.Unlock()
-	if back {
-		h.c.SetReadDeadline(time.Time{})
-		back = h.c.ln.giveBack(h.c)
+	if h.c != nil {
+		h.c.ln.watch.remove(h)
 	}
-	if !back {
+	h.mu.Lock()
+	keep := !aborted && !h.gone && h.c != nil
+	wait := keep && !h.pending
+	h.waiting = wait
+	h.mu.Unlock()
+	if wait {
+		// net/http reads a new connection's first request under
+		// read_header; a kept-alive one waits client_idle for it.
+		if d := h.s.cfg.Timeouts.ClientIdle; d > 0 {
+			h.c.SetReadDeadline(time.Now().Add(d))
+		}
+		if !h.s.handoffs.isClosing() { // else: shutting down, close now
+			var b [1]byte
+			n, _ := h.c.Conn.Read(b[:]) // under conn's scan: the server reads the byte again
+			keep = n == 1
+			if keep {
+				h.c.unread = append(h.c.unread, b[0])
+			}
+		} else {
+			keep = false
+		}
+		h.mu.Lock()
+		h.waiting = false
+		h.mu.Unlock()
+	}
+	if keep {
+		h.c.SetReadDeadline(time.Time{})
+		keep = h.c.ln.giveBack(h.c)
+	}
+	if !keep {
 		h.nc.Close()
 	}
-	h.s.handoffs.remove(h)
 }
 
 // chunkRoom is the room left before each read for the chunk's size line:

@@ -384,3 +384,48 @@ func (hs *handoffs) idleCount() int {
 	}
 	return n
 }
+
+// A next request sent while the stream still runs waits in the socket
+// (the watcher notes it and stops watching) and is answered after it.
+func TestNextRequestSentDuringAHandedOffStream(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	fake := handoffUpstream(t, release)
+	h := start(t, testConfigTB(t, fake.URL))
+	cc := dialProxy(t, h)
+	cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`))
+	resp, err := http.ReadResponse(cc.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := readEvent(t, bufio.NewReader(io.LimitReader(resp.Body, int64(len("data: one\n\n"))))); ev != "data: one\n\n" {
+		t.Fatalf("first event %q", ev)
+	}
+	cc.send(postRequest("/openai/v1/models", `{}`))
+	eventually(t, "the watcher did not see the next request", func() bool {
+		var pending bool
+		h.srv.handoffs.each(func(ho *handoff) { pending = pending || ho.pendingNext() })
+		return pending
+	})
+	close(release)
+	if rest, err := io.ReadAll(resp.Body); err != nil || string(rest) != "data: two\n\ndata: [DONE]\n\n" {
+		t.Fatalf("rest of the stream %q, %v", rest, err)
+	}
+	if resp, body := cc.response(); resp.StatusCode != 200 || body != `{"ok":true}` {
+		t.Fatalf("the request sent during the stream: %d %q", resp.StatusCode, body)
+	}
+}
+
+func (hs *handoffs) each(f func(*handoff)) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	for h := range hs.m {
+		f(h)
+	}
+}
+
+func (h *handoff) pendingNext() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.pending
+}

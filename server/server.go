@@ -437,6 +437,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	fl := newFramingListener(ln, s.cfg.MaxHeaderBytes)
 	ln = fl
+	if fl.watch != nil {
+		defer fl.watch.close() // after the handed-off streams, drained below
+	}
 	srv := &http.Server{
 		Handler:           s,
 		ConnContext:       connContext,

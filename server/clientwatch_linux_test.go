@@ -1,0 +1,117 @@
+package server
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+)
+
+// tcpPair returns both ends of a loopback TCP connection, the server's
+// wrapped as the framing listener wraps it.
+func tcpPair(t *testing.T) (server *conn, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); sc.Close() })
+	return &conn{Conn: sc, head: true}, client
+}
+
+func TestClientWatcher(t *testing.T) {
+	cw, err := newClientWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cw.close()
+	watched := func(t *testing.T) (*handoff, net.Conn, context.Context) {
+		sc, client := tcpPair(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		h := &handoff{c: sc, cancel: cancel}
+		if !cw.add(h) {
+			t.Fatal("add refused a TCP connection")
+		}
+		return h, client, ctx
+	}
+	state := func(h *handoff) (gone, pending bool) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.gone, h.pending
+	}
+
+	t.Run("the client leaves", func(t *testing.T) {
+		h, client, ctx := watched(t)
+		client.Close()
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the upstream context was not canceled when the client left")
+		}
+		if gone, pending := state(h); !gone || pending {
+			t.Errorf("gone %v, pending %v", gone, pending)
+		}
+		cw.remove(h)
+	})
+	t.Run("the client sends its next request", func(t *testing.T) {
+		h, client, ctx := watched(t)
+		client.Write([]byte("POST / HTTP/1.1\r\n"))
+		eventually(t, "the bytes were not noticed", func() bool { _, p := state(h); return p })
+		client.Close() // one event per watch: nothing more is noticed
+		time.Sleep(50 * time.Millisecond)
+		if ctx.Err() != nil {
+			t.Error("watched after its first event")
+		}
+		var b [4]byte
+		if n, _ := h.c.Read(b[:]); string(b[:n]) != "POST" {
+			t.Errorf("the watcher consumed bytes: read %q", b[:n])
+		}
+		cw.remove(h)
+	})
+	t.Run("removed", func(t *testing.T) {
+		h, client, ctx := watched(t)
+		cw.remove(h)
+		if h.token != 0 {
+			t.Error("still holds its token")
+		}
+		client.Close()
+		time.Sleep(50 * time.Millisecond)
+		if ctx.Err() != nil {
+			t.Error("a removed connection was still watched")
+		}
+	})
+	t.Run("ended", func(t *testing.T) {
+		h, client, ctx := watched(t)
+		h.mu.Lock()
+		h.ended = true // the relay is past the stream: news is its own to read
+		h.mu.Unlock()
+		client.Close()
+		time.Sleep(50 * time.Millisecond)
+		if ctx.Err() != nil {
+			t.Error("an ended stream's upstream context was canceled")
+		}
+		cw.remove(h)
+	})
+}
+
+func TestClientWatcherClosed(t *testing.T) {
+	cw, err := newClientWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cw.close()
+	cw.close() // twice is fine
+	sc, _ := tcpPair(t)
+	if cw.add(&handoff{c: sc, cancel: func() {}}) {
+		t.Error("a closed watcher took a connection")
+	}
+}
