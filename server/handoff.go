@@ -97,7 +97,7 @@ func (hs *handoffs) shutdown(ctx context.Context) {
 	}
 	for h := range hs.m {
 		if h.idle() {
-			h.nc.Close() // its relay wakes from the wait and removes it
+			h.closeConn() // its relay wakes from the wait and removes it
 		}
 	}
 	hs.mu.Unlock()
@@ -116,8 +116,12 @@ func (hs *handoffs) shutdown(ctx context.Context) {
 	}
 	hs.mu.Unlock()
 	for _, h := range left {
+		// Closed while the watcher may still hold the descriptor: the
+		// kernel drops it from the epoll set, and with the listener closed
+		// no new connection can take its number before the relay's
+		// remove.
 		h.cancel()
-		h.nc.Close()
+		h.closeConn()
 	}
 }
 
@@ -152,25 +156,28 @@ func (s *Server) handOff(w *logWriter, r *http.Request, resp *http.Response, can
 		resp.ContentLength >= 0 || len(resp.Trailer) > 0,
 		resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified,
 		len(w.Header()["Connection"]) > 0 || len(w.Header()["Content-Length"]) > 0 || len(w.Header()["Transfer-Encoding"]) > 0,
-		!bodyRead(w, r),
-		s.handoffs.isClosing():
+		!bodyRead(w, r):
 		return false
+	}
+	h := &handoff{s: s, w: w, method: r.Method, url: r.URL, body: resp.Body, cancel: cancel}
+	if !s.handoffs.add(h) {
+		return false // shutting down: net/http waits for the handler
 	}
 	// Hijack writes the headers out (Transfer-Encoding: chunked, as the
 	// handler's own writes would have had) and stops net/http's
 	// background read.
 	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
+		s.handoffs.remove(h)
 		return false
 	}
-	h := &handoff{s: s, nc: nc, w: w, method: r.Method, url: r.URL, body: resp.Body, cancel: cancel}
+	h.mu.Lock()
+	h.nc = nc
+	h.mu.Unlock()
 	// Nothing of the handler's request may stay reachable: the writer
 	// and the body reader hold net/http's connection and its buffers.
 	w.ResponseWriter, w.flusher, w.handedOff = handedOffWriter{}, nil, true
 	w.body.rc = http.NoBody
-	if !s.handoffs.add(h) {
-		h.gone = true // shutting down: relay this stream, then close
-	}
 	switch {
 	case nc != net.Conn(c):
 		h.gone = true // not ours to give back; net/http does not wrap them today
@@ -206,6 +213,16 @@ func (h *handoff) idle() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.waiting
+}
+
+// closeConn closes the client's connection, once the handler gave it up.
+func (h *handoff) closeConn() {
+	h.mu.Lock()
+	nc := h.nc
+	h.mu.Unlock()
+	if nc != nil {
+		nc.Close()
+	}
 }
 
 // clientEvent is the clientWatcher's news of the client: it left, or sent
