@@ -109,14 +109,42 @@ func (cw *clientWatcher) loop() {
 			}
 			cw.mu.Lock()
 			h := cw.m[tok]
-			cw.mu.Unlock()
+			gone, spurious := false, false
 			if h != nil {
-				// EPOLLRDHUP, EPOLLHUP, EPOLLERR: the client closed its
-				// side or the connection broke; EPOLLIN alone: bytes of
-				// its next request.
-				h.clientEvent(ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0)
+				// Under mu: remove, and so the connection's close, waits
+				// for this look at its descriptor.
+				gone, spurious = cw.classify(h, ev.Events)
+			}
+			cw.mu.Unlock()
+			if h != nil && !spurious {
+				h.clientEvent(gone)
 			}
 		}
+	}
+}
+
+// classify tells what an event on h's connection means: the client left
+// (gone), or sent bytes of its next request. EPOLLRDHUP with bytes waiting
+// is a client that sent its next request and then shut its side: like
+// net/http, which reads the byte first, the stream goes on. An event with
+// nothing to read (spurious) arms the watch again.
+func (cw *clientWatcher) classify(h *handoff, events uint32) (gone, spurious bool) {
+	if events&(syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+		return true, false
+	}
+	var b [1]byte
+	n, _, err := syscall.Recvfrom(h.fd, b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	switch {
+	case n > 0:
+		return false, false
+	case err == nil: // end of stream
+		return true, false
+	case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EINTR):
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(h.token)}
+		syscall.EpollCtl(cw.epfd, syscall.EPOLL_CTL_MOD, h.fd, &ev)
+		return false, true
+	default: // reset
+		return true, false
 	}
 }
 

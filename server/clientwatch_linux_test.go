@@ -43,6 +43,18 @@ func TestClientWatcher(t *testing.T) {
 		}
 		return h, client, ctx
 	}
+	// settle waits until the watcher has handled what happened so far: a
+	// sentinel connection closed now is noticed after it.
+	settle := func(t *testing.T) {
+		t.Helper()
+		_, client, ctx := watched(t)
+		client.Close()
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the sentinel's leaving was not noticed")
+		}
+	}
 	state := func(h *handoff) (gone, pending bool) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -67,13 +79,30 @@ func TestClientWatcher(t *testing.T) {
 		client.Write([]byte("POST / HTTP/1.1\r\n"))
 		eventually(t, "the bytes were not noticed", func() bool { _, p := state(h); return p })
 		client.Close() // one event per watch: nothing more is noticed
-		time.Sleep(50 * time.Millisecond)
+		settle(t)
 		if ctx.Err() != nil {
 			t.Error("watched after its first event")
 		}
 		var b [4]byte
 		if n, _ := h.c.Read(b[:]); string(b[:n]) != "POST" {
 			t.Errorf("the watcher consumed bytes: read %q", b[:n])
+		}
+		cw.remove(h)
+	})
+	t.Run("the client sends its next request and shuts its side", func(t *testing.T) {
+		// Both before the watch begins: its first event holds both.
+		sc, client := tcpPair(t)
+		client.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+		client.(*net.TCPConn).CloseWrite()
+		time.Sleep(20 * time.Millisecond) // loopback: both arrived
+		ctx, cancel := context.WithCancel(context.Background())
+		h := &handoff{c: sc, cancel: cancel}
+		if !cw.add(h) {
+			t.Fatal("add refused a TCP connection")
+		}
+		eventually(t, "the bytes were not noticed", func() bool { _, p := state(h); return p })
+		if gone, _ := state(h); gone || ctx.Err() != nil {
+			t.Error("a client that shut its side behind a request was taken as gone")
 		}
 		cw.remove(h)
 	})
@@ -84,7 +113,7 @@ func TestClientWatcher(t *testing.T) {
 			t.Error("still holds its token")
 		}
 		client.Close()
-		time.Sleep(50 * time.Millisecond)
+		settle(t)
 		if ctx.Err() != nil {
 			t.Error("a removed connection was still watched")
 		}
@@ -95,7 +124,7 @@ func TestClientWatcher(t *testing.T) {
 		h.ended = true // the relay is past the stream: news is its own to read
 		h.mu.Unlock()
 		client.Close()
-		time.Sleep(50 * time.Millisecond)
+		settle(t)
 		if ctx.Err() != nil {
 			t.Error("an ended stream's upstream context was canceled")
 		}

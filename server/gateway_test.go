@@ -142,9 +142,6 @@ func TestGatewayStripsTheUsageChunkItAskedFor(t *testing.T) {
 	}
 }
 
-// Errors in OpenAI's format with the status the SDK maps to its usual
-// exception: 401 without or with a wrong key, 403 for a model the key may
-// not use, 404 model_not_found.
 // A short stream an upstream sends whole, with a Content-Length: once the
 // usage chunk is taken out that length is wrong, and a client holding the
 // proxy to it would read a truncated answer.
@@ -178,6 +175,9 @@ func TestGatewayStrippedStreamDropsItsContentLength(t *testing.T) {
 	usageRow(t, h, func(u stats.UsageRow) bool { return u.Requests == 1 && u.InputTokens == 7 })
 }
 
+// Errors in OpenAI's format with the status the SDK maps to its usual
+// exception: 401 without or with a wrong key, 403 for a model the key may
+// not use, 404 model_not_found.
 func TestGatewayErrorsInOpenAIFormat(t *testing.T) {
 	t.Parallel()
 	alpha := providertest.NewOpenAI(t, nil, nil)

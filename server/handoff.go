@@ -97,7 +97,7 @@ func (hs *handoffs) shutdown(ctx context.Context) {
 	}
 	for h := range hs.m {
 		if h.idle() {
-			h.closeConn() // its relay wakes from the wait and removes it
+			h.closeConn(false) // its relay wakes from the wait and removes it
 		}
 	}
 	hs.mu.Unlock()
@@ -117,11 +117,15 @@ func (hs *handoffs) shutdown(ctx context.Context) {
 	hs.mu.Unlock()
 	for _, h := range left {
 		// Closed while the watcher may still hold the descriptor: the
-		// kernel drops it from the epoll set, and with the listener closed
-		// no new connection can take its number before the relay's
-		// remove.
+		// kernel drops it from the epoll set; nothing joins the set any
+		// more, so the relay's late remove finds no one else's there.
+		h.closeConn(true)
 		h.cancel()
-		h.closeConn()
+	}
+	// The relays end at once now; their log lines come before Serve's.
+	select {
+	case <-wait:
+	case <-time.After(5 * time.Second):
 	}
 }
 
@@ -144,6 +148,8 @@ type handoff struct {
 	waiting bool // ... and waits for the client's next request
 	gone    bool // the client left
 	pending bool // the client sent bytes of its next request
+	noReuse bool // the connection is closed after the stream
+	cut     bool // a shutdown cut the stream off
 }
 
 // handOff takes the stream in resp over from the handler, if it can; it
@@ -173,25 +179,31 @@ func (s *Server) handOff(w *logWriter, r *http.Request, resp *http.Response, can
 	}
 	h.mu.Lock()
 	h.nc = nc
+	cut := h.cut // a shutdown's cut-off came between add and here
 	h.mu.Unlock()
+	if cut {
+		nc.Close()
+	}
 	// Nothing of the handler's request may stay reachable: the writer
 	// and the body reader hold net/http's connection and its buffers.
 	w.ResponseWriter, w.flusher, w.handedOff = handedOffWriter{}, nil, true
 	w.body.rc = http.NoBody
-	switch {
-	case nc != net.Conn(c):
-		h.gone = true // not ours to give back; net/http does not wrap them today
-	case brw.Reader.Buffered() > 0:
-		// The client sent its next request already (pipelining): the
-		// server reads it when the connection comes back.
-		b, _ := brw.Reader.Peek(brw.Reader.Buffered())
-		c.unread = append([]byte(nil), b...)
-		h.c, h.pending = c, true
-	default:
+	if nc != net.Conn(c) {
+		h.noReuse = true // not ours to give back; net/http does not wrap them today
+	} else {
+		// What the connection reads next is a new request head, whenever
+		// the server gets it back.
+		c.nextRequest()
+		if n := brw.Reader.Buffered(); n > 0 {
+			// The client sent its next request already (pipelining):
+			// the server reads it when the connection comes back.
+			b, _ := brw.Reader.Peek(n)
+			c.unread = append([]byte(nil), b...)
+			h.pending = true
+		}
 		h.c = c
 		if !c.ln.watch.add(h) {
-			h.c = nil
-			h.gone = true // unwatched, it is closed after the stream
+			h.c, h.noReuse = nil, true // unwatched: closed after the stream
 		}
 	}
 	go h.relay()
@@ -215,9 +227,12 @@ func (h *handoff) idle() bool {
 	return h.waiting
 }
 
-// closeConn closes the client's connection, once the handler gave it up.
-func (h *handoff) closeConn() {
+// closeConn closes the client's connection, once the handler gave it up
+// (handOff closes it if the handler has not yet). cut: a shutdown cuts the
+// stream off.
+func (h *handoff) closeConn(cut bool) {
 	h.mu.Lock()
+	h.cut = h.cut || cut
 	nc := h.nc
 	h.mu.Unlock()
 	if nc != nil {
@@ -278,16 +293,26 @@ func (h *handoff) relay() {
 		h.s.log.Debug("writing the stream to the client failed", "error", werr)
 	case rerr != nil:
 		h.mu.Lock()
-		gone := h.gone
+		gone, cut := h.gone, h.cut
 		h.mu.Unlock()
-		if gone {
+		switch {
+		case cut:
+			w.reason = reasonShutdown
+		case gone:
 			w.reason = "client left mid-response"
-		} else {
+		default:
 			w.reason, w.failed = "upstream failed mid-response", true
 			h.s.log.Debug("response body failed", "error", rerr)
 		}
 	default:
 		aborted = false
+	}
+	if werr != nil {
+		h.mu.Lock()
+		if h.cut {
+			w.reason = reasonShutdown
+		}
+		h.mu.Unlock()
 	}
 }
 
@@ -302,7 +327,7 @@ func (h *handoff) next(aborted bool) {
 		h.c.ln.watch.remove(h)
 	}
 	h.mu.Lock()
-	keep := !aborted && !h.gone && h.c != nil
+	keep := !aborted && !h.gone && !h.noReuse && h.c != nil
 	wait := keep && !h.pending
 	h.waiting = wait
 	h.mu.Unlock()
@@ -334,6 +359,10 @@ func (h *handoff) next(aborted bool) {
 		h.nc.Close()
 	}
 }
+
+// reasonShutdown is the log's reason for a stream a shutdown cut off at
+// its timeout.
+const reasonShutdown = "cut off at shutdown"
 
 // chunkRoom is the room left before each read for the chunk's size line:
 // up to six hex digits and CRLF (a read is at most 32 KiB).

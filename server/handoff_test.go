@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/preset"
 	"github.com/llmproxy/llmproxy/providertest"
 )
 
@@ -183,15 +184,52 @@ func TestHandedOffStreamKeepsItsConnection(t *testing.T) {
 
 func TestPipelinedRequestAfterAHandedOffStream(t *testing.T) {
 	t.Parallel()
-	fake := handoffUpstream(t, nil)
+	release := make(chan struct{})
+	fake := handoffUpstream(t, release)
 	h := start(t, testConfigTB(t, fake.URL))
 	cc := dialProxy(t, h)
 	cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`) + postRequest("/openai/v1/models", `{}`))
-	if resp, body := cc.response(); resp.StatusCode != 200 || body != handoffEvents {
-		t.Fatalf("the stream: %d %q", resp.StatusCode, body)
+	resp, err := http.ReadResponse(cc.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := readEvent(t, bufio.NewReader(io.LimitReader(resp.Body, int64(len("data: one\n\n"))))); ev != "data: one\n\n" {
+		t.Fatalf("first event %q", ev)
+	}
+	if n := h.srv.handoffs.Open(); n != 1 {
+		t.Fatalf("%d streams handed off", n)
+	}
+	close(release)
+	if rest, err := io.ReadAll(resp.Body); err != nil || string(rest) != "data: two\n\ndata: [DONE]\n\n" {
+		t.Fatalf("rest of the stream %q, %v", rest, err)
 	}
 	if resp, body := cc.response(); resp.StatusCode != 200 || body != `{"ok":true}` {
 		t.Fatalf("the request sent behind it: %d %q", resp.StatusCode, body)
+	}
+}
+
+// A request with both Content-Length and Transfer-Encoding sent right
+// behind a handed-off stream is still seen as one (RFC 9112 §6.1: answer,
+// then close): the connection's head scan starts over before it can come
+// back to the server.
+func TestBothFramingHeadersBehindAHandedOffStream(t *testing.T) {
+	t.Parallel()
+	fake := handoffUpstream(t, nil)
+	h := start(t, testConfigTB(t, fake.URL))
+	for i := range 5 {
+		cc := dialProxy(t, h)
+		cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`) +
+			"POST /openai/v1/models HTTP/1.1\r\nHost: proxy\r\nContent-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+		if _, body := cc.response(); body != handoffEvents {
+			t.Fatalf("stream %q", body)
+		}
+		resp, _ := cc.response()
+		if !resp.Close {
+			t.Fatalf("round %d: the answer to a request with both framing headers does not close the connection", i)
+		}
+		if !cc.closedByProxy() {
+			t.Fatalf("round %d: the connection stayed open", i)
+		}
 	}
 }
 
@@ -428,4 +466,62 @@ func (h *handoff) pendingNext() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.pending
+}
+
+// A preset holding the provider's key settles its limits when a
+// handed-off stream ends, not when the handler returns: a client key
+// allowed one request at a time is refused a second one meanwhile, and the
+// stream's usage is counted.
+func TestHandedOffKeyedPresetStreamSettles(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	fake := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":5,\"total_tokens\":12}}\n\ndata: [DONE]\n\n")
+	}), nil)
+	cfg := gatewayConfig(t, func(cfg *config.Config) {
+		cfg.Presets = map[string]preset.Override{"openai": {URL: fake.URL, Keys: []string{"env:ALPHA_KEY_1"}}}
+		for i := range cfg.ClientKeys {
+			cfg.ClientKeys[i].MaxParallel = 1
+		}
+	})
+	h := startGateway(t, cfg)
+	auth := "Authorization: Bearer " + aliceKey + "\r\n"
+	stream := postRequest("/openai/v1/chat/completions", `{"model":"m","stream":true,"messages":[]}`, auth)
+	cc := dialProxy(t, h)
+	cc.send(stream)
+	resp, err := http.ReadResponse(cc.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(resp.Body)
+	readEvent(t, br)
+	if n := h.srv.handoffs.Open(); n != 1 {
+		t.Fatalf("%d streams handed off", n)
+	}
+	other := dialProxy(t, h)
+	other.send(stream)
+	if resp, body := other.response(); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a second request while the first streams: %d %s, want 429 (max_parallel 1)", resp.StatusCode, body)
+	}
+	close(release)
+	if _, err := io.ReadAll(br); err != nil {
+		t.Fatal(err)
+	}
+	logs := h.waitLog(2)
+	if !strings.Contains(logs, `"status":200`) || !strings.Contains(logs, `"tokens_in":7,"tokens_out":5`) {
+		t.Errorf("the stream's line lacks its usage:\n%s", logs)
+	}
+	cc.send(stream) // the slot is free again
+	if resp, _ := cc.response(); resp.StatusCode != 200 {
+		t.Errorf("after the stream ended: %d", resp.StatusCode)
+	}
 }

@@ -159,7 +159,9 @@ func (s *Server) logRequest(w *logWriter, r *http.Request) {
 	}
 	if aborted != nil {
 		// The status line went out already; the log says how it ended.
-		if r.Context().Err() != nil {
+		if s.cutting.Load() {
+			w.reason = reasonShutdown
+		} else if r.Context().Err() != nil {
 			w.reason = "client left mid-response"
 		} else {
 			w.reason = "upstream failed mid-response"

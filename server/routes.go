@@ -37,7 +37,11 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		if c.bothFraming() {
 			w.Header().Set("Connection", "close")
 		}
-		defer c.nextRequest()
+		defer func() {
+			if !w.handedOff { // handOff calls it before the connection can come back
+				c.nextRequest()
+			}
+		}()
 	}
 
 	path := r.URL.EscapedPath()
@@ -215,7 +219,7 @@ func (s *Server) servePreset(w *logWriter, r *http.Request, snap *gateway.Snapsh
 		if !ok {
 			return
 		}
-		defer s.settle(w, plan, ticket)
+		w.ticket = ticket // settled when the answer ends (endRequest)
 	}
 	s.forward(w, r, plan)
 }

@@ -97,6 +97,7 @@ type Server struct {
 
 	ws        *wsproxy.Relay
 	handoffs  handoffs     // streams relayed outside their handlers
+	cutting   atomic.Bool  // the shutdown's drain timeout passed: what is left is cut off
 	dashboard http.Handler // nil when turned off
 	admin     http.Handler // nil when turned off
 	onUsage   func(gateway.Result, time.Time)
@@ -474,6 +475,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	<-streamsDone
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.log.Warn("drain timeout reached: closing the connections still open")
+		s.cutting.Store(true)
 		srv.Close()
 	}
 	<-errc

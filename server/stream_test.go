@@ -335,4 +335,11 @@ func TestShutdownDrainDeadline(t *testing.T) {
 	if _, err := io.ReadAll(br); err == nil || errors.Is(err, io.EOF) {
 		t.Errorf("a stream cut by shutdown must end in an error, got %v", err)
 	}
+	logs := h.waitLog(1)
+	if !strings.Contains(logs, `"error":"cut off at shutdown"`) || strings.Contains(logs, "upstream failed") {
+		t.Errorf("the log does not say the shutdown cut the stream:\n%s", logs)
+	}
+	if n := h.srv.stats.Snapshot().Totals.UpstreamErrors; n != 0 {
+		t.Errorf("%d upstream errors counted for a stream the shutdown cut", n)
+	}
 }
