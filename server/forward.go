@@ -79,6 +79,9 @@ func (s *Server) forward(w *logWriter, r *http.Request, rt http.RoundTripper) {
 	if stream && unlink() {
 		if s.handOff(w, r, resp, cancel) {
 			resp, cancel = nil, func() {} // the relay's now
+			if s.afterHandOff != nil {
+				s.afterHandOff(s)
+			}
 			return
 		}
 		unlink = context.AfterFunc(r.Context(), cancel)

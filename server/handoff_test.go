@@ -215,7 +215,16 @@ func TestPipelinedRequestAfterAHandedOffStream(t *testing.T) {
 func TestBothFramingHeadersBehindAHandedOffStream(t *testing.T) {
 	t.Parallel()
 	fake := handoffUpstream(t, nil)
-	h := start(t, testConfigTB(t, fake.URL))
+	h := start(t, testConfigTB(t, fake.URL), func(o *Options) {
+		// The handler returns only once the relay gave the connection
+		// back: the server may be reading the next head already.
+		o.afterHandOff = func(s *Server) {
+			deadline := time.Now().Add(5 * time.Second)
+			for s.handoffs.Open() > 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	})
 	for i := range 5 {
 		cc := dialProxy(t, h)
 		cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`) +
@@ -509,8 +518,8 @@ func TestHandedOffKeyedPresetStreamSettles(t *testing.T) {
 	}
 	other := dialProxy(t, h)
 	other.send(stream)
-	if resp, body := other.response(); resp.StatusCode != http.StatusTooManyRequests {
-		t.Errorf("a second request while the first streams: %d %s, want 429 (max_parallel 1)", resp.StatusCode, body)
+	if resp, err := http.ReadResponse(other.br, nil); err != nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a second request while the first streams: %v, %v; want 429 (max_parallel 1)", resp, err)
 	}
 	close(release)
 	if _, err := io.ReadAll(br); err != nil {
@@ -523,5 +532,37 @@ func TestHandedOffKeyedPresetStreamSettles(t *testing.T) {
 	cc.send(stream) // the slot is free again
 	if resp, _ := cc.response(); resp.StatusCode != 200 {
 		t.Errorf("after the stream ended: %d", resp.StatusCode)
+	}
+}
+
+// A client that pipelined its next request and then left still cancels
+// the stream's upstream request: the watch covers pipelined streams too.
+func TestPipelinedClientLeavingCancelsUpstream(t *testing.T) {
+	t.Parallel()
+	upstreamDone := make(chan struct{})
+	fake := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		close(upstreamDone)
+	}), nil)
+	h := start(t, testConfigTB(t, fake.URL))
+	cc := dialProxy(t, h)
+	cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`) + postRequest("/openai/v1/models", `{}`))
+	resp, err := http.ReadResponse(cc.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readEvent(t, bufio.NewReader(resp.Body))
+	if n := h.srv.handoffs.Open(); n != 1 {
+		t.Fatalf("%d streams handed off", n)
+	}
+	cc.c.Close()
+	select {
+	case <-upstreamDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("upstream request still running 5s after the client left")
 	}
 }

@@ -160,7 +160,7 @@ func (s *Server) logRequest(w *logWriter, r *http.Request) {
 	if aborted != nil {
 		// The status line went out already; the log says how it ended.
 		if s.cutting.Load() {
-			w.reason = reasonShutdown
+			w.reason, w.failed = reasonShutdown, false
 		} else if r.Context().Err() != nil {
 			w.reason = "client left mid-response"
 		} else {

@@ -62,6 +62,8 @@ type Options struct {
 	Status func() (degraded bool, parts map[string]string)
 	// Collectors are more Prometheus collectors for /metrics.
 	Collectors []prometheus.Collector
+
+	afterHandOff func(*Server) // tests: runs in the handler after a stream was handed off
 }
 
 // Server is the proxy. It is an http.Handler; Serve runs it on a listener
@@ -95,14 +97,15 @@ type Server struct {
 	resumeOn   bool
 	translator func(name string, next http.RoundTripper) http.RoundTripper
 
-	ws        *wsproxy.Relay
-	handoffs  handoffs     // streams relayed outside their handlers
-	cutting   atomic.Bool  // the shutdown's drain timeout passed: what is left is cut off
-	dashboard http.Handler // nil when turned off
-	admin     http.Handler // nil when turned off
-	onUsage   func(gateway.Result, time.Time)
-	status    func() (bool, map[string]string)
-	extra     []prometheus.Collector
+	ws           *wsproxy.Relay
+	handoffs     handoffs      // streams relayed outside their handlers
+	afterHandOff func(*Server) // Options.afterHandOff
+	cutting      atomic.Bool   // the shutdown's drain timeout passed: what is left is cut off
+	dashboard    http.Handler  // nil when turned off
+	admin        http.Handler  // nil when turned off
+	onUsage      func(gateway.Result, time.Time)
+	status       func() (bool, map[string]string)
+	extra        []prometheus.Collector
 
 	warned sync.Map // "preset/reason" → struct{}: fallbacks already logged at warn level
 }
@@ -142,6 +145,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		onUsage: opts.OnUsage,
 		status:  opts.Status,
 		extra:   opts.Collectors,
+
+		afterHandOff: opts.afterHandOff,
 	}
 	if s.limiter == nil {
 		s.limiter = access.NewLocal()
@@ -471,13 +476,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	streamsDone := make(chan struct{})
 	go func() { s.handoffs.shutdown(drain); close(streamsDone) }()
 	err := srv.Shutdown(drain)
-	<-wsDone
-	<-streamsDone
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.log.Warn("drain timeout reached: closing the connections still open")
 		s.cutting.Store(true)
 		srv.Close()
 	}
+	<-wsDone
+	<-streamsDone
 	<-errc
 	s.trusted.closeIdle()
 	s.guarded.closeIdle()

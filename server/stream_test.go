@@ -306,40 +306,52 @@ func TestGracefulShutdownLetsStreamsFinish(t *testing.T) {
 
 func TestShutdownDrainDeadline(t *testing.T) {
 	t.Parallel()
-	fake := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, "data: forever\n\n")
-		w.(http.Flusher).Flush()
-		<-r.Context().Done()
-	}), nil)
-	cfg := testConfig(t, map[string]string{"openai": fake.URL})
-	cfg.Timeouts.Shutdown = 200 * time.Millisecond
-	h := start(t, cfg)
-	resp, err := h.client.Post(h.URL+"/openai/v1/chat/completions", "application/json", strings.NewReader("{}"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	readEvent(t, br)
-	h.cancel()
-	select {
-	case err := <-h.done:
-		if err != nil {
-			t.Errorf("Serve returned %v", err)
-		}
-		h.done <- nil
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not give up on an endless stream after the drain timeout")
-	}
-	if _, err := io.ReadAll(br); err == nil || errors.Is(err, io.EOF) {
-		t.Errorf("a stream cut by shutdown must end in an error, got %v", err)
-	}
-	logs := h.waitLog(1)
-	if !strings.Contains(logs, `"error":"cut off at shutdown"`) || strings.Contains(logs, "upstream failed") {
-		t.Errorf("the log does not say the shutdown cut the stream:\n%s", logs)
-	}
-	if n := h.srv.stats.Snapshot().Totals.UpstreamErrors; n != 0 {
-		t.Errorf("%d upstream errors counted for a stream the shutdown cut", n)
+	// Handed off (handoff.go), and relayed in its handler (a client that
+	// asked to close the connection after the answer).
+	for _, inHandler := range []bool{false, true} {
+		t.Run(map[bool]string{false: "handed off", true: "in its handler"}[inHandler], func(t *testing.T) {
+			t.Parallel()
+			fake := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				io.WriteString(w, "data: forever\n\n")
+				w.(http.Flusher).Flush()
+				<-r.Context().Done()
+			}), nil)
+			cfg := testConfig(t, map[string]string{"openai": fake.URL})
+			cfg.Timeouts.Shutdown = 200 * time.Millisecond
+			h := start(t, cfg)
+			req, _ := http.NewRequest("POST", h.URL+"/openai/v1/chat/completions", strings.NewReader("{}"))
+			req.Close = inHandler
+			resp, err := h.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			br := bufio.NewReader(resp.Body)
+			readEvent(t, br)
+			if n := h.srv.handoffs.Open(); n != map[bool]int{false: 1, true: 0}[inHandler] {
+				t.Fatalf("%d streams handed off", n)
+			}
+			h.cancel()
+			select {
+			case err := <-h.done:
+				if err != nil {
+					t.Errorf("Serve returned %v", err)
+				}
+				h.done <- nil
+			case <-time.After(10 * time.Second):
+				t.Fatal("Serve did not give up on an endless stream after the drain timeout")
+			}
+			if _, err := io.ReadAll(br); err == nil || errors.Is(err, io.EOF) {
+				t.Errorf("a stream cut by shutdown must end in an error, got %v", err)
+			}
+			logs := h.waitLog(1)
+			if !strings.Contains(logs, `"error":"cut off at shutdown"`) || strings.Contains(logs, "upstream failed") {
+				t.Errorf("the log does not say the shutdown cut the stream:\n%s", logs)
+			}
+			if n := h.srv.stats.Snapshot().Totals.UpstreamErrors; n != 0 {
+				t.Errorf("%d upstream errors counted for a stream the shutdown cut", n)
+			}
+		})
 	}
 }
