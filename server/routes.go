@@ -204,6 +204,16 @@ func (s *Server) servePreset(w *logWriter, r *http.Request, snap *gateway.Snapsh
 			s.proxyError(w, r, err)
 			return
 		}
+		if prov.Keyed() {
+			// A session is one request to the client key's limits (rpm,
+			// budget) and holds one of its max_parallel slots while it
+			// lasts; its tokens are not metered.
+			ticket, ok := s.admit(w, r, caller)
+			if !ok {
+				return
+			}
+			defer ticket.Done(0, 0)
+		}
 		s.serveWebSocket(w, r, plan)
 		return
 	}

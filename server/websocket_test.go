@@ -387,3 +387,43 @@ func wsproxyOffered(h http.Header) []string {
 	}
 	return out
 }
+
+// A realtime session through a preset holding the provider's key counts
+// against the client key's limits: max_parallel holds while it lasts.
+func TestWebSocketOnAKeyedPresetIsAdmitted(t *testing.T) {
+	t.Parallel()
+	up := newWSUpstream(t)
+	cfg := gatewayConfig(t, func(cfg *config.Config) {
+		cfg.Presets = map[string]preset.Override{"openai": {URL: up.URL, Keys: []string{"env:ALPHA_KEY_1"}}}
+		for i := range cfg.ClientKeys {
+			cfg.ClientKeys[i].MaxParallel = 1
+		}
+	})
+	h := startGateway(t, cfg)
+	url := wsURL(h, "/openai/v1/realtime/echo")
+	auth := &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + aliceKey}}}
+	first, resp, err := dialWS(t, url, auth)
+	if err != nil {
+		t.Fatalf("first session: %v (%v)", err, resp)
+	}
+	ctx := context.Background()
+	if err := first.Write(ctx, websocket.MessageText, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := first.Read(ctx); err != nil || string(msg) != "hi" {
+		t.Fatalf("echo %q, %v", msg, err)
+	}
+	auth = &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + aliceKey}}}
+	if _, resp, err := dialWS(t, url, auth); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a second session while the first is open: %v, %v; want 429 (max_parallel 1)", resp, err)
+	}
+	first.Close(websocket.StatusNormalClosure, "")
+	auth = &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + aliceKey}}}
+	eventually(t, "the slot was not given back when the session ended", func() bool {
+		c, _, err := dialWS(t, url, auth)
+		if err == nil {
+			c.Close(websocket.StatusNormalClosure, "")
+		}
+		return err == nil
+	})
+}
