@@ -31,8 +31,9 @@ import (
 type framingListener struct {
 	net.Listener
 	maxHeader int
-	reuse     bool           // the listener can be woken from Accept to take one back
-	watch     *clientWatcher // nil: streams are not handed off
+	// watch is nil when streams are not handed off: no epoll, or a
+	// listener a deadline cannot wake from Accept to take a connection back.
+	watch *clientWatcher
 
 	mu     sync.Mutex
 	back   []*conn // handed back, for Accept to return
@@ -47,7 +48,7 @@ func newFramingListener(ln net.Listener, maxHeader int) *framingListener {
 	l := &framingListener{Listener: ln, maxHeader: maxHeader}
 	if _, ok := ln.(deadliner); ok {
 		if cw, err := newClientWatcher(); err == nil {
-			l.reuse, l.watch = true, cw
+			l.watch = cw
 		}
 	}
 	return l
@@ -63,7 +64,7 @@ func (l *framingListener) Accept() (net.Conn, error) {
 			return &conn{Conn: c, ln: l, maxHeader: l.maxHeader, head: true}, nil
 		}
 		var ne net.Error
-		if !l.reuse || !errors.As(err, &ne) || !ne.Timeout() {
+		if l.watch == nil || !errors.As(err, &ne) || !ne.Timeout() {
 			return nil, err
 		}
 		// Woken by giveBack's deadline: clear it, then look again (in
@@ -88,7 +89,7 @@ func (l *framingListener) takeBack() *conn {
 // giveBack queues c for Accept and wakes it. It reports false, and leaves
 // c alone, when the listener cannot take connections back or is closed.
 func (l *framingListener) giveBack(c *conn) bool {
-	if !l.reuse {
+	if l.watch == nil {
 		return false
 	}
 	l.mu.Lock()

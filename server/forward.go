@@ -76,7 +76,7 @@ func (s *Server) forward(w *logWriter, r *http.Request, rt http.RoundTripper) {
 		dst["Trailer"] = []string{strings.Join(names, ", ")}
 	}
 	w.WriteHeader(resp.StatusCode)
-	if stream && unlink() {
+	if stream && canHandOff(w, r, resp) && unlink() {
 		if s.handOff(w, r, resp, cancel) {
 			resp, cancel = nil, func() {} // the relay's now
 			if s.afterHandOff != nil {

@@ -132,8 +132,8 @@ func (hs *handoffs) shutdown(ctx context.Context) {
 // handoff is one stream relayed outside its handler.
 type handoff struct {
 	s      *Server
-	nc     net.Conn // the client's connection (c, unless net/http wrapped it)
-	c      *conn    // nil: the connection cannot be given back
+	nc     net.Conn // the client's connection
+	c      *conn    // nc, watched and to be given back; nil: closed after the stream
 	w      *logWriter
 	method string
 	url    *url.URL
@@ -148,13 +148,12 @@ type handoff struct {
 	waiting bool // ... and waits for the client's next request
 	gone    bool // the client left
 	pending bool // the client sent bytes of its next request
-	noReuse bool // the connection is closed after the stream
 	cut     bool // a shutdown cut the stream off
 }
 
-// handOff takes the stream in resp over from the handler, if it can; it
-// reports whether it did. The response headers are written already.
-func (s *Server) handOff(w *logWriter, r *http.Request, resp *http.Response, cancel context.CancelFunc) bool {
+// canHandOff reports whether the stream in resp needs nothing more of
+// net/http, so that it can be handed off.
+func canHandOff(w *logWriter, r *http.Request, resp *http.Response) bool {
 	c := connOf(r.Context())
 	switch {
 	case c == nil || c.ln == nil || c.ln.watch == nil,
@@ -165,6 +164,14 @@ func (s *Server) handOff(w *logWriter, r *http.Request, resp *http.Response, can
 		!bodyRead(w, r):
 		return false
 	}
+	return true
+}
+
+// handOff takes over from the handler a stream canHandOff allows; it
+// reports whether it did (not while shutting down). The response headers
+// are written already.
+func (s *Server) handOff(w *logWriter, r *http.Request, resp *http.Response, cancel context.CancelFunc) bool {
+	c := connOf(r.Context())
 	h := &handoff{s: s, w: w, method: r.Method, url: r.URL, body: resp.Body, cancel: cancel}
 	if !s.handoffs.add(h) {
 		return false // shutting down: net/http waits for the handler
@@ -188,9 +195,9 @@ func (s *Server) handOff(w *logWriter, r *http.Request, resp *http.Response, can
 	// and the body reader hold net/http's connection and its buffers.
 	w.ResponseWriter, w.flusher, w.handedOff = handedOffWriter{}, nil, true
 	w.body.rc = http.NoBody
-	if nc != net.Conn(c) {
-		h.noReuse = true // not ours to give back; net/http does not wrap them today
-	} else {
+	// A connection net/http wrapped is not ours to give back (it wraps none
+	// today): it is closed after the stream.
+	if nc == net.Conn(c) {
 		// What the connection reads next is a new request head, whenever
 		// the server gets it back.
 		c.nextRequest()
@@ -203,7 +210,7 @@ func (s *Server) handOff(w *logWriter, r *http.Request, resp *http.Response, can
 		}
 		h.c = c
 		if !c.ln.watch.add(h) {
-			h.c, h.noReuse = nil, true // unwatched: closed after the stream
+			h.c = nil // unwatched: closed after the stream
 		}
 	}
 	go h.relay()
@@ -287,32 +294,22 @@ func (h *handoff) relay() {
 	}()
 
 	werr, rerr := h.copy()
+	h.mu.Lock()
+	gone, cut := h.gone, h.cut
+	h.mu.Unlock()
 	switch {
+	case werr == nil && rerr == nil:
+		aborted = false
+	case cut:
+		w.reason = reasonShutdown
 	case werr != nil:
 		w.reason = "client left mid-response"
 		h.s.log.Debug("writing the stream to the client failed", "error", werr)
-	case rerr != nil:
-		h.mu.Lock()
-		gone, cut := h.gone, h.cut
-		h.mu.Unlock()
-		switch {
-		case cut:
-			w.reason = reasonShutdown
-		case gone:
-			w.reason = "client left mid-response"
-		default:
-			w.reason, w.failed = "upstream failed mid-response", true
-			h.s.log.Debug("response body failed", "error", rerr)
-		}
+	case gone:
+		w.reason = "client left mid-response"
 	default:
-		aborted = false
-	}
-	if werr != nil {
-		h.mu.Lock()
-		if h.cut {
-			w.reason = reasonShutdown
-		}
-		h.mu.Unlock()
+		w.reason, w.failed = "upstream failed mid-response", true
+		h.s.log.Debug("response body failed", "error", rerr)
 	}
 }
 
@@ -327,7 +324,7 @@ func (h *handoff) next(aborted bool) {
 		h.c.ln.watch.remove(h)
 	}
 	h.mu.Lock()
-	keep := !aborted && !h.gone && !h.noReuse && h.c != nil
+	keep := !aborted && !h.gone && h.c != nil
 	wait := keep && !h.pending
 	h.waiting = wait
 	h.mu.Unlock()

@@ -107,6 +107,27 @@ func (cc *clientConn) response() (*http.Response, string) {
 	return resp, string(b)
 }
 
+// openStream sends request and reads the answer's head and its first
+// event; the rest of the body follows in the returned reader.
+func (cc *clientConn) openStream(request string) (*http.Response, *bufio.Reader, string) {
+	cc.t.Helper()
+	cc.send(request)
+	resp, err := http.ReadResponse(cc.br, nil)
+	if err != nil {
+		cc.t.Fatal(err)
+	}
+	br := bufio.NewReader(resp.Body)
+	return resp, br, readEvent(cc.t, br)
+}
+
+// handedOff fails the test unless want streams are handed off.
+func handedOff(t *testing.T, h *harness, want int) {
+	t.Helper()
+	if n := h.srv.handoffs.Open(); n != want {
+		t.Fatalf("%d streams handed off, want %d", n, want)
+	}
+}
+
 // closedByProxy reports whether the proxy closed the connection, waiting
 // up to 5s.
 func (cc *clientConn) closedByProxy() bool {
@@ -122,23 +143,16 @@ func TestHandedOffStreamKeepsItsConnection(t *testing.T) {
 	h := start(t, testConfigTB(t, fake.URL))
 	cc := dialProxy(t, h)
 
-	cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`))
-	resp, err := http.ReadResponse(cc.br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, br, ev := cc.openStream(postRequest("/openai/v1/chat/completions", `{"stream":true}`))
 	if resp.StatusCode != 200 || resp.TransferEncoding == nil || resp.TransferEncoding[0] != "chunked" {
 		t.Fatalf("status %d, transfer encoding %v", resp.StatusCode, resp.TransferEncoding)
 	}
-	if ev := readEvent(t, bufio.NewReader(io.LimitReader(resp.Body, int64(len("data: one\n\n"))))); ev != "data: one\n\n" {
+	if ev != "data: one\n\n" {
 		t.Fatalf("first event %q", ev)
 	}
-	// The stream waits for its next event outside its handler.
-	if n := h.srv.handoffs.Open(); n != 1 {
-		t.Fatalf("%d streams handed off while one waits for its next event", n)
-	}
+	handedOff(t, h, 1) // the stream waits for its next event outside its handler
 	close(release)
-	rest, err := io.ReadAll(resp.Body)
+	rest, err := io.ReadAll(br)
 	if err != nil || string(rest) != "data: two\n\ndata: [DONE]\n\n" {
 		t.Fatalf("rest of the stream %q, %v", rest, err)
 	}
@@ -188,19 +202,13 @@ func TestPipelinedRequestAfterAHandedOffStream(t *testing.T) {
 	fake := handoffUpstream(t, release)
 	h := start(t, testConfigTB(t, fake.URL))
 	cc := dialProxy(t, h)
-	cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`) + postRequest("/openai/v1/models", `{}`))
-	resp, err := http.ReadResponse(cc.br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ev := readEvent(t, bufio.NewReader(io.LimitReader(resp.Body, int64(len("data: one\n\n"))))); ev != "data: one\n\n" {
+	_, br, ev := cc.openStream(postRequest("/openai/v1/chat/completions", `{"stream":true}`) + postRequest("/openai/v1/models", `{}`))
+	if ev != "data: one\n\n" {
 		t.Fatalf("first event %q", ev)
 	}
-	if n := h.srv.handoffs.Open(); n != 1 {
-		t.Fatalf("%d streams handed off", n)
-	}
+	handedOff(t, h, 1)
 	close(release)
-	if rest, err := io.ReadAll(resp.Body); err != nil || string(rest) != "data: two\n\ndata: [DONE]\n\n" {
+	if rest, err := io.ReadAll(br); err != nil || string(rest) != "data: two\n\ndata: [DONE]\n\n" {
 		t.Fatalf("rest of the stream %q, %v", rest, err)
 	}
 	if resp, body := cc.response(); resp.StatusCode != 200 || body != `{"ok":true}` {
@@ -279,13 +287,7 @@ func TestShutdownClosesHandedOffIdleConnections(t *testing.T) {
 	}
 	eventually(t, "the stream did not end", func() bool { return h.srv.handoffs.idleCount() == 1 })
 	h.cancel()
-	select {
-	case err := <-h.done:
-		if err != nil {
-			t.Errorf("Serve returned %v", err)
-		}
-		h.done <- nil
-	case <-time.After(10 * time.Second):
+	if !h.served() {
 		t.Fatal("Serve waited for a connection that only waited for a next request")
 	}
 	if !cc.closedByProxy() {
@@ -310,18 +312,11 @@ func TestStreamsNotHandedOff(t *testing.T) {
 			fake := handoffUpstream(t, release)
 			h := start(t, testConfigTB(t, fake.URL))
 			cc := dialProxy(t, h)
-			cc.send(tc.request)
-			resp, err := http.ReadResponse(cc.br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			br := bufio.NewReader(resp.Body)
-			if ev := readEvent(t, br); ev != "data: one\n\n" {
+			_, br, ev := cc.openStream(tc.request)
+			if ev != "data: one\n\n" {
 				t.Fatalf("first event %q", ev)
 			}
-			if n := h.srv.handoffs.Open(); n != 0 {
-				t.Errorf("%d streams handed off", n)
-			}
+			handedOff(t, h, 0)
 			close(release)
 			if rest, err := io.ReadAll(br); err != nil || string(rest) != "data: two\n\ndata: [DONE]\n\n" {
 				t.Fatalf("rest %q, %v", rest, err)
@@ -347,16 +342,8 @@ func TestHandedOffStreamUpstreamFailure(t *testing.T) {
 	cfg := testConfig(t, map[string]string{"openai": raw.URL})
 	h := start(t, cfg)
 	cc := dialProxy(t, h)
-	cc.send(postRequest("/openai/v1/chat/completions", `{}`))
-	resp, err := http.ReadResponse(cc.br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(resp.Body)
-	readEvent(t, br)
-	if n := h.srv.handoffs.Open(); n != 1 {
-		t.Fatalf("%d streams handed off", n)
-	}
+	_, br, _ := cc.openStream(postRequest("/openai/v1/chat/completions", `{}`))
+	handedOff(t, h, 1)
 	if rest, err := io.ReadAll(br); err == nil || !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("the stream ended with %v after %q: want the connection cut off", err, rest)
 	}
@@ -399,8 +386,8 @@ func TestHandedOffGatewayStreamSettles(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.Contains(body, `"content":"hi"`) || strings.Contains(body, `"usage"`) {
 			t.Fatalf("stream %d: %d %q", i, resp.StatusCode, body)
 		}
-		if i == 0 && h.srv.handoffs.Open() != 1 {
-			t.Fatal("the stream was not handed off")
+		if i == 0 {
+			handedOff(t, h, 1)
 		}
 	}
 	logs := h.waitLog(3)
@@ -440,12 +427,8 @@ func TestNextRequestSentDuringAHandedOffStream(t *testing.T) {
 	fake := handoffUpstream(t, release)
 	h := start(t, testConfigTB(t, fake.URL))
 	cc := dialProxy(t, h)
-	cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`))
-	resp, err := http.ReadResponse(cc.br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ev := readEvent(t, bufio.NewReader(io.LimitReader(resp.Body, int64(len("data: one\n\n"))))); ev != "data: one\n\n" {
+	_, br, ev := cc.openStream(postRequest("/openai/v1/chat/completions", `{"stream":true}`))
+	if ev != "data: one\n\n" {
 		t.Fatalf("first event %q", ev)
 	}
 	cc.send(postRequest("/openai/v1/models", `{}`))
@@ -455,7 +438,7 @@ func TestNextRequestSentDuringAHandedOffStream(t *testing.T) {
 		return pending
 	})
 	close(release)
-	if rest, err := io.ReadAll(resp.Body); err != nil || string(rest) != "data: two\n\ndata: [DONE]\n\n" {
+	if rest, err := io.ReadAll(br); err != nil || string(rest) != "data: two\n\ndata: [DONE]\n\n" {
 		t.Fatalf("rest of the stream %q, %v", rest, err)
 	}
 	if resp, body := cc.response(); resp.StatusCode != 200 || body != `{"ok":true}` {
@@ -506,16 +489,8 @@ func TestHandedOffKeyedPresetStreamSettles(t *testing.T) {
 	auth := "Authorization: Bearer " + aliceKey + "\r\n"
 	stream := postRequest("/openai/v1/chat/completions", `{"model":"m","stream":true,"messages":[]}`, auth)
 	cc := dialProxy(t, h)
-	cc.send(stream)
-	resp, err := http.ReadResponse(cc.br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(resp.Body)
-	readEvent(t, br)
-	if n := h.srv.handoffs.Open(); n != 1 {
-		t.Fatalf("%d streams handed off", n)
-	}
+	_, br, _ := cc.openStream(stream)
+	handedOff(t, h, 1)
 	other := dialProxy(t, h)
 	other.send(stream)
 	if resp, err := http.ReadResponse(other.br, nil); err != nil || resp.StatusCode != http.StatusTooManyRequests {
@@ -550,15 +525,8 @@ func TestPipelinedClientLeavingCancelsUpstream(t *testing.T) {
 	}), nil)
 	h := start(t, testConfigTB(t, fake.URL))
 	cc := dialProxy(t, h)
-	cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`) + postRequest("/openai/v1/models", `{}`))
-	resp, err := http.ReadResponse(cc.br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	readEvent(t, bufio.NewReader(resp.Body))
-	if n := h.srv.handoffs.Open(); n != 1 {
-		t.Fatalf("%d streams handed off", n)
-	}
+	cc.openStream(postRequest("/openai/v1/chat/completions", `{"stream":true}`) + postRequest("/openai/v1/models", `{}`))
+	handedOff(t, h, 1)
 	cc.c.Close()
 	select {
 	case <-upstreamDone:

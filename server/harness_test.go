@@ -102,14 +102,23 @@ func start(t *testing.T, cfg *config.Config, opts ...func(*Options)) *harness {
 func (h *harness) stop() {
 	h.client.CloseIdleConnections()
 	h.cancel()
+	if !h.served() {
+		h.t.Error("Serve did not return within 10s of shutdown")
+	}
+}
+
+// served waits up to 10s for Serve to return once a shutdown began and
+// reports whether it did; Serve returning an error fails the test.
+func (h *harness) served() bool {
 	select {
 	case err := <-h.done:
 		if err != nil {
 			h.t.Errorf("Serve returned %v", err)
 		}
-		h.done <- nil
+		h.done <- nil // for stop, which runs last
+		return true
 	case <-time.After(10 * time.Second):
-		h.t.Error("Serve did not return within 10s of shutdown")
+		return false
 	}
 }
 

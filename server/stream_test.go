@@ -196,11 +196,9 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 				t.Fatal(err)
 			}
 			readEvent(t, bufio.NewReader(resp.Body))
-			if n := h.srv.handoffs.Open(); n != 1 {
-				// The watcher of the handed-off stream sees the client leave
-				// (handoff.go), not net/http's background read.
-				t.Errorf("%d streams handed off", n)
-			}
+			// The watch on the handed-off stream sees the client leave
+			// (handoff.go), not net/http's background read.
+			handedOff(t, h, 1)
 			cancel()
 			resp.Body.Close()
 			select {
@@ -293,13 +291,7 @@ func TestGracefulShutdownLetsStreamsFinish(t *testing.T) {
 	if _, err := io.ReadAll(br); err != nil {
 		t.Errorf("stream did not end cleanly: %v", err)
 	}
-	select {
-	case err := <-h.done:
-		if err != nil {
-			t.Errorf("Serve returned %v, want nil", err)
-		}
-		h.done <- nil // for the cleanup
-	case <-time.After(10 * time.Second):
+	if !h.served() {
 		t.Fatal("Serve did not return after the last stream ended")
 	}
 }
@@ -329,17 +321,9 @@ func TestShutdownDrainDeadline(t *testing.T) {
 			defer resp.Body.Close()
 			br := bufio.NewReader(resp.Body)
 			readEvent(t, br)
-			if n := h.srv.handoffs.Open(); n != map[bool]int{false: 1, true: 0}[inHandler] {
-				t.Fatalf("%d streams handed off", n)
-			}
+			handedOff(t, h, map[bool]int{false: 1, true: 0}[inHandler])
 			h.cancel()
-			select {
-			case err := <-h.done:
-				if err != nil {
-					t.Errorf("Serve returned %v", err)
-				}
-				h.done <- nil
-			case <-time.After(10 * time.Second):
+			if !h.served() {
 				t.Fatal("Serve did not give up on an endless stream after the drain timeout")
 			}
 			if _, err := io.ReadAll(br); err == nil || errors.Is(err, io.EOF) {
