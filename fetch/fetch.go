@@ -15,6 +15,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/llmproxy/llmproxy/internal/sockio"
 )
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -75,7 +77,11 @@ func New(opts Options) *Transport {
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 			defer cancel()
-			return dial(ctx, network, addr)
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return sockio.Wrap(c), nil
 		},
 		TLSClientConfig:        tlsConfig,
 		TLSHandshakeTimeout:    orDefault(opts.TLSHandshakeTimeout, 10*time.Second),

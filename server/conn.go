@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/llmproxy/llmproxy/internal/sockio"
 )
 
 // Two things net/http's server decides before any handler runs, which
@@ -61,7 +63,7 @@ func (l *framingListener) Accept() (net.Conn, error) {
 		}
 		c, err := l.Listener.Accept()
 		if err == nil {
-			return &conn{Conn: c, ln: l, maxHeader: l.maxHeader, head: true}, nil
+			return &conn{Conn: sockio.Wrap(c), ln: l, maxHeader: l.maxHeader, head: true}, nil
 		}
 		var ne net.Error
 		if l.watch == nil || !errors.As(err, &ne) || !ne.Timeout() {

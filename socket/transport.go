@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/llmproxy/llmproxy/internal/sockio"
 	"github.com/llmproxy/llmproxy/replay"
 )
 
@@ -369,7 +370,7 @@ func (t *Transport) dialConn(ctx context.Context, target endpoint) (*conn, error
 		return nil, &Error{Op: OpDial, Err: ctxErr(ctx, err)}
 	}
 	tcp := nc
-	ic := &idleConn{Conn: nc}
+	ic := &idleConn{Conn: sockio.Wrap(nc)}
 	nc = ic
 	if target.tls {
 		tc := tls.Client(ic, t.tlsConfig(target.serverName))

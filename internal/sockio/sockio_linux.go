@@ -1,0 +1,172 @@
+//go:build linux
+
+// Package sockio reads and writes a connected socket with raw system
+// calls, without entering the Go scheduler's system-call state.
+//
+// The sockets Go's network poller owns are non-blocking: a read or write
+// returns at once, with data or with EAGAIN. Go still wraps each one in
+// the scheduler's system-call bookkeeping, made for calls that may block:
+// while the call runs, its P may be handed to another thread, and the
+// runtime's monitor thread (sysmon) keeps waking every 20 µs as long as it
+// finds such calls to take Ps from. On a busy machine, where a write that
+// wakes the reader is often preempted on its way out of the kernel, that
+// monitor costs a proxy as much CPU as a tenth of each request. A raw call
+// leaves the P where it is; the monitor backs off to its long sleep.
+//
+// Waiting still goes through the network poller (syscall.RawConn), so
+// deadlines, Close and the poller's wake-ups work as for any net.Conn.
+package sockio
+
+import (
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"unsafe"
+)
+
+// Conn is a net.Conn whose Read and Write bypass the scheduler's system
+// call state. Like any net.Conn it may be used from several goroutines.
+type Conn struct {
+	net.Conn
+	raw syscall.RawConn
+
+	// The current read's and write's state, kept here (not in a closure
+	// made per call) so that a read or write allocates nothing; rmu and
+	// wmu keep concurrent reads (writes) from sharing it, as the poller's
+	// own lock keeps them from sharing the socket.
+	rmu     sync.Mutex
+	rp      []byte
+	rn      int
+	rerr    syscall.Errno
+	readFn  func(uintptr) bool
+	wmu     sync.Mutex
+	wp      []byte
+	wn      int
+	werr    syscall.Errno
+	writeFn func(uintptr) bool
+}
+
+// Wrap returns c as a *Conn, or c itself when it is not a socket the
+// poller owns (a TLS connection, a pipe, a connection some dialer wraps).
+// The poller sets every socket it owns non-blocking, which is what makes
+// a raw call safe: it never waits in the kernel.
+func Wrap(c net.Conn) net.Conn {
+	var sc syscall.Conn
+	switch t := c.(type) {
+	case *net.TCPConn:
+		sc = t
+	case *net.UnixConn:
+		sc = t
+	default:
+		return c
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return c
+	}
+	s := &Conn{Conn: c, raw: raw}
+	s.readFn = s.read
+	s.writeFn = s.write
+	return s
+}
+
+func (c *Conn) read(fd uintptr) bool {
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rp[0])), uintptr(len(c.rp)))
+		switch e {
+		case 0:
+			c.rn = int(n)
+			afterRead(fd, c.rp, c.rn)
+			return true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		c.rerr = e
+		return true
+	}
+}
+
+func (c *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.rmu.Lock()
+	c.rp, c.rn, c.rerr = p, 0, 0
+	err := c.raw.Read(c.readFn)
+	n, e := c.rn, c.rerr
+	c.rp = nil
+	c.rmu.Unlock()
+	switch {
+	case err != nil:
+		return 0, c.opError("read", err)
+	case e != 0:
+		return 0, c.opError("read", os.NewSyscallError("read", e))
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (c *Conn) write(fd uintptr) bool {
+	for c.wn < len(c.wp) {
+		rest := c.wp[c.wn:]
+		beforeWrite(rest)
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
+		switch e {
+		case 0:
+			c.wn += int(n)
+			continue
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		c.werr = e
+		return true
+	}
+	return true
+}
+
+func (c *Conn) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.wmu.Lock()
+	c.wp, c.wn, c.werr = p, 0, 0
+	err := c.raw.Write(c.writeFn)
+	n, e := c.wn, c.werr
+	c.wp = nil
+	c.wmu.Unlock()
+	switch {
+	case err != nil:
+		return n, c.opError("write", err)
+	case e != 0:
+		return n, c.opError("write", os.NewSyscallError("write", e))
+	}
+	return n, nil
+}
+
+// opError wraps err as net.Conn's own methods do: a *net.OpError with the
+// operation "read" or "write" (RawConn's say "raw-read"), around the
+// poller's error (net.ErrClosed, os.ErrDeadlineExceeded) or the call's.
+func (c *Conn) opError(op string, err error) error {
+	if oe, ok := err.(*net.OpError); ok {
+		err = oe.Err
+	}
+	return &net.OpError{Op: op, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
+
+// SyscallConn returns the socket's RawConn, as the wrapped connection's.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) { return c.raw, nil }
+
+// CloseWrite shuts down the writing side, as the wrapped connection's.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return &net.OpError{Op: "close", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: syscall.EINVAL}
+}

@@ -1,0 +1,326 @@
+//go:build linux
+
+package sockio
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// pair returns two connected TCP connections, both wrapped.
+func pair(t testing.TB) (a, b net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			accepted <- nil
+			return
+		}
+		accepted <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-accepted
+	if s == nil {
+		t.Fatal("accept failed")
+	}
+	a, b = Wrap(c), Wrap(s)
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b
+}
+
+func TestWrapTakesOnlySockets(t *testing.T) {
+	a, b := pair(t)
+	for _, c := range []net.Conn{a, b} {
+		if _, ok := c.(*Conn); !ok {
+			t.Fatalf("a TCP connection was not wrapped: %T", c)
+		}
+	}
+	p, q := net.Pipe()
+	defer p.Close()
+	defer q.Close()
+	if got := Wrap(p); got != p {
+		t.Fatalf("a pipe was wrapped: %T", got)
+	}
+	// A wrapped connection still reaches its socket: the client watcher
+	// and the pooled connection's probe need it.
+	if _, err := a.(syscall.Conn).SyscallConn(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLargeWritesArriveWhole(t *testing.T) {
+	a, b := pair(t)
+	// More than the socket buffers hold: the write waits for the reader
+	// (EAGAIN, then the poller) and goes on where it stopped.
+	want := make([]byte, 4<<20)
+	for i := range want {
+		want[i] = byte(i * 7)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		n, err := a.Write(want)
+		if err == nil && n != len(want) {
+			err = io.ErrShortWrite
+		}
+		errc <- err
+		a.(*Conn).CloseWrite()
+	}()
+	var got bytes.Buffer
+	buf := make([]byte, 3000) // reads of an odd size, smaller than what waits
+	for {
+		time.Sleep(0) // let the writer fill the buffers now and then
+		n, err := b.Read(buf)
+		got.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("got %d bytes, not the %d written, or not in order", got.Len(), len(want))
+	}
+}
+
+func TestEmptyReadAndWrite(t *testing.T) {
+	a, b := pair(t)
+	if n, err := a.Write(nil); n != 0 || err != nil {
+		t.Fatalf("empty write: %d, %v", n, err)
+	}
+	if n, err := b.Read(nil); n != 0 || err != nil {
+		t.Fatalf("empty read: %d, %v", n, err)
+	}
+}
+
+func TestEndOfStreamIsEOF(t *testing.T) {
+	a, b := pair(t)
+	if _, err := a.Write([]byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	got, err := io.ReadAll(b)
+	if err != nil || string(got) != "last" {
+		t.Fatalf("read %q, %v; want %q and a clean EOF", got, err, "last")
+	}
+	if n, err := b.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+		t.Fatalf("a read after the end: %d, %v; want io.EOF", n, err)
+	}
+}
+
+// opErr checks that err is shaped as net.Conn's own errors are: a
+// *net.OpError for op, with the connection's addresses.
+func opErr(t *testing.T, err error, op string) *net.OpError {
+	t.Helper()
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != op {
+		t.Fatalf("error %v (%T) is not a *net.OpError for %q", err, err, op)
+	}
+	if oe.Source == nil || oe.Addr == nil {
+		t.Fatalf("error %v lacks the connection's addresses", err)
+	}
+	return oe
+}
+
+func TestDeadlineTimesOut(t *testing.T) {
+	a, b := pair(t)
+	b.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	_, err := b.Read(make([]byte, 8))
+	opErr(t, err, "read")
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a read past its deadline failed with %v, not a timeout", err)
+	}
+	// The connection stays usable once the deadline moves.
+	b.SetReadDeadline(time.Time{})
+	if _, err := a.Write([]byte("on")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	if n, err := b.Read(buf); err != nil || string(buf[:n]) != "on" {
+		t.Fatalf("read %q, %v after the deadline was cleared", buf[:n], err)
+	}
+}
+
+func TestCloseWakesABlockedRead(t *testing.T) {
+	_, b := pair(t)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := b.Read(make([]byte, 8))
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // the read waits in the poller
+	b.Close()
+	select {
+	case err := <-errc:
+		opErr(t, err, "read")
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("a read on a closed connection failed with %v, not net.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not wake the read")
+	}
+}
+
+func TestResetIsReported(t *testing.T) {
+	a, b := pair(t)
+	// SO_LINGER 0: the close sends a reset.
+	raw, _ := a.(syscall.Conn).SyscallConn()
+	raw.Control(func(fd uintptr) {
+		syscall.SetsockoptLinger(int(fd), syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 0})
+	})
+	a.Close()
+	time.Sleep(20 * time.Millisecond)
+	_, err := b.Read(make([]byte, 8))
+	oe := opErr(t, err, "read")
+	var se *os.SyscallError
+	if !errors.As(oe.Err, &se) || !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("a reset read as %v, not ECONNRESET in an *os.SyscallError", err)
+	}
+	// Writes fail too, once the reset is known.
+	var werr error
+	for range 10 {
+		if _, werr = b.Write([]byte("x")); werr != nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	opErr(t, werr, "write")
+	if !errors.Is(werr, syscall.EPIPE) && !errors.Is(werr, syscall.ECONNRESET) {
+		t.Fatalf("a write after a reset failed with %v", werr)
+	}
+}
+
+func TestConcurrentWritesDoNotInterleave(t *testing.T) {
+	a, b := pair(t)
+	const writers, each, size = 4, 200, 64 << 10
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := bytes.Repeat([]byte{byte('a' + w)}, size)
+			for range each {
+				if _, err := a.Write(msg); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); a.(*Conn).CloseWrite() }()
+	got, err := io.ReadAll(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != writers*each*size {
+		t.Fatalf("read %d bytes, want %d", len(got), writers*each*size)
+	}
+	// Each write is whole on the wire, as net.Conn's are: no message
+	// holds another's bytes.
+	for i := 0; i < len(got); i += size {
+		if m := got[i : i+size]; bytes.Count(m, m[:1]) != size {
+			t.Fatalf("the write at byte %d is interleaved with another", i)
+		}
+	}
+}
+
+func TestConcurrentReadsShareNothing(t *testing.T) {
+	a, b := pair(t)
+	const readers, total = 4, 4 << 20
+	go func() {
+		buf := bytes.Repeat([]byte{'z'}, 32<<10)
+		for sent := 0; sent < total; sent += len(buf) {
+			if _, err := a.Write(buf); err != nil {
+				return
+			}
+		}
+		a.(*Conn).CloseWrite()
+	}()
+	var mu sync.Mutex
+	read := 0
+	var wg sync.WaitGroup
+	for range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 1500)
+			for {
+				n, err := b.Read(buf)
+				if bytes.Count(buf[:n], []byte{'z'}) != n {
+					t.Error("a read returned bytes that were never sent")
+					return
+				}
+				mu.Lock()
+				read += n
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if read != total {
+		t.Fatalf("the readers got %d bytes together, want %d", read, total)
+	}
+}
+
+// BenchmarkConn compares a small request and answer over loopback through
+// net.Conn and through a wrapped one.
+func BenchmarkConn(b *testing.B) {
+	for _, wrapped := range []bool{false, true} {
+		name := "net"
+		if wrapped {
+			name = "raw"
+		}
+		b.Run(name, func(b *testing.B) {
+			x, y := pair(b)
+			if !wrapped {
+				x, y = x.(*Conn).Conn, y.(*Conn).Conn
+			}
+			go func() {
+				buf := make([]byte, 512)
+				for {
+					n, err := y.Read(buf)
+					if err != nil {
+						return
+					}
+					if _, err := y.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+			}()
+			msg := bytes.Repeat([]byte("m"), 300)
+			buf := make([]byte, 512)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := x.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(x, buf[:len(msg)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
