@@ -1,4 +1,4 @@
-//go:build linux && race
+//go:build linux && race && !msan && !asan
 
 package sockio
 
@@ -14,6 +14,8 @@ import (
 // syscall package synchronizes on a variable of its own around each call.
 // Raw calls skip that, so under the race detector each raw call is paired
 // with an empty one through the syscall package.
+
+const raceEnabled = true
 
 // afterRead follows a raw read of n bytes into p on fd.
 func afterRead(fd uintptr, p []byte, n int) {

@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && !msan && !asan
 
 // Package sockio reads and writes a connected socket with raw system
 // calls, without entering the Go scheduler's system-call state.
@@ -14,10 +14,14 @@
 // leaves the P where it is; the monitor backs off to its long sleep.
 //
 // Waiting still goes through the network poller (syscall.RawConn), so
-// deadlines, Close and the poller's wake-ups work as for any net.Conn.
+// deadlines, Close and the poller's wake-ups work as for any net.Conn. The
+// calls are recvfrom and sendto with MSG_DONTWAIT: they return at once
+// even if something cleared the socket's O_NONBLOCK (a duplicate of the
+// descriptor made blocking), and a send to a closed peer raises no SIGPIPE.
 package sockio
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -30,7 +34,8 @@ import (
 // call state. Like any net.Conn it may be used from several goroutines.
 type Conn struct {
 	net.Conn
-	raw syscall.RawConn
+	raw     syscall.RawConn
+	network string // for errors, as the wrapped connection's
 
 	// The current read's and write's state, kept here (not in a closure
 	// made per call) so that a read or write allocates nothing; rmu and
@@ -44,21 +49,25 @@ type Conn struct {
 	wmu     sync.Mutex
 	wp      []byte
 	wn      int
-	werr    syscall.Errno
+	werr    error
 	writeFn func(uintptr) bool
 }
 
-// Wrap returns c as a *Conn, or c itself when it is not a socket the
-// poller owns (a TLS connection, a pipe, a connection some dialer wraps).
-// The poller sets every socket it owns non-blocking, which is what makes
-// a raw call safe: it never waits in the kernel.
+// Wrap returns c as a *Conn when it is a stream socket the poller owns (a
+// TCP or Unix stream connection), and c itself otherwise (a TLS
+// connection, a pipe, a datagram socket, a connection a dialer wraps).
 func Wrap(c net.Conn) net.Conn {
 	var sc syscall.Conn
+	network := "tcp"
 	switch t := c.(type) {
 	case *net.TCPConn:
 		sc = t
 	case *net.UnixConn:
-		sc = t
+		// Only a stream: a datagram's empty read is not the end.
+		if !isStream(t.LocalAddr()) && !isStream(t.RemoteAddr()) {
+			return c
+		}
+		sc, network = t, "unix"
 	default:
 		return c
 	}
@@ -66,15 +75,20 @@ func Wrap(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	s := &Conn{Conn: c, raw: raw}
+	s := &Conn{Conn: c, raw: raw, network: network}
 	s.readFn = s.read
 	s.writeFn = s.write
 	return s
 }
 
+func isStream(a net.Addr) bool {
+	u, ok := a.(*net.UnixAddr)
+	return ok && u != nil && u.Net == "unix"
+}
+
 func (c *Conn) read(fd uintptr) bool {
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rp[0])), uintptr(len(c.rp)))
+		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.rp[0])), uintptr(len(c.rp)), syscall.MSG_DONTWAIT, 0, 0)
 		switch e {
 		case 0:
 			c.rn = int(n)
@@ -90,8 +104,15 @@ func (c *Conn) read(fd uintptr) bool {
 	}
 }
 
+// ready is the callback of an empty read or write: it takes the poller's
+// lock and checks the connection, and calls nothing.
+func ready(uintptr) bool { return true }
+
 func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
+		if err := c.raw.Read(ready); err != nil {
+			return 0, c.opError("read", err)
+		}
 		return 0, nil
 	}
 	c.rmu.Lock()
@@ -111,41 +132,51 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+var errOverlong = errors.New("sockio: the kernel reported more bytes sent than were given")
+
 func (c *Conn) write(fd uintptr) bool {
 	for c.wn < len(c.wp) {
 		rest := c.wp[c.wn:]
 		beforeWrite(rest)
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
-		switch e {
-		case 0:
-			c.wn += int(n)
+		n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)), syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL, 0, 0)
+		switch {
+		case e == syscall.EINTR:
 			continue
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
+		case e == syscall.EAGAIN:
 			return false
+		case e != 0:
+			c.werr = os.NewSyscallError("write", e)
+			return true
+		case n == 0: // as net's: a stream that takes nothing is not written to
+			c.werr = io.ErrUnexpectedEOF
+			return true
+		case int(n) > len(rest):
+			c.werr = errOverlong
+			return true
 		}
-		c.werr = e
-		return true
+		c.wn += int(n)
 	}
 	return true
 }
 
 func (c *Conn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
+		if err := c.raw.Write(ready); err != nil {
+			return 0, c.opError("write", err)
+		}
 		return 0, nil
 	}
 	c.wmu.Lock()
-	c.wp, c.wn, c.werr = p, 0, 0
+	c.wp, c.wn, c.werr = p, 0, nil
 	err := c.raw.Write(c.writeFn)
-	n, e := c.wn, c.werr
-	c.wp = nil
+	n, werr := c.wn, c.werr
+	c.wp, c.werr = nil, nil
 	c.wmu.Unlock()
 	switch {
 	case err != nil:
 		return n, c.opError("write", err)
-	case e != 0:
-		return n, c.opError("write", os.NewSyscallError("write", e))
+	case werr != nil:
+		return n, c.opError("write", werr)
 	}
 	return n, nil
 }
@@ -157,16 +188,14 @@ func (c *Conn) opError(op string, err error) error {
 	if oe, ok := err.(*net.OpError); ok {
 		err = oe.Err
 	}
-	return &net.OpError{Op: op, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	return &net.OpError{Op: op, Net: c.network, Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
 
 // SyscallConn returns the socket's RawConn, as the wrapped connection's.
 func (c *Conn) SyscallConn() (syscall.RawConn, error) { return c.raw, nil }
 
-// CloseWrite shuts down the writing side, as the wrapped connection's.
+// CloseWrite shuts down the writing side, as the wrapped connection's
+// (TCP and Unix connections both have one).
 func (c *Conn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return &net.OpError{Op: "close", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: syscall.EINVAL}
+	return c.Conn.(interface{ CloseWrite() error }).CloseWrite()
 }

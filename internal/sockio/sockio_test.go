@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && !msan && !asan
 
 package sockio
 
@@ -44,6 +44,23 @@ func pair(t testing.TB) (a, b net.Conn) {
 	return a, b
 }
 
+// smallBuffers shrinks c's socket buffers, so that a large write meets
+// EAGAIN and waits in the poller (still above loopback's segment size: a
+// window smaller than one segment stalls TCP for tens of milliseconds).
+func smallBuffers(t testing.TB, cs ...net.Conn) {
+	t.Helper()
+	for _, c := range cs {
+		raw, err := c.(syscall.Conn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 64<<10)
+			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 128<<10)
+		})
+	}
+}
+
 func TestWrapTakesOnlySockets(t *testing.T) {
 	a, b := pair(t)
 	for _, c := range []net.Conn{a, b} {
@@ -62,10 +79,40 @@ func TestWrapTakesOnlySockets(t *testing.T) {
 	if _, err := a.(syscall.Conn).SyscallConn(); err != nil {
 		t.Fatal(err)
 	}
+	// A Unix stream is wrapped; a datagram socket, whose empty read is an
+	// empty datagram and not the end, is not.
+	dir := t.TempDir()
+	ln, err := net.Listen("unix", dir+"/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	uc, err := net.Dial("unix", dir+"/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	if _, ok := Wrap(uc).(*Conn); !ok {
+		t.Fatal("a Unix stream connection was not wrapped")
+	}
+	dg, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: dir + "/d", Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dg.Close()
+	if got := Wrap(dg); got != net.Conn(dg) {
+		t.Fatalf("a datagram socket was wrapped: %T", got)
+	}
 }
 
 func TestLargeWritesArriveWhole(t *testing.T) {
 	a, b := pair(t)
+	smallBuffers(t, a, b)
 	// More than the socket buffers hold: the write waits for the reader
 	// (EAGAIN, then the poller) and goes on where it stopped.
 	want := make([]byte, 4<<20)
@@ -247,17 +294,22 @@ func TestConcurrentWritesDoNotInterleave(t *testing.T) {
 func TestConcurrentReadsShareNothing(t *testing.T) {
 	a, b := pair(t)
 	const readers, total = 4, 4 << 20
+	var sent uint64
 	go func() {
-		buf := bytes.Repeat([]byte{'z'}, 32<<10)
-		for sent := 0; sent < total; sent += len(buf) {
+		defer a.(*Conn).CloseWrite()
+		buf := make([]byte, 32<<10)
+		for off := 0; off < total; off += len(buf) {
+			for i := range buf {
+				buf[i] = byte((off + i) % 255) // never 0xff
+				sent += uint64(buf[i])
+			}
 			if _, err := a.Write(buf); err != nil {
 				return
 			}
 		}
-		a.(*Conn).CloseWrite()
 	}()
 	var mu sync.Mutex
-	read := 0
+	read, sum := 0, uint64(0)
 	var wg sync.WaitGroup
 	for range readers {
 		wg.Add(1)
@@ -265,13 +317,20 @@ func TestConcurrentReadsShareNothing(t *testing.T) {
 			defer wg.Done()
 			buf := make([]byte, 1500)
 			for {
+				for i := range buf {
+					buf[i] = 0xff
+				}
 				n, err := b.Read(buf)
-				if bytes.Count(buf[:n], []byte{'z'}) != n {
-					t.Error("a read returned bytes that were never sent")
+				// The bytes a read reports are in its own buffer.
+				if bytes.IndexByte(buf[:n], 0xff) >= 0 {
+					t.Error("a read reported bytes its buffer did not get")
 					return
 				}
 				mu.Lock()
 				read += n
+				for _, c := range buf[:n] {
+					sum += uint64(c)
+				}
 				mu.Unlock()
 				if err != nil {
 					return
@@ -280,8 +339,118 @@ func TestConcurrentReadsShareNothing(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if read != total {
-		t.Fatalf("the readers got %d bytes together, want %d", read, total)
+	if read != total || sum != sent {
+		t.Fatalf("the readers got %d bytes (sum %d) together, want %d (sum %d)", read, sum, total, sent)
+	}
+}
+
+func TestWriteDeadlineReportsWhatWasWritten(t *testing.T) {
+	a, b := pair(t)
+	smallBuffers(t, a, b)
+	// Nobody reads: the write fills the buffers and waits, until its
+	// deadline. The socket transport's idle timeout relies on the count.
+	a.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	msg := make([]byte, 4<<20)
+	n, err := a.Write(msg)
+	if n <= 0 || n >= len(msg) {
+		t.Fatalf("wrote %d of %d bytes; want a part", n, len(msg))
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the write failed with %v, not its deadline", err)
+	}
+	// The same shape as the unwrapped connection's error.
+	got := opErr(t, err, "write")
+	plain := a.(*Conn).Conn
+	_, perr := plain.Write(msg)
+	want := opErr(t, perr, "write")
+	if got.Net != want.Net || got.Source.String() != want.Source.String() || got.Addr.String() != want.Addr.String() || got.Error() != want.Error() {
+		t.Fatalf("wrapped: %#v (%v)\nplain: %#v (%v)", got, got, want, want)
+	}
+}
+
+func TestCloseWakesABlockedWrite(t *testing.T) {
+	a, b := pair(t)
+	smallBuffers(t, a, b)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.Write(make([]byte, 4<<20))
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // the write waits in the poller
+	a.Close()
+	select {
+	case err := <-errc:
+		opErr(t, err, "write")
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("a write on a closed connection failed with %v, not net.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not wake the write")
+	}
+	// Every call after Close says so, the empty ones too.
+	for _, f := range []func() error{
+		func() error { _, err := a.Read(make([]byte, 8)); return err },
+		func() error { _, err := a.Write([]byte("x")); return err },
+		func() error { _, err := a.Read(nil); return err },
+		func() error { _, err := a.Write(nil); return err },
+	} {
+		if err := f(); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("a call after Close: %v, not net.ErrClosed", err)
+		}
+	}
+}
+
+// TestSocketOrdersMemory is for the race detector: what a goroutine did
+// before it wrote to a socket happens before what another does after
+// reading what it wrote, as with net.Conn (race.go). Without that, every
+// test of a handler and its client would report races.
+func TestSocketOrdersMemory(t *testing.T) {
+	a, b := pair(t)
+	var shared int
+	go func() {
+		shared = 42
+		a.Write([]byte("go"))
+	}()
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(b, buf); err != nil {
+		t.Fatal(err)
+	}
+	if shared != 42 {
+		t.Fatalf("shared = %d", shared)
+	}
+	// And the other way round, through the plain connection's syscalls.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		shared = 43
+		a.(*Conn).Conn.Write([]byte("ok"))
+	}()
+	if _, err := io.ReadFull(b, buf); err != nil {
+		t.Fatal(err)
+	}
+	if shared != 43 {
+		t.Fatalf("shared = %d", shared)
+	}
+	<-done
+}
+
+func TestReadAndWriteAllocateNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's bookkeeping allocates")
+	}
+	a, b := pair(t)
+	msg := []byte("event: x\n\n")
+	buf := make([]byte, 64)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := a.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(b, buf[:len(msg)]); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("a write and a read allocate %v times", allocs)
 	}
 }
 
