@@ -182,7 +182,8 @@ func (s *Server) endRequest(w *logWriter, method string, u *url.URL, aborted boo
 		s.settle(w, w.plan, w.ticket)
 	}
 	status := w.status
-	duration := time.Since(w.start)
+	now := time.Now()
+	duration := now.Sub(w.start)
 	if w.stats != nil {
 		if w.streaming {
 			w.stats.StreamClosed()
@@ -266,7 +267,7 @@ func (s *Server) endRequest(w *logWriter, method string, u *url.URL, aborted boo
 	// for the caller's PC on every request, and no handler llmproxy sets up
 	// prints a source.
 	if h := s.log.Handler(); h.Enabled(context.Background(), level) {
-		rec := slog.NewRecord(time.Now(), level, "request", 0)
+		rec := slog.NewRecord(now, level, "request", 0)
 		rec.AddAttrs(attrs...)
 		h.Handle(context.Background(), rec)
 	}

@@ -36,8 +36,7 @@ type sample struct {
 	d  time.Duration
 }
 
-func (l *latency) observe(d time.Duration) {
-	now := time.Now()
+func (l *latency) observe(now time.Time, d time.Duration) {
 	l.mu.Lock()
 	if l.samples == nil {
 		l.samples = make([]sample, 0, windowSize)

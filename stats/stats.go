@@ -113,10 +113,11 @@ func (r *Route) Done(status int, bytesIn, bytesOut int64, firstByte, total time.
 	if upstreamFailed {
 		r.upstreamErrors.Add(1)
 	}
+	now := time.Now()
 	if firstByte > 0 {
-		r.firstByte.observe(firstByte)
+		r.firstByte.observe(now, firstByte)
 	}
-	r.total.observe(total)
+	r.total.observe(now, total)
 }
 
 // Fallback counts a fallback from socket to fetch, by reason.

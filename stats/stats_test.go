@@ -57,7 +57,7 @@ func TestWindowForgetsOldSamples(t *testing.T) {
 	t.Parallel()
 	var l latency
 	for i := range windowSize + 10 {
-		l.observe(time.Duration(i) * time.Millisecond)
+		l.observe(time.Now(), time.Duration(i)*time.Millisecond)
 	}
 	p := l.percentiles(time.Now())
 	if p.Samples != windowSize {
