@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -39,6 +40,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/llmproxy/llmproxy/gateway"
+	"github.com/llmproxy/llmproxy/internal/sockio"
 )
 
 // Options configure New. The zero value of every field but URL means its
@@ -176,6 +178,7 @@ func New(ctx context.Context, opts Options) (*Shared, error) {
 	}
 	s.leases.m = make(map[string]string)
 	s.client.AddHook(roundTripHook{&s.m.roundTrips})
+	s.client.AddHook(sockHook{})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
 	pctx, cancel := context.WithTimeout(ctx, 4*opts.Timeout)
@@ -405,6 +408,28 @@ func (h roundTripHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 		h.n.Add(1)
 		return next(ctx, cmds)
 	}
+}
+
+// sockHook has Redis's sockets read and written outside the scheduler's
+// system-call state, as the proxy's own are (internal/sockio): every
+// gateway request makes a round trip to Redis when replicas share state.
+// A TLS connection (rediss://) is left as go-redis made it.
+type sockHook struct{}
+
+func (sockHook) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := next(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return sockio.Wrap(c), nil
+	}
+}
+
+func (sockHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (sockHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 // go-redis logs through one process-wide logger (to stderr by default);
