@@ -15,9 +15,15 @@
 //
 // Waiting still goes through the network poller (syscall.RawConn), so
 // deadlines, Close and the poller's wake-ups work as for any net.Conn. The
-// calls are recvfrom and sendto with MSG_DONTWAIT: they return at once
-// even if something cleared the socket's O_NONBLOCK (a duplicate of the
-// descriptor made blocking), and a send to a closed peer raises no SIGPIPE.
+// calls are read(2) and write(2), as net's own: the kernel counts them in
+// /proc/<pid>/io as it does net's (the benchmark reads that), and a write
+// to a closed peer is EPIPE as for any socket of a Go program.
+//
+// A raw call relies on what net's calls rely on: the socket is
+// non-blocking, which the poller makes every socket it owns. Only what
+// nothing else holds is wrapped (a connection just accepted or dialed),
+// and the wrapper offers no File: a blocking duplicate, which would make a
+// raw call wait in the kernel while holding its P, cannot be made from it.
 package sockio
 
 import (
@@ -88,7 +94,7 @@ func isStream(a net.Addr) bool {
 
 func (c *Conn) read(fd uintptr) bool {
 	for {
-		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.rp[0])), uintptr(len(c.rp)), syscall.MSG_DONTWAIT, 0, 0)
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rp[0])), uintptr(len(c.rp)))
 		switch e {
 		case 0:
 			c.rn = int(n)
@@ -138,7 +144,7 @@ func (c *Conn) write(fd uintptr) bool {
 	for c.wn < len(c.wp) {
 		rest := c.wp[c.wn:]
 		beforeWrite(rest)
-		n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)), syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL, 0, 0)
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
 		switch {
 		case e == syscall.EINTR:
 			continue

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -491,5 +493,43 @@ func BenchmarkConn(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestCallsAreCountedAsNets: the kernel counts the raw calls in
+// /proc/<pid>/io as it counts net's read(2) and write(2); the benchmark's
+// calls-per-request table reads them there.
+func TestCallsAreCountedAsNets(t *testing.T) {
+	a, b := pair(t)
+	counts := func() (r, w int64) {
+		raw, err := os.ReadFile("/proc/self/io")
+		if err != nil {
+			t.Skip("no /proc/self/io:", err)
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			k, v, _ := strings.Cut(line, ": ")
+			n, _ := strconv.ParseInt(v, 10, 64)
+			switch k {
+			case "syscr":
+				r = n
+			case "syscw":
+				w = n
+			}
+		}
+		return r, w
+	}
+	r0, w0 := counts()
+	buf := make([]byte, 8)
+	for range 50 {
+		if _, err := a.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r1, w1 := counts()
+	if r1-r0 < 50 || w1-w0 < 50 {
+		t.Fatalf("50 reads and 50 writes counted as %d and %d", r1-r0, w1-w0)
 	}
 }
