@@ -36,6 +36,9 @@ import (
 	"unsafe"
 )
 
+// Raw reports whether Wrap wraps connections in this build.
+const Raw = true
+
 // Conn is a net.Conn whose Read and Write bypass the scheduler's system
 // call state. Like any net.Conn it may be used from several goroutines.
 type Conn struct {

@@ -8,5 +8,8 @@ package sockio
 
 import "net"
 
+// Raw reports whether Wrap wraps connections in this build.
+const Raw = false
+
 // Wrap returns c.
 func Wrap(c net.Conn) net.Conn { return c }
