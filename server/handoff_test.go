@@ -22,6 +22,16 @@ import (
 // stream ends, and everything that cannot be handed off is relayed as
 // before.
 
+// streamProxy starts handoffUpstream behind a proxy and connects a
+// client: the upstream's second event waits for release.
+func streamProxy(t *testing.T) (fake *providertest.Server, release chan struct{}, h *harness, cc *clientConn) {
+	t.Helper()
+	release = make(chan struct{})
+	fake = handoffUpstream(t, release)
+	h = start(t, testConfigTB(t, fake.URL))
+	return fake, release, h, dialProxy(t, h)
+}
+
 // handoffUpstream answers /v1/chat/completions with three SSE events, the
 // second one after release is closed (never, when release is nil), and
 // anything else with JSON.
@@ -138,10 +148,7 @@ func (cc *clientConn) closedByProxy() bool {
 
 func TestHandedOffStreamKeepsItsConnection(t *testing.T) {
 	t.Parallel()
-	release := make(chan struct{})
-	fake := handoffUpstream(t, release)
-	h := start(t, testConfigTB(t, fake.URL))
-	cc := dialProxy(t, h)
+	fake, release, h, cc := streamProxy(t)
 
 	resp, br, ev := cc.openStream(postRequest("/openai/v1/chat/completions", `{"stream":true}`))
 	if resp.StatusCode != 200 || resp.TransferEncoding == nil || resp.TransferEncoding[0] != "chunked" {
@@ -198,10 +205,7 @@ func TestHandedOffStreamKeepsItsConnection(t *testing.T) {
 
 func TestPipelinedRequestAfterAHandedOffStream(t *testing.T) {
 	t.Parallel()
-	release := make(chan struct{})
-	fake := handoffUpstream(t, release)
-	h := start(t, testConfigTB(t, fake.URL))
-	cc := dialProxy(t, h)
+	_, release, h, cc := streamProxy(t)
 	_, br, ev := cc.openStream(postRequest("/openai/v1/chat/completions", `{"stream":true}`) + postRequest("/openai/v1/models", `{}`))
 	if ev != "data: one\n\n" {
 		t.Fatalf("first event %q", ev)
@@ -308,10 +312,7 @@ func TestStreamsNotHandedOff(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			release := make(chan struct{})
-			fake := handoffUpstream(t, release)
-			h := start(t, testConfigTB(t, fake.URL))
-			cc := dialProxy(t, h)
+			_, release, h, cc := streamProxy(t)
 			_, br, ev := cc.openStream(tc.request)
 			if ev != "data: one\n\n" {
 				t.Fatalf("first event %q", ev)
@@ -423,10 +424,7 @@ func (hs *handoffs) idleCount() int {
 // (the watcher notes it and stops watching) and is answered after it.
 func TestNextRequestSentDuringAHandedOffStream(t *testing.T) {
 	t.Parallel()
-	release := make(chan struct{})
-	fake := handoffUpstream(t, release)
-	h := start(t, testConfigTB(t, fake.URL))
-	cc := dialProxy(t, h)
+	_, release, h, cc := streamProxy(t)
 	_, br, ev := cc.openStream(postRequest("/openai/v1/chat/completions", `{"stream":true}`))
 	if ev != "data: one\n\n" {
 		t.Fatalf("first event %q", ev)

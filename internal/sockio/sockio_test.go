@@ -210,24 +210,31 @@ func TestDeadlineTimesOut(t *testing.T) {
 	}
 }
 
-func TestCloseWakesABlockedRead(t *testing.T) {
-	_, b := pair(t)
+// closeWakes starts call, which waits in the poller, closes c, and checks
+// that call returns a *net.OpError for op around net.ErrClosed.
+func closeWakes(t *testing.T, c net.Conn, op string, call func() error) {
+	t.Helper()
 	errc := make(chan error, 1)
-	go func() {
-		_, err := b.Read(make([]byte, 8))
-		errc <- err
-	}()
-	time.Sleep(20 * time.Millisecond) // the read waits in the poller
-	b.Close()
+	go func() { errc <- call() }()
+	time.Sleep(20 * time.Millisecond) // the call waits in the poller
+	c.Close()
 	select {
 	case err := <-errc:
-		opErr(t, err, "read")
+		opErr(t, err, op)
 		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("a read on a closed connection failed with %v, not net.ErrClosed", err)
+			t.Fatalf("a %s on a closed connection failed with %v, not net.ErrClosed", op, err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not wake the read")
+		t.Fatalf("Close did not wake the %s", op)
 	}
+}
+
+func TestCloseWakesABlockedRead(t *testing.T) {
+	_, b := pair(t)
+	closeWakes(t, b, "read", func() error {
+		_, err := b.Read(make([]byte, 8))
+		return err
+	})
 }
 
 func TestResetIsReported(t *testing.T) {
@@ -373,22 +380,10 @@ func TestWriteDeadlineReportsWhatWasWritten(t *testing.T) {
 func TestCloseWakesABlockedWrite(t *testing.T) {
 	a, b := pair(t)
 	smallBuffers(t, a, b)
-	errc := make(chan error, 1)
-	go func() {
+	closeWakes(t, a, "write", func() error {
 		_, err := a.Write(make([]byte, 4<<20))
-		errc <- err
-	}()
-	time.Sleep(20 * time.Millisecond) // the write waits in the poller
-	a.Close()
-	select {
-	case err := <-errc:
-		opErr(t, err, "write")
-		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("a write on a closed connection failed with %v, not net.ErrClosed", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not wake the write")
-	}
+		return err
+	})
 	// Every call after Close says so, the empty ones too.
 	for _, f := range []func() error{
 		func() error { _, err := a.Read(make([]byte, 8)); return err },
