@@ -55,7 +55,8 @@ var sensitiveKeys = map[string]bool{
 
 // Redactor removes secrets from strings before they are logged.
 type Redactor struct {
-	secrets []string
+	secrets  []string
+	shortest int // the length of the shortest secret
 }
 
 // NewRedactor returns a Redactor that, besides the known credential formats,
@@ -65,6 +66,9 @@ func NewRedactor(secrets ...string) *Redactor {
 	for _, s := range secrets {
 		if s != "" {
 			r.secrets = append(r.secrets, s)
+			if r.shortest == 0 || len(s) < r.shortest {
+				r.shortest = len(s)
+			}
 		}
 	}
 	return r
@@ -104,8 +108,8 @@ func (r *Redactor) mayHold(s string) bool {
 			return true
 		}
 	}
-	if r == nil {
-		return false // no literal secrets
+	if r == nil || len(s) < r.shortest {
+		return false // no literal secrets, or none that fits in s
 	}
 	for _, secret := range r.secrets {
 		if strings.Contains(s, secret) {
@@ -263,7 +267,7 @@ func replaceSpans(s string, cut []span) string {
 // named like credentials and scrubs secrets from every string and error value,
 // so that not even debug logging can print a token or key.
 func (r *Redactor) ReplaceAttr(_ []string, a slog.Attr) slog.Attr {
-	if sensitiveKeys[strings.ToLower(a.Key)] {
+	if SensitiveKey(a.Key) {
 		return slog.String(a.Key, Placeholder)
 	}
 	switch a.Value.Kind() {
@@ -286,19 +290,25 @@ func (r *Redactor) ReplaceAttr(_ []string, a slog.Attr) slog.Attr {
 }
 
 // SensitiveKey reports whether a log attribute or header of this name
-// holds a secret as a whole (Authorization, x-api-key, token, …).
+// holds a secret as a whole (Authorization, x-api-key, token, …). It runs
+// for every attribute of every log line, so it compares against the names
+// of the same length instead of lowering the name into a map key.
 func SensitiveKey(name string) bool {
-	if len(name) > 24 {
+	if len(name) >= len(sensitiveByLen) {
 		return false
 	}
-	var buf [24]byte
-	lower := buf[:len(name)]
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+	for _, k := range sensitiveByLen[len(name)] {
+		if strings.EqualFold(name, k) {
+			return true
 		}
-		lower[i] = c
 	}
-	return sensitiveKeys[string(lower)]
+	return false
 }
+
+// sensitiveByLen holds sensitiveKeys by length.
+var sensitiveByLen = func() (t [25][]string) {
+	for k := range sensitiveKeys {
+		t[len(k)] = append(t[len(k)], k)
+	}
+	return t
+}()

@@ -191,3 +191,39 @@ func TestReplaceAttrStringer(t *testing.T) {
 		t.Errorf("a harmless *url.URL attribute was changed to %v", a.Value)
 	}
 }
+
+// SensitiveKey matches the credential names in any case, and nothing that
+// merely shares a length or a prefix with one.
+func TestSensitiveKey(t *testing.T) {
+	for name, want := range map[string]bool{
+		"Authorization": true, "authorization": true, "X-API-KEY": true, "x-goog-api-key": true,
+		"Proxy-Authorization": true, "Cookie": true, "KEY": true, "auth_token": true, "Password": true,
+		"": false, "keys": false, "route": false, "status": false, "x-api-kez": false, "provider_key": false,
+		"authorizations": false, "a-very-long-attribute-name-indeed": false,
+	} {
+		if got := SensitiveKey(name); got != want {
+			t.Errorf("SensitiveKey(%q) = %v, want %v", name, got, want)
+		}
+	}
+	for name := range sensitiveKeys {
+		if !SensitiveKey(strings.ToUpper(name)) {
+			t.Errorf("%q upper-cased is not sensitive", name)
+		}
+	}
+}
+
+// Literal secrets of different lengths are all found: a string shorter
+// than the longest secret still loses the shorter one.
+func TestRedactorSecretsOfDifferentLengths(t *testing.T) {
+	short, long := "client-key-0123", "sk-provider-key-0123456789abcdefghij"
+	r := NewRedactor(long, short)
+	for _, s := range []string{"x " + short + " y", short, "a" + long + "b", short + long} {
+		got := r.String(s)
+		if strings.Contains(got, short) || strings.Contains(got, long) {
+			t.Errorf("String(%q) = %q", s, got)
+		}
+	}
+	if got := r.String("client-key-012"); got != "client-key-012" {
+		t.Errorf("a string shorter than every secret changed: %q", got)
+	}
+}

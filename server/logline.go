@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -199,9 +200,13 @@ func (s *Server) endRequest(w *logWriter, method string, u *url.URL, aborted boo
 		level = slog.LevelWarn
 	}
 	// Room for a gateway line's fields (client, model, provider, key,
-	// tokens, cost, transport) without growing the slice twice.
-	attrs := make([]slog.Attr, 0, 16)
-	attrs = append(attrs,
+	// tokens, cost, transport) without growing the slice.
+	ap := lineAttrs.Get().(*[]slog.Attr)
+	defer func() {
+		clear(*ap)
+		lineAttrs.Put(ap)
+	}()
+	attrs := append((*ap)[:0],
 		slog.String("route", w.route),
 		slog.String("method", method),
 		slog.Int("status", status),
@@ -266,9 +271,27 @@ func (s *Server) endRequest(w *logWriter, method string, u *url.URL, aborted boo
 	// The handler is called directly: Logger.LogAttrs would walk the stack
 	// for the caller's PC on every request, and no handler llmproxy sets up
 	// prints a source.
-	if h := s.log.Handler(); h.Enabled(context.Background(), level) {
-		rec := slog.NewRecord(now, level, "request", 0)
-		rec.AddAttrs(attrs...)
-		h.Handle(context.Background(), rec)
+	*ap = attrs
+	h := s.log.Handler()
+	if !h.Enabled(context.Background(), level) {
+		return
 	}
+	if ah, ok := h.(attrsHandler); ok {
+		ah.HandleAttrs(now, level, "request", attrs)
+		return
+	}
+	rec := slog.NewRecord(now, level, "request", 0)
+	rec.AddAttrs(attrs...)
+	h.Handle(context.Background(), rec)
 }
+
+// attrsHandler is a log handler that also takes a record as its parts, the
+// attributes in a slice (cmd/llmproxy's JSON handler): the request line,
+// written for every request, then is not copied into a slog.Record, whose
+// room for five attributes it outgrows.
+type attrsHandler interface {
+	HandleAttrs(t time.Time, level slog.Level, msg string, attrs []slog.Attr) error
+}
+
+// lineAttrs holds the request line's attribute slices between requests.
+var lineAttrs = sync.Pool{New: func() any { a := make([]slog.Attr, 0, 16); return &a }}

@@ -46,21 +46,43 @@ var jsonBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return
 func (h *jsonHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
 
 func (h *jsonHandler) Handle(_ context.Context, r slog.Record) error {
-	bp := jsonBuffers.Get().(*[]byte)
-	b := (*bp)[:0]
-	b = append(b, `{"time":"`...)
-	b = r.Time.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","level":"`...)
-	b = append(b, r.Level.String()...)
-	b = append(b, `","msg":`...)
-	b = appendJSONString(b, r.Message)
-	b = append(b, ',')
-	base := len(b)
-	b = append(b, h.prefix...)
+	bp, b, base := h.begin(r.Time, r.Level, r.Message)
 	r.Attrs(func(a slog.Attr) bool {
 		b = h.appendAttr(b, a)
 		return true
 	})
+	return h.end(bp, b, base)
+}
+
+// HandleAttrs is Handle for a record given as its parts (server's request
+// line), without the copy of its attributes into a slog.Record.
+func (h *jsonHandler) HandleAttrs(t time.Time, level slog.Level, msg string, attrs []slog.Attr) error {
+	bp, b, base := h.begin(t, level, msg)
+	for _, a := range attrs {
+		b = h.appendAttr(b, a)
+	}
+	return h.end(bp, b, base)
+}
+
+// begin starts a line in a pooled buffer: the time, level and message, then
+// WithAttrs' attributes and open groups. base is where the prefix starts.
+func (h *jsonHandler) begin(t time.Time, level slog.Level, msg string) (bp *[]byte, b []byte, base int) {
+	bp = jsonBuffers.Get().(*[]byte)
+	b = (*bp)[:0]
+	b = append(b, `{"time":"`...)
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","level":"`...)
+	b = append(b, level.String()...)
+	b = append(b, `","msg":`...)
+	b = appendJSONString(b, msg)
+	b = append(b, ',')
+	base = len(b)
+	return bp, append(b, h.prefix...), base
+}
+
+// end closes the open groups and the line, writes it and returns the
+// buffer to the pool.
+func (h *jsonHandler) end(bp *[]byte, b []byte, base int) error {
 	for i := len(h.opened) - 1; i >= 0; i-- {
 		if g := h.opened[i]; len(b) == base+g.start {
 			b = b[:base+g.key] // nothing in this group: slog drops it, key and all

@@ -78,6 +78,18 @@ func TestJSONHandlerMatchesSlog(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// HandleAttrs, the server's request line, writes the same bytes.
+			var direct bytes.Buffer
+			var h3 slog.Handler = newJSONHandler(&direct, slog.LevelInfo, red)
+			if tc.build != nil {
+				h3 = tc.build(h3)
+			}
+			if err := h3.(*jsonHandler).HandleAttrs(when, slog.LevelWarn, "request", tc.attrs); err != nil {
+				t.Fatal(err)
+			}
+			if direct.String() != ours.String() {
+				t.Errorf("HandleAttrs: %s\nHandle:      %s", direct.String(), ours.String())
+			}
 			if !strings.HasSuffix(ours.String(), "}\n") || strings.Count(ours.String(), "\n") != 1 {
 				t.Fatalf("not one line: %q", ours.String())
 			}
@@ -141,4 +153,34 @@ func BenchmarkJSONHandler(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkRequestLine is the gateway's request line as server writes it:
+// the attributes in a slice, straight to the handler (HandleAttrs), against
+// through a slog.Record.
+func BenchmarkRequestLine(b *testing.B) {
+	red := privacy.NewRedactor("operator-token-abcdef0123456789", "sk-provider-key-0123456789abcdef")
+	h := newJSONHandler(io.Discard, slog.LevelInfo, red)
+	attrs := []slog.Attr{
+		slog.String("route", "gateway"), slog.String("method", "POST"), slog.Int("status", 200),
+		slog.Float64("duration_ms", 12.345), slog.Int64("bytes_in", 77), slog.Int64("bytes_out", 1234),
+		slog.String("client", "alice"), slog.String("model", "gpt-4o-mini"), slog.String("provider", "openai"),
+		slog.String("provider_key", "openai#2"), slog.Int64("tokens_in", 19), slog.Int64("tokens_out", 998),
+		slog.Float64("cost", 0.000601), slog.String("currency", "usd"), slog.String("transport", "socket"),
+	}
+	now := time.Now()
+	b.Run("attrs", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			h.HandleAttrs(now, slog.LevelInfo, "request", attrs)
+		}
+	})
+	b.Run("record", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			rec := slog.NewRecord(now, slog.LevelInfo, "request", 0)
+			rec.AddAttrs(attrs...)
+			h.Handle(context.Background(), rec)
+		}
+	})
 }
