@@ -83,3 +83,21 @@ func BenchmarkRedactorString(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCleanResponse cleans a provider's usual response headers.
+func BenchmarkCleanResponse(b *testing.B) {
+	src := http.Header{
+		"Content-Type": {"application/json"}, "Date": {"Mon, 23 Nov 2026 04:20:54 GMT"},
+		"Openai-Processing-Ms": {"312"}, "X-Request-Id": {"req_0123"}, "Alt-Svc": {`h3=":443"`},
+		"Cf-Ray": {"8f0-AMS"}, "Set-Cookie": {"__cf_bm=abc"}, "Strict-Transport-Security": {"max-age=31536000"},
+		"X-Ratelimit-Remaining-Requests": {"99"},
+	}
+	h := make(http.Header, len(src))
+	b.ReportAllocs()
+	for b.Loop() {
+		for k, v := range src {
+			h[k] = v
+		}
+		CleanResponse(h, false)
+	}
+}

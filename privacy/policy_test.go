@@ -155,6 +155,19 @@ func TestCleanResponse(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("kept %v, want %v", got, want)
 	}
+	// Every name on the list goes, as the upstream spells it after
+	// parsing (canonical), and only those.
+	never := []string{"Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer",
+		"Transfer-Encoding", "Upgrade", "Proxy-Authenticate", "Proxy-Authorization",
+		"Alt-Svc", "Nel", "Report-To", "Reporting-Endpoints", "Strict-Transport-Security"}
+	h = http.Header{"X-Kept": {"1"}, "Content-Length": {"2"}, "Access-Control-": {"3"}}
+	for _, name := range never {
+		h[name] = []string{"x"}
+	}
+	CleanResponse(h, true)
+	if len(h) != 3 {
+		t.Errorf("after the hop-by-hop and provider headers: %v", h)
+	}
 	h = request("Set-Cookie", "a=1")
 	CleanResponse(h, true)
 	if h.Get("Set-Cookie") != "a=1" {
