@@ -56,7 +56,7 @@ type Transport struct {
 	endpoints sync.Map // endpointKey → endpoint
 
 	mu         sync.Mutex
-	idle       map[string][]*conn
+	idle       map[string]*idleList
 	tlsConfigs map[string]*tls.Config
 	sweeping   bool
 	sessions   tls.ClientSessionCache
@@ -200,8 +200,8 @@ func (t *Transport) CloseIdleConnections() {
 	idle := t.idle
 	t.idle = nil
 	t.mu.Unlock()
-	for _, conns := range idle {
-		for _, c := range conns {
+	for _, l := range idle {
+		for _, c := range l.conns {
 			c.nc.Close()
 		}
 	}
@@ -209,8 +209,9 @@ func (t *Transport) CloseIdleConnections() {
 
 // getConn returns a live pooled connection to target or dials a new one.
 func (t *Transport) getConn(ctx context.Context, target endpoint) (*conn, error) {
+	now := time.Now()
 	for {
-		c := t.popIdle(target.key)
+		c := t.popIdle(target.key, now)
 		if c == nil {
 			break
 		}
@@ -219,7 +220,7 @@ func (t *Transport) getConn(ctx context.Context, target endpoint) (*conn, error)
 		// connection comes back into use within a millisecond or two.
 		// Anything idle longer is checked: some upstreams close a
 		// keep-alive connection soon after answering without saying so.
-		if time.Since(c.idleAt) < freshIdle || c.alive() {
+		if now.Sub(c.idleAt) < freshIdle || c.alive() {
 			c.reused = true
 			return c, nil
 		}
@@ -232,17 +233,24 @@ func (t *Transport) getConn(ctx context.Context, target endpoint) (*conn, error)
 // reused without checking it for a close by the upstream.
 const freshIdle = 5 * time.Millisecond
 
-func (t *Transport) popIdle(key string) *conn {
+// idleList is one endpoint's pooled connections, oldest first. The pool
+// maps to a pointer so that taking or returning a connection hashes the
+// key once.
+type idleList struct{ conns []*conn }
+
+func (t *Transport) popIdle(key string, now time.Time) *conn {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	conns := t.idle[key]
-	for len(conns) > 0 {
+	l := t.idle[key]
+	if l == nil {
+		return nil
+	}
+	for len(l.conns) > 0 {
 		// Newest first: the least likely to have been closed by the upstream.
-		c := conns[len(conns)-1]
-		conns[len(conns)-1] = nil
-		conns = conns[:len(conns)-1]
-		t.idle[key] = conns
-		if time.Since(c.idleAt) < t.idleConnTimeout() {
+		c := l.conns[len(l.conns)-1]
+		l.conns[len(l.conns)-1] = nil
+		l.conns = l.conns[:len(l.conns)-1]
+		if now.Sub(c.idleAt) < t.idleConnTimeout() {
 			return c
 		}
 		c.nc.Close()
@@ -255,14 +263,19 @@ func (t *Transport) putIdle(c *conn) {
 	c.idleAt = time.Now()
 	t.mu.Lock()
 	if t.idle == nil {
-		t.idle = make(map[string][]*conn)
+		t.idle = make(map[string]*idleList)
 	}
-	if len(t.idle[c.key]) >= t.maxIdle() {
+	l := t.idle[c.key]
+	if l == nil {
+		l = &idleList{}
+		t.idle[c.key] = l
+	}
+	if len(l.conns) >= t.maxIdle() {
 		t.mu.Unlock()
 		c.nc.Close()
 		return
 	}
-	t.idle[c.key] = append(t.idle[c.key], c)
+	l.conns = append(l.conns, c)
 	if !t.sweeping {
 		t.sweeping = true
 		time.AfterFunc(t.idleConnTimeout(), t.sweep)
@@ -275,7 +288,8 @@ func (t *Transport) putIdle(c *conn) {
 func (t *Transport) sweep() {
 	var expired []*conn
 	t.mu.Lock()
-	for key, conns := range t.idle {
+	for key, l := range t.idle {
+		conns := l.conns
 		kept := conns[:0]
 		for _, c := range conns {
 			if time.Since(c.idleAt) >= t.idleConnTimeout() {
@@ -288,7 +302,7 @@ func (t *Transport) sweep() {
 		if len(kept) == 0 {
 			delete(t.idle, key)
 		} else {
-			t.idle[key] = kept
+			l.conns = kept
 		}
 	}
 	t.sweeping = len(t.idle) > 0
