@@ -19,6 +19,7 @@ import (
 type cpuRound struct {
 	small
 	Proxy, Upstream     time.Duration // CPU time used during the run
+	ProxyUser           time.Duration // of Proxy, the time in user space
 	ProxyIO, UpstreamIO ioCalls       // read and write calls during the run
 }
 
@@ -27,12 +28,14 @@ type cpuRound struct {
 // after.
 func measureWrk(work, wrk string, t *target, up, conns int, d time.Duration) cpuRound {
 	pids, ups := t.pids(), []int{up}
-	p0, u0 := cpuTime(pids), cpuTime(ups)
+	p0, pu0 := cpuTimes(pids)
+	u0 := cpuTime(ups)
 	pio0, uio0 := ioCallsOf(pids), ioCallsOf(ups)
 	s := runWrk(work, wrk, t, conns, d)
-	p1, u1 := cpuTime(pids), cpuTime(ups)
+	p1, pu1 := cpuTimes(pids)
+	u1 := cpuTime(ups)
 	pio1, uio1 := ioCallsOf(pids), ioCallsOf(ups)
-	return cpuRound{small: s, Proxy: p1 - p0, Upstream: u1 - u0, ProxyIO: pio1.minus(pio0), UpstreamIO: uio1.minus(uio0)}
+	return cpuRound{small: s, Proxy: p1 - p0, ProxyUser: pu1 - pu0, Upstream: u1 - u0, ProxyIO: pio1.minus(pio0), UpstreamIO: uio1.minus(uio0)}
 }
 
 // sseRound is one run of the SSE CPU test through a target.

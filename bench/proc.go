@@ -102,13 +102,22 @@ var clockTick = sync.OnceValue(func() time.Duration {
 // cpuTime is the user+system CPU time the processes have used so far.
 // A process that is gone counts as zero.
 func cpuTime(pids []int) time.Duration {
-	var ticks uint64
+	total, _ := cpuTimes(pids)
+	return total
+}
+
+// cpuTimes is cpuTime and, of it, the time spent in user space: the
+// process's own code and the Go runtime, without the kernel's share, which
+// moves with how the processes on the machine happen to wake each other.
+func cpuTimes(pids []int) (total, user time.Duration) {
+	var ticks, uticks uint64
 	for _, pid := range pids {
 		if s, err := readProcStat(pid); err == nil {
 			ticks += s.UTime + s.STime
+			uticks += s.UTime
 		}
 	}
-	return time.Duration(ticks) * clockTick()
+	return time.Duration(ticks) * clockTick(), time.Duration(uticks) * clockTick()
 }
 
 // children lists the processes whose parent is pid (nginx's workers), by

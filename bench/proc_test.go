@@ -76,6 +76,11 @@ func TestReadProcStatSelf(t *testing.T) {
 	if !moved {
 		t.Errorf("CPU time stayed at %s (%d)", before, x)
 	}
+	// The loop above ran in user space: the user share moved too, and is
+	// never more than the total.
+	if total, user := cpuTimes([]int{os.Getpid()}); user <= 0 || user > total {
+		t.Errorf("user CPU %s of %s", user, total)
+	}
 	if got := cpuTime([]int{-1}); got != 0 {
 		t.Errorf("a missing process counted %s", got)
 	}

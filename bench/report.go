@@ -157,19 +157,29 @@ func (r *results) cpuTable(w func(string, ...any)) {
 	w("\n## CPU per request\n\n")
 	w("The same wrk runs: CPU time (user + system, `/proc/<pid>/stat`) the proxy's processes used during a run, divided by the requests wrk completed; the upstream's likewise. ")
 	w("%s; ×floor, ×nginx and ×preset (llmproxy socket, a preset: the gateway's figure) are the median of the ratios within each round (every round runs the targets one after the other), with their range when there are several rounds.\n\n", medianOf(r.Rounds))
-	w("| target | req/s | CPU µs/request (proxy) | ×floor | ×nginx | ×preset | upstream CPU µs/request |\n|---|---:|---:|---:|---:|---:|---:|\n")
-	per := func(name string, upstream bool) []float64 {
+	w("User is the part of the proxy's CPU spent in user space (its own code and the Go runtime), with its ratio to the floor's: it swings much less between rounds than the total, whose kernel share moves with how the processes on the machine happen to wake each other.\n\n")
+	w("| target | req/s | CPU µs/request (proxy) | ×floor | ×nginx | ×preset | user µs/request | user ×floor | upstream CPU µs/request |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	const (
+		proxyCPU = iota
+		userCPU
+		upstreamCPU
+	)
+	per := func(name string, which int) []float64 {
 		var out []float64
 		for _, c := range r.CPU[name] {
 			cpu := c.Proxy
-			if upstream {
+			switch which {
+			case userCPU:
+				cpu = c.ProxyUser
+			case upstreamCPU:
 				cpu = c.Upstream
 			}
 			out = append(out, perUnit(cpu, c.Requests))
 		}
 		return out
 	}
-	floor, nginx, preset := per("floor", false), per("nginx", false), per(presetTarget, false)
+	floor, nginx, preset := per("floor", proxyCPU), per("nginx", proxyCPU), per(presetTarget, proxyCPU)
+	floorUser := per("floor", userCPU)
 	for _, name := range r.Targets {
 		rounds, ok := r.CPU[name]
 		if !ok {
@@ -179,14 +189,16 @@ func (r *results) cpuTable(w func(string, ...any)) {
 		for _, c := range rounds {
 			rps = append(rps, c.RPS)
 		}
-		proxy := "–"
-		vsFloor, vsNginx, vsPreset := "–", "–", "–"
+		proxy, user := "–", "–"
+		vsFloor, vsNginx, vsPreset, userVsFloor := "–", "–", "–", "–"
 		if r.isProxy(name) {
-			p := per(name, false)
-			proxy = us(median(p))
+			p, u := per(name, proxyCPU), per(name, userCPU)
+			proxy, user = us(median(p)), us(median(u))
 			vsFloor, vsNginx, vsPreset = ratio(ratios(p, floor)), ratio(ratios(p, nginx)), ratio(ratios(p, preset))
+			userVsFloor = ratio(ratios(u, floorUser))
 		}
-		w("| %s | %.0f | %s | %s | %s | %s | %s |\n", name, median(rps), proxy, vsFloor, vsNginx, vsPreset, us(median(per(name, true))))
+		w("| %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n", name, median(rps), proxy, vsFloor, vsNginx, vsPreset, user, userVsFloor,
+			us(median(per(name, upstreamCPU))))
 	}
 }
 

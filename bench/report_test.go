@@ -58,12 +58,15 @@ func TestMedianAndRatios(t *testing.T) {
 // compare it with the floor's and nginx's of the same round.
 func TestCPUTables(t *testing.T) {
 	t.Parallel()
+	// Of each round's proxy CPU, user space is half, but for the floor's
+	// first round (40%): the user ratios differ from the totals there.
 	wrkRounds := func(rps float64, proxyUS []float64, upstreamUS ...float64) []cpuRound {
 		var out []cpuRound
 		for i, p := range proxyUS {
 			out = append(out, cpuRound{
 				small: small{RPS: rps, Requests: 1000},
 				Proxy: time.Duration(p * 1000 * float64(time.Microsecond)), Upstream: time.Duration(upstreamUS[i] * 1000 * float64(time.Microsecond)),
+				ProxyUser: time.Duration(p / 2 * 1000 * float64(time.Microsecond)),
 			})
 		}
 		return out
@@ -90,6 +93,7 @@ func TestCPUTables(t *testing.T) {
 			"floor": sse(20), "nginx": sse(25)},
 		SSEStreams: 20, SSEEvents: 500, SSEGap: time.Millisecond,
 	}
+	r.CPU["floor"][0].ProxyUser = 20 * 1000 * time.Microsecond
 	for i := range r.CPU["llmproxy socket"] {
 		c := &r.CPU["llmproxy socket"][i]
 		c.ProxyIO = ioCalls{Reads: 3000 + uint64(i)*1000, Writes: 3000}
@@ -102,11 +106,11 @@ func TestCPUTables(t *testing.T) {
 	r.sseCPUTable(w)
 	out := b.String()
 	for _, want := range []string{
-		"| direct | 30000 | – | – | – | – | 31.0 |",
-		"| llmproxy socket | 9000 | 76.0 | 1.52× (1.44–1.60) | 1.90× (1.80–2.00) | 1.00× (1.00–1.00) | 70.0 |",
-		"| llmproxy gateway | 8000 | 90.0 | 1.80× (1.67–1.92) | 2.25× (2.09–2.40) | 1.20× (1.10–1.25) | 70.0 |",
-		"| floor | 12000 | 50.0 | 1.00× (1.00–1.00) | 1.25× (1.25–1.25) | 0.66× (0.62–0.69) | 50.0 |",
-		"| nginx | 15000 | 40.0 | 0.80× (0.80–0.80) | 1.00× (1.00–1.00) | 0.53× (0.50–0.56) | 45.0 |",
+		"| direct | 30000 | – | – | – | – | – | – | 31.0 |",
+		"| llmproxy socket | 9000 | 76.0 | 1.52× (1.44–1.60) | 1.90× (1.80–2.00) | 1.00× (1.00–1.00) | 38.0 | 1.60× (1.52–1.80) | 70.0 |",
+		"| llmproxy gateway | 8000 | 90.0 | 1.80× (1.67–1.92) | 2.25× (2.09–2.40) | 1.20× (1.10–1.25) | 45.0 | 1.92× (1.67–2.25) | 70.0 |",
+		"| floor | 12000 | 50.0 | 1.00× (1.00–1.00) | 1.25× (1.25–1.25) | 0.66× (0.62–0.69) | 25.0 | 1.00× (1.00–1.00) | 50.0 |",
+		"| nginx | 15000 | 40.0 | 0.80× (0.80–0.80) | 1.00× (1.00–1.00) | 0.53× (0.50–0.56) | 20.0 | 0.80× (0.80–1.00) | 45.0 |",
 		"| llmproxy socket | 4.00 | 3.00 | 2.50 | 1.00 |",
 		"| direct | – | – | 0.00 | 0.00 |",
 		"| direct | 10000 | 5000 | – | – | – | – | 20.0 | – |",
@@ -126,7 +130,7 @@ func TestCPUTables(t *testing.T) {
 	delete(r.CPU, "llmproxy socket")
 	b.Reset()
 	r.cpuTable(w)
-	if want := "| llmproxy gateway | 8000 | 90.0 | – | – | – | 70.0 |"; !strings.Contains(b.String(), want) {
+	if want := "| llmproxy gateway | 8000 | 90.0 | – | – | – | 45.0 | – | 70.0 |"; !strings.Contains(b.String(), want) {
 		t.Errorf("table lacks %q:\n%s", want, b.String())
 	}
 }
