@@ -107,8 +107,8 @@ func cpuTime(pids []int) time.Duration {
 }
 
 // cpuTimes is cpuTime and, of it, the time spent in user space: the
-// process's own code and the Go runtime, without the kernel's share, which
-// moves with how the processes on the machine happen to wake each other.
+// process's own code and the Go runtime, without the kernel's work on its
+// sockets and wake-ups.
 func cpuTimes(pids []int) (total, user time.Duration) {
 	var ticks, uticks uint64
 	for _, pid := range pids {

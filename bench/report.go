@@ -157,7 +157,7 @@ func (r *results) cpuTable(w func(string, ...any)) {
 	w("\n## CPU per request\n\n")
 	w("The same wrk runs: CPU time (user + system, `/proc/<pid>/stat`) the proxy's processes used during a run, divided by the requests wrk completed; the upstream's likewise. ")
 	w("%s; ×floor, ×nginx and ×preset (llmproxy socket, a preset: the gateway's figure) are the median of the ratios within each round (every round runs the targets one after the other), with their range when there are several rounds.\n\n", medianOf(r.Rounds))
-	w("User is the part of the proxy's CPU spent in user space (its own code and the Go runtime), with its ratio to the floor's: it swings much less between rounds than the total, whose kernel share moves with how the processes on the machine happen to wake each other.\n\n")
+	w("User is the part of the proxy's CPU spent in user space (its own code and the Go runtime, not the kernel's work on its sockets and wake-ups), with its ratio to the floor's, round by round as above.\n\n")
 	w("| target | req/s | CPU µs/request (proxy) | ×floor | ×nginx | ×preset | user µs/request | user ×floor | upstream CPU µs/request |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	const (
 		proxyCPU = iota
