@@ -202,11 +202,13 @@ func (s *Server) endRequest(w *logWriter, method string, u *url.URL, aborted boo
 	// Room for a gateway line's fields (client, model, provider, key,
 	// tokens, cost, transport) without growing the slice.
 	ap := lineAttrs.Get().(*[]slog.Attr)
+	var attrs []slog.Attr
 	defer func() {
-		clear(*ap)
+		clear(attrs) // no request's strings kept alive in the pool
+		*ap = attrs[:0]
 		lineAttrs.Put(ap)
 	}()
-	attrs := append((*ap)[:0],
+	attrs = append((*ap)[:0],
 		slog.String("route", w.route),
 		slog.String("method", method),
 		slog.Int("status", status),
@@ -271,7 +273,6 @@ func (s *Server) endRequest(w *logWriter, method string, u *url.URL, aborted boo
 	// The handler is called directly: Logger.LogAttrs would walk the stack
 	// for the caller's PC on every request, and no handler llmproxy sets up
 	// prints a source.
-	*ap = attrs
 	h := s.log.Handler()
 	if !h.Enabled(context.Background(), level) {
 		return
@@ -288,7 +289,10 @@ func (s *Server) endRequest(w *logWriter, method string, u *url.URL, aborted boo
 // attrsHandler is a log handler that also takes a record as its parts, the
 // attributes in a slice (cmd/llmproxy's JSON handler): the request line,
 // written for every request, then is not copied into a slog.Record, whose
-// room for five attributes it outgrows.
+// room for five attributes it outgrows. HandleAttrs must not keep attrs or
+// anything in it past its return: the slice is cleared and reused. (A
+// handler wrapping another must not pass this method on by embedding it,
+// or the request line would bypass its Handle.)
 type attrsHandler interface {
 	HandleAttrs(t time.Time, level slog.Level, msg string, attrs []slog.Attr) error
 }
