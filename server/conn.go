@@ -175,9 +175,25 @@ func (c *conn) Read(p []byte) (int, error) {
 const maxWatched = 1 << 20
 
 // scan follows a request head: header names at the start of each line,
-// until the empty line that ends the head.
+// until the empty line that ends the head. A value is skipped to its line's
+// end with IndexByte, not byte by byte.
 func (c *conn) scan(b []byte) {
-	for _, ch := range b {
+	for i := 0; i < len(b); i++ {
+		if c.skip {
+			j := bytes.IndexByte(b[i:], '\n')
+			if j < 0 {
+				j = len(b) - i
+			}
+			if c.seen+j > maxWatched {
+				c.head, c.seen = false, maxWatched+1 // where a byte at a time stops
+				return
+			}
+			c.seen += j
+			if i += j; i == len(b) {
+				return
+			}
+		}
+		ch := b[i]
 		if c.seen++; c.seen > maxWatched {
 			c.head = false
 			return
@@ -228,7 +244,9 @@ func (c *conn) bothFraming() bool { return c.both.Load() }
 const goErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
 
 func (c *conn) Write(p []byte) (int, error) {
-	if len(p) > 12 && p[0] == 'H' && bytes.HasPrefix(p, []byte("HTTP/1.1 ")) {
+	// net/http's own error answers are 4xx or 5xx; a handler's response is
+	// not searched.
+	if len(p) > 12 && (p[9] == '4' || p[9] == '5') && bytes.HasPrefix(p, []byte("HTTP/1.1 ")) {
 		if i := bytes.Index(p, []byte(goErrorHeaders)); i > 0 && bytes.IndexByte(p[:i], '\n') < 0 {
 			if out := c.jsonError(p[:i]); out != nil {
 				if _, err := c.Conn.Write(out); err != nil {
