@@ -194,7 +194,7 @@ func (s *Server) handOff(w *logWriter, r *http.Request, resp *http.Response, can
 	// Nothing of the handler's request may stay reachable: the writer
 	// and the body reader hold net/http's connection and its buffers.
 	w.ResponseWriter, w.flusher, w.handedOff = handedOffWriter{}, nil, true
-	w.body.rc = http.NoBody
+	w.body.release()
 	// A connection net/http wrapped is not ours to give back (it wraps none
 	// today): it is closed after the stream.
 	if nc == net.Conn(c) {

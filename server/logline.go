@@ -114,18 +114,22 @@ func (w *logWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // countingBody counts the request body bytes read. net/http's transport
-// may still read the body after the handler returned, hence the atomic.
-// Its Close does nothing: a transport closing the body must not make the
-// server drain a body the client has not sent yet (the server cleans up
-// after the handler).
+// may still read the body after the handler returned (after the last byte
+// it reads once more, for bytes beyond Content-Length), hence the atomic
+// and the lock. Its Close does nothing: a transport closing the body must
+// not make the server drain a body the client has not sent yet (the server
+// cleans up after the handler).
 type countingBody struct {
+	mu  sync.Mutex // rc against release
 	rc  io.ReadCloser
 	n   *atomic.Int64
 	err *atomic.Pointer[error] // the read error of a broken body (bad chunking, cut off)
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
 	n, err := b.rc.Read(p)
+	b.mu.Unlock()
 	b.n.Add(int64(n))
 	if err != nil && err != io.EOF {
 		b.broke(err)
@@ -143,6 +147,15 @@ func (b *countingBody) broke(err error) {
 }
 
 func (b *countingBody) Close() error { return nil }
+
+// release lets go of the body reader, which holds net/http's connection
+// and buffers, once a stream was handed off (handoff.go, when the body was
+// read to its end): a transport still reading gets EOF from then on.
+func (b *countingBody) release() {
+	b.mu.Lock()
+	b.rc = http.NoBody
+	b.mu.Unlock()
+}
 
 // logRequest writes the request's one log line. It runs deferred, also when
 // the handler aborts the connection (an upstream failure mid-stream, or the

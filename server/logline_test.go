@@ -2,10 +2,13 @@ package server
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,6 +95,34 @@ func TestRequestLineHandlers(t *testing.T) {
 	for _, a := range (*ap)[:cap(*ap)] {
 		if a.Key != "" {
 			t.Fatalf("a pooled attribute slice still holds %q", a.Key)
+		}
+	}
+}
+
+// A transport may read the body once more after a stream was handed off
+// (net/http's looks past Content-Length after the last byte): release and
+// that read do not race, and the read gets EOF without counting.
+func TestCountingBodyReleaseWhileRead(t *testing.T) {
+	t.Parallel()
+	for range 50 {
+		var n atomic.Int64
+		var bodyErr atomic.Pointer[error]
+		b := &countingBody{rc: io.NopCloser(strings.NewReader("hello")), n: &n, err: &bodyErr}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			buf := make([]byte, 8)
+			for range 100 {
+				b.Read(buf)
+			}
+		}()
+		b.release()
+		<-done
+		if got, err := b.Read(make([]byte, 8)); got != 0 || err != io.EOF {
+			t.Fatalf("after release: %d, %v", got, err)
+		}
+		if c := n.Load(); c != 0 && c != 5 {
+			t.Fatalf("counted %d bytes of 5", c)
 		}
 	}
 }

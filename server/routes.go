@@ -274,7 +274,7 @@ func (s *Server) limitBody(w *logWriter, r *http.Request) {
 	}
 	// The server's own ResponseWriter, so that it closes the connection
 	// after an oversized body.
-	w.body = countingBody{rc: http.MaxBytesReader(w.ResponseWriter, r.Body, s.cfg.MaxBodyBytes), n: &w.bytesIn, err: &w.bodyErr}
+	w.body.rc, w.body.n, w.body.err = http.MaxBytesReader(w.ResponseWriter, r.Body, s.cfg.MaxBodyBytes), &w.bytesIn, &w.bodyErr
 	r.Body = &w.body
 }
 
