@@ -207,7 +207,7 @@ func (c *conn) scan(b []byte) {
 				return
 			}
 			c.line, c.skip = c.line[:0], false
-		case ch == '\r' || c.skip:
+		case ch == '\r': // (a value being skipped never gets here: see above)
 		case ch == ':':
 			switch string(c.line) {
 			case "content-length":
