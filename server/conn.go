@@ -149,6 +149,13 @@ type conn struct {
 	seen int        // bytes of this head so far
 
 	both atomic.Bool // the last head had both framing headers
+
+	// The request being forwarded upstream (outbound.go), canceled when
+	// a read or a write on the connection fails: where net/http's own
+	// background read and writes notice the client leaving and cancel
+	// the request's context.
+	out  atomic.Pointer[outbound]
+	gone atomic.Bool // a read or a write failed: the client left
 }
 
 func (c *conn) Read(p []byte) (int, error) {
@@ -159,6 +166,11 @@ func (c *conn) Read(p []byte) (int, error) {
 		c.unread = c.unread[n:]
 	} else {
 		n, err = c.Conn.Read(p)
+		if ne, ok := err.(net.Error); err != nil && !(ok && ne.Timeout()) {
+			// A timeout is a deadline's: net/http's abortPendingRead
+			// stopping its background read, or a head read too slowly.
+			c.left()
+		}
 	}
 	if n > 0 {
 		c.mu.Lock()
@@ -256,7 +268,34 @@ func (c *conn) Write(p []byte) (int, error) {
 			}
 		}
 	}
-	return c.Conn.Write(p)
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		c.left()
+	}
+	return n, err
+}
+
+// left cancels the request being forwarded: the client left.
+func (c *conn) left() {
+	c.gone.Store(true)
+	if o := c.out.Swap(nil); o != nil {
+		o.cancel()
+	}
+}
+
+// follow has the connection cancel o when the client leaves, until
+// unfollow; at once if it left already.
+func (c *conn) follow(o *outbound) {
+	c.out.Store(o)
+	if c.gone.Load() && c.out.CompareAndSwap(o, nil) {
+		o.cancel()
+	}
+}
+
+// unfollow stops the connection canceling o. It reports false when the
+// client left and o was canceled (or is being canceled) for it.
+func (c *conn) unfollow(o *outbound) bool {
+	return c.out.CompareAndSwap(o, nil)
 }
 
 // jsonError rewrites net/http's status line "HTTP/1.1 431 Request Header

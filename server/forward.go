@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -19,12 +18,12 @@ import (
 // it began, the client's connection is aborted: never a made-up clean end.
 func (s *Server) forward(w *logWriter, r *http.Request, rt http.RoundTripper) {
 	// The outbound request is a copy of the inbound one with its own
-	// context: canceled when the client's is, until the response is a
-	// stream handed off (handoff.go), which outlives the handler. The
-	// plan filters the header map (in place when nothing else will read
-	// it).
-	ctx, cancel := context.WithCancel(context.WithoutCancel(fallback.WithReport(r.Context(), &w.report)))
-	unlink := context.AfterFunc(r.Context(), cancel)
+	// context (outbound.go): canceled when the client leaves, until the
+	// response is a stream handed off (handoff.go), which outlives the
+	// handler. The plan filters the header map (in place when nothing
+	// else will read it).
+	ctx := newOutbound(fallback.WithReport(r.Context(), &w.report))
+	l := follow(r, ctx)
 	out := r.WithContext(ctx)
 	out.Host, out.RequestURI = "", ""
 	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
@@ -38,9 +37,12 @@ func (s *Server) forward(w *logWriter, r *http.Request, rt http.RoundTripper) {
 		if resp != nil {
 			resp.Body.Close()
 		}
-		// Stopped first: a canceled AfterFunc would start a goroutine.
-		unlink()
-		cancel()
+		if ctx == nil {
+			return // handed off: the relay's now
+		}
+		// Unlinked first: a canceled AfterFunc would start a goroutine.
+		l.unlink()
+		ctx.cancel()
 	}()
 	resp, err := rt.RoundTrip(out)
 	if err != nil {
@@ -76,15 +78,15 @@ func (s *Server) forward(w *logWriter, r *http.Request, rt http.RoundTripper) {
 		dst["Trailer"] = []string{strings.Join(names, ", ")}
 	}
 	w.WriteHeader(resp.StatusCode)
-	if stream && canHandOff(w, r, resp) && unlink() {
-		if s.handOff(w, r, resp, cancel) {
-			resp, cancel = nil, func() {} // the relay's now
+	if stream && canHandOff(w, r, resp) && l.unlink() {
+		if s.handOff(w, r, resp, ctx.cancel) {
+			resp, ctx = nil, nil // the relay's now
 			if s.afterHandOff != nil {
 				s.afterHandOff(s)
 			}
 			return
 		}
-		unlink = context.AfterFunc(r.Context(), cancel)
+		l = follow(r, ctx)
 	}
 
 	// SSE, and any body of unknown length, is flushed on every write: each

@@ -111,11 +111,22 @@ func (c *conn) readsNothing() bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// afterFunc is context.AfterFunc, minus its allocations and its goroutine
+// for a context that has an AfterFunc method of its own: llmproxy's server
+// gives one to the requests it forwards, which runs f in the goroutine
+// that cancels. f (the connection's close) neither blocks nor takes a lock.
+func afterFunc(ctx context.Context, f func()) (stop func() bool) {
+	if a, ok := ctx.(interface{ AfterFunc(func()) func() bool }); ok {
+		return a.AfterFunc(f)
+	}
+	return context.AfterFunc(ctx, f)
+}
+
 func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	// The client leaving closes the upstream connection at once, whatever
 	// step is blocked on it.
-	stop := context.AfterFunc(ctx, c.close)
+	stop := afterFunc(ctx, c.close)
 	fail := func(op Op, sent bool, err error) (*http.Response, error) {
 		stop()
 		c.nc.Close()
