@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // outbound is the context of a request forward sends upstream: the client
@@ -29,7 +30,7 @@ import (
 //     cancel and the socket transport's connection close, which neither
 //     block nor take a lock a canceler holds.
 type outbound struct {
-	context.Context // the client's request context, without its cancellation: values only
+	parent context.Context // the client's request context: its values, not its cancellation
 
 	mu     sync.Mutex
 	done   chan struct{} // made by the first Done, or closedChan
@@ -43,10 +44,45 @@ type outbound struct {
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 func newOutbound(parent context.Context) *outbound {
-	o := &outbound{Context: context.WithoutCancel(parent)}
+	o := &outbound{parent: parent}
 	o.afters = o.inline[:0]
 	return o
 }
+
+func (o *outbound) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+// Value is the parent's, but for the key under which a context of the
+// context package finds its nearest cancelable ancestor (context.Cause
+// looks for it): the parent's cancellation is not o's. That is what
+// context.WithoutCancel does; a lookup through it allocates, and forward's
+// transports look up a value on every request.
+func (o *outbound) Value(key any) any {
+	if key == cancelCtxKey {
+		return nil
+	}
+	return o.parent.Value(key)
+}
+
+// cancelCtxKey is the context package's own key, as it asks a context's
+// Value for it (TestOutboundContext fails if this stops finding it).
+var cancelCtxKey = func() any {
+	var p keyProbe
+	context.Cause(&p)
+	return p.key
+}()
+
+// keyProbe is a context that notes the key it is asked for.
+type keyProbe struct {
+	context.Context
+	key any
+}
+
+func (p *keyProbe) Value(key any) any {
+	p.key = key
+	return nil
+}
+
+func (p *keyProbe) Err() error { return context.Canceled } // else Cause asks no further
 
 func (o *outbound) Done() <-chan struct{} {
 	o.mu.Lock()

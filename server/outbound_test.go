@@ -55,6 +55,17 @@ func TestOutboundContext(t *testing.T) {
 		t.Fatalf("Cause = %v", context.Cause(o))
 	}
 
+	// context.Cause asks for the context package's own key, which must not
+	// find the parent's cancellation and its cause.
+	errParent := errors.New("the parent's cause")
+	parent2, cancelParent2 := context.WithCancelCause(context.Background())
+	o3 := newOutbound(parent2)
+	cancelParent2(errParent)
+	o3.cancel()
+	if err := context.Cause(o3); err != context.Canceled {
+		t.Fatalf("Cause = %v, want context.Canceled: the context package's key found the parent", err)
+	}
+
 	// Canceled before anyone asked for Done.
 	o2 := newOutbound(context.Background())
 	o2.cancel()
