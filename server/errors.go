@@ -198,7 +198,7 @@ type failure struct {
 // client gone → 499 (nothing written); a body over the limit → 413; an
 // invalid header → 400; a refused destination → 403; a timeout → 504;
 // anything else → 502.
-func (s *Server) classify(ctx context.Context, err error, clientBody bool) failure {
+func (s *Server) classify(clientLeft bool, err error, clientBody bool) failure {
 	var maxBytes *http.MaxBytesError
 	var headerErr *socket.HeaderError
 	var ne net.Error
@@ -208,7 +208,7 @@ func (s *Server) classify(ctx context.Context, err error, clientBody bool) failu
 	var ge *gateway.Error
 	var se *socket.Error
 	switch {
-	case ctx.Err() != nil: // the client's own request context: it left
+	case clientLeft:
 		return failure{status: StatusClientClosed, reason: "client closed the request"}
 	case errors.As(err, &maxBytes):
 		return fail(http.StatusRequestEntityTooLarge, typeTooLarge,
@@ -258,7 +258,7 @@ func timeoutReason(err error) string {
 // (logged as 499).
 func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	lw, _ := w.(*logWriter)
-	f := s.classify(r.Context(), err, lw != nil && lw.bodyErr.Load() != nil)
+	f := s.classify(clientLeft(r), err, lw != nil && lw.bodyErr.Load() != nil)
 	if lw != nil {
 		lw.reason = f.reason
 		lw.failed = f.status == http.StatusBadGateway || f.status == http.StatusGatewayTimeout

@@ -93,7 +93,7 @@ func (s *Server) forward(w *logWriter, r *http.Request, rt http.RoundTripper) {
 	// event reaches the client the moment it arrives.
 	if err := copyBody(w, resp.Body, stream || resp.ContentLength < 0); err != nil {
 		w.reason = "upstream failed mid-response"
-		w.failed = r.Context().Err() == nil
+		w.failed = !clientLeft(r)
 		s.log.Debug("response body failed", "error", err)
 		panic(http.ErrAbortHandler)
 	}

@@ -175,7 +175,7 @@ func (s *Server) logRequest(w *logWriter, r *http.Request) {
 		// The status line went out already; the log says how it ended.
 		if s.cutting.Load() {
 			w.reason, w.failed = reasonShutdown, false
-		} else if r.Context().Err() != nil {
+		} else if clientLeft(r) {
 			w.reason = "client left mid-response"
 		} else {
 			w.reason = "upstream failed mid-response"

@@ -21,7 +21,9 @@ import (
 //     net/http sees it, a failed read or write on the connection, and the
 //     connection cancels the request it carries (conn.follow): nothing is
 //     registered with r.Context(). Elsewhere (a handler served by another
-//     http.Server) it follows r.Context() with context.AfterFunc.
+//     http.Server) it follows r.Context() with context.AfterFunc. Since the
+//     connection cancels before net/http does, whoever asks whether a
+//     failure was the client's asks clientLeft, not r.Context().Err().
 //   - It has an AfterFunc method, which the context package uses for the
 //     contexts derived from it (net/http's transport derives one per
 //     request) and the socket transport calls directly for its abort. The
@@ -167,9 +169,9 @@ func (o *outbound) cancel() {
 // link ties an outbound request to the client's: the client leaving
 // cancels it, until unlink.
 type link struct {
-	c    *conn       // the client's connection follows o; nil: stop does
-	o    *outbound   //
-	stop func() bool // context.AfterFunc's, on r.Context()
+	o    *outbound
+	c    *conn       // the client's connection, which follows o; nil: stop
+	stop func() bool // else: context.AfterFunc's, on r.Context()
 }
 
 // follow links o to the client of r.
@@ -188,4 +190,18 @@ func (l link) unlink() bool {
 		return l.c.unfollow(l.o)
 	}
 	return l.stop()
+}
+
+// clientLeft reports whether the client of r left: its request's context
+// is canceled, or a read or a write on its connection failed. On
+// llmproxy's own connections the second comes first: the connection
+// cancels the outbound request before net/http cancels r's context, so an
+// upstream call that fails for it must not be taken for the upstream's
+// failure.
+func clientLeft(r *http.Request) bool {
+	if r.Context().Err() != nil {
+		return true
+	}
+	c := connOf(r.Context())
+	return c != nil && c.gone.Load()
 }

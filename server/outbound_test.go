@@ -286,6 +286,16 @@ func TestClientLeavingCancelsTheUpstream(t *testing.T) {
 					case <-time.After(5 * time.Second):
 						t.Fatal("upstream request still running 5s after the client left")
 					}
+					// Logged as the client's doing, not the upstream's: the
+					// connection cancels the upstream call before net/http
+					// cancels the request's context.
+					want := `"status":499,`
+					if when == "mid-body" {
+						want = `"error":"client left mid-response"`
+					}
+					if logs := h.waitLog(1); !strings.Contains(logs, want) {
+						t.Fatalf("the request line lacks %s:\n%s", want, logs)
+					}
 				})
 			}
 		}
