@@ -275,11 +275,13 @@ func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome,
 			firstBuffers.Put(first)
 			resp.Body.Close()
 			t.bal.Inflight.Add(-1)
-			t.provider.breaker.failed(time.Now())
-			p.report.Failovers = append(p.report.Failovers, t.provider.Name+"/"+keyName(k)+": broke before the first byte")
-			if ctxErr := in.Context().Err(); ctxErr != nil {
+			if in.Context().Err() != nil {
+				// The client left: no verdict on the provider, as in judge.
+				t.provider.breaker.release()
 				return finished, nil, rerr
 			}
+			t.provider.breaker.failed(time.Now())
+			p.report.Failovers = append(p.report.Failovers, t.provider.Name+"/"+keyName(k)+": broke before the first byte")
 			return moveOn, nil, rerr
 		}
 		if rerr == io.EOF {

@@ -265,19 +265,25 @@ func messagesRequest(model string) *http.Request {
 func TestAttemptStopsAtOnce(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name   string
-		err    error
-		cancel bool
+		name      string
+		err       error
+		cancel    bool
+		firstByte bool // a 200 whose body fails before its first byte
 	}{
-		{"client gone", context.Canceled, true},
-		{"address guard", &netguard.BlockedError{Why: "loopback"}, false},
-		{"the client's body failed", &socket.Error{Op: socket.OpBody, Err: errTest}, false},
-		{"the client's body too large", &http.MaxBytesError{Limit: 10}, false},
+		{"client gone", context.Canceled, true, false},
+		{"client gone before the first byte", context.Canceled, true, true},
+		{"address guard", &netguard.BlockedError{Why: "loopback"}, false, false},
+		{"the client's body failed", &socket.Error{Op: socket.OpBody, Err: errTest}, false, false},
+		{"the client's body too large", &http.MaxBytesError{Limit: 10}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
-			w.script("A", failure(tc.err))
+			if tc.firstByte {
+				w.script("A", brokenBody(tc.err))
+			} else {
+				w.script("A", failure(tc.err))
+			}
 			snap := twoProviders(t, w, 0)
 			r := chatRequest("m")
 			if tc.cancel {
