@@ -104,8 +104,7 @@ func (c *conn) alive() bool {
 // readsNothing lets the connection read briefly and reports whether the
 // read timed out: no response bytes, no close.
 func (c *conn) readsNothing() bool {
-	c.ic.stopRead() // the next read sets its own deadline
-	c.nc.SetReadDeadline(time.Now().Add(c.t.probeWait()))
+	c.ic.startFixed(c.t.probeWait())
 	_, err := c.br.Peek(1)
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
@@ -150,8 +149,7 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 		return fail(OpWrite, c.written > 0, err)
 	}
 
-	c.ic.stopRead() // the body's first read starts the idle timeout
-	c.nc.SetReadDeadline(time.Now().Add(c.t.headerTimeout()))
+	c.ic.startFixed(c.t.headerTimeout()) // the body's first read starts the idle timeout
 	c.lim.remaining, c.lim.on = c.t.maxHeaderBytes(), true
 	resp, err := c.readResponse(req)
 	c.lim.on = false
@@ -291,7 +289,7 @@ func (b *body) finish(eof bool, err error) {
 	// stop() is false when the context already fired and closed the conn.
 	if b.stop() && eof && b.reusable && c.br.Buffered() == 0 {
 		// The read deadline stays: an idle connection is not read, and the
-		// next request sets its own before reading.
+		// next request's reads move it when it fires (idleConn).
 		c.ic.stopRead()
 		c.t.putIdle(c)
 		return

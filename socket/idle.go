@@ -5,19 +5,23 @@ import (
 	"time"
 )
 
-// idleConn is the TCP connection under TLS. It keeps the idle timeout
-// exact while moving the kernel deadline only now and then.
+// idleConn is the TCP connection under TLS. It keeps the timeouts exact
+// while moving the kernel deadline only now and then.
 //
 // Setting a deadline resets a runtime timer, too dear to do on every read
-// and write of a busy stream, so the deadline moves only when a quarter of
-// the idle timeout has passed since it last moved. Left at that, a stream
-// whose last byte came just before a move was due would be cut up to a
-// quarter early. So when the kernel reports a timeout, idleConn checks the
-// real idle time — since the last byte moved in that direction, or since
-// the caller started waiting, whichever is later — and when it is short of
-// the idle timeout it moves the deadline to exactly the timeout after that
-// moment and waits on. A busy stream costs one clock read per socket read;
-// a silent one at most two timer firings.
+// and write of a busy stream, or twice for every request on a pooled
+// connection. So the deadline the socket has may be earlier than the one
+// due, never later: when it fires, Read checks the one due — since the
+// last byte, or since the caller started waiting, whichever is later,
+// under the idle timeout; a fixed time for the response header and the
+// liveness probe — and when it has not come, moves the deadline to it
+// and waits on. A pooled connection keeps the deadline an earlier request
+// left (an earlier one is moved only when it fires: once per idle timeout
+// under steady use); a later one is moved at once. A busy stream costs
+// one clock read per socket read; a silent one at most two timer firings.
+//
+// Writes keep the idle timeout the same way, moving the deadline when a
+// quarter of the idle timeout has passed since it last moved.
 //
 // Each direction's fields are used by one goroutine at a time: reads by the
 // one reading the response (or, after an upgrade, the relay's reader),
@@ -25,9 +29,10 @@ import (
 type idleConn struct {
 	net.Conn
 
-	readIdle   time.Duration // 0: no idle timeout on reads (headers, probe, upgraded)
-	readFrom   time.Time     // the idle clock for reads runs from here
-	readPushed time.Time     // the read deadline is readPushed + readIdle
+	readIdle  time.Duration // the idle timeout on reads; 0: readUntil, or none
+	readFrom  time.Time     // the idle clock for reads runs from here
+	readUntil time.Time     // a fixed deadline (readIdle 0); zero: none
+	readSet   time.Time     // the socket's read deadline: no later than the one due
 
 	writeIdle   time.Duration
 	writeFrom   time.Time
@@ -35,21 +40,57 @@ type idleConn struct {
 }
 
 // startRead starts a read that may wait for idle: the clock runs from now
-// (a slow reader is not a silent upstream), and the deadline moves if it
-// is stale.
+// (a slow reader is not a silent upstream).
 func (ic *idleConn) startRead(idle time.Duration) {
 	now := time.Now()
-	ic.readIdle, ic.readFrom = idle, now
-	if now.Sub(ic.readPushed) > idle/4 {
-		ic.Conn.SetReadDeadline(now.Add(idle))
-		ic.readPushed = now
+	ic.readIdle, ic.readFrom, ic.readUntil = idle, now, time.Time{}
+	ic.readBy(now.Add(idle))
+}
+
+// startFixed starts reads that must end within d, however many bytes come
+// meanwhile: the response header's timeout, the liveness probe.
+func (ic *idleConn) startFixed(d time.Duration) {
+	ic.readIdle, ic.readUntil = 0, time.Now().Add(d)
+	ic.readBy(ic.readUntil)
+}
+
+// stopRead ends the timeouts on reads. A deadline the socket still has
+// is cleared when it fires.
+func (ic *idleConn) stopRead() {
+	ic.readIdle, ic.readUntil = 0, time.Time{}
+}
+
+// readBy makes the socket's read deadline come no later than due.
+func (ic *idleConn) readBy(due time.Time) {
+	if ic.readSet.IsZero() || ic.readSet.After(due) {
+		ic.setRead(due)
 	}
 }
 
-// stopRead ends the idle timeout on reads; the caller sets its own
-// deadline, and the next startRead one of its own.
-func (ic *idleConn) stopRead() {
-	ic.readIdle, ic.readPushed = 0, time.Time{}
+func (ic *idleConn) setRead(t time.Time) {
+	ic.readSet = t
+	ic.Conn.SetReadDeadline(t)
+}
+
+// readDue is the deadline reads are under; zero: none.
+func (ic *idleConn) readDue() time.Time {
+	if ic.readIdle > 0 {
+		return ic.readFrom.Add(ic.readIdle)
+	}
+	return ic.readUntil
+}
+
+// SetReadDeadline and SetDeadline set a fixed deadline, as on any
+// connection: the idle timeouts end.
+func (ic *idleConn) SetReadDeadline(t time.Time) error {
+	ic.readIdle, ic.readUntil, ic.readSet = 0, t, t
+	return ic.Conn.SetReadDeadline(t)
+}
+
+func (ic *idleConn) SetDeadline(t time.Time) error {
+	ic.readIdle, ic.readUntil, ic.readSet = 0, t, t
+	ic.stopWrite()
+	return ic.Conn.SetDeadline(t)
 }
 
 func (ic *idleConn) startWrite(idle time.Duration) {
@@ -71,16 +112,16 @@ func (ic *idleConn) Read(p []byte) (int, error) {
 		if n > 0 && ic.readIdle > 0 {
 			ic.readFrom = time.Now()
 		}
-		if n > 0 || err == nil || ic.readIdle == 0 || !isTimeout(err) {
+		if n > 0 || err == nil || !isTimeout(err) {
 			return n, err
 		}
-		due := ic.readFrom.Add(ic.readIdle)
-		if !time.Now().Before(due) {
+		due := ic.readDue()
+		if !due.IsZero() && !time.Now().Before(due) {
 			return n, err
 		}
-		// The deadline was a stale one: not yet idle for the full time.
-		ic.Conn.SetReadDeadline(due)
-		ic.readPushed = ic.readFrom
+		// An earlier deadline fired (an old one left in place, or the
+		// idle clock moved since): wait on until the one due.
+		ic.setRead(due)
 	}
 }
 

@@ -111,3 +111,108 @@ func TestIdleConnWrite(t *testing.T) {
 	b.Close()
 	<-done
 }
+
+// deadlineCounter counts the read deadlines set on the socket.
+type deadlineCounter struct {
+	net.Conn
+	sets int
+	last time.Time
+}
+
+func (d *deadlineCounter) SetReadDeadline(t time.Time) error {
+	d.sets++
+	d.last = t
+	return d.Conn.SetReadDeadline(t)
+}
+
+// A pooled connection's requests — the response header under a fixed
+// timeout, then the body under the idle one — move the socket's read
+// deadline only when it would come later than the one due: after the
+// first request, never (the default timeouts: header 10m, idle 5m). And
+// the socket's deadline is never later than the one due.
+func TestIdleConnKeepsItsDeadline(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	dc := &deadlineCounter{Conn: a}
+	ic := &idleConn{Conn: dc}
+	check := func(step string) {
+		t.Helper()
+		if due := ic.readDue(); !due.IsZero() && dc.last.After(due) {
+			t.Fatalf("%s: the socket's deadline %v is later than the one due, %v", step, dc.last, due)
+		}
+	}
+	for i := range 10 {
+		ic.startFixed(10 * time.Minute)
+		check("response header")
+		for range 3 {
+			ic.startRead(5 * time.Minute)
+			check("body")
+		}
+		ic.stopRead()
+		if i == 0 && dc.sets != 2 {
+			t.Fatalf("first request: %d deadlines set, want 2 (the header's, then the earlier idle one)", dc.sets)
+		}
+	}
+	if dc.sets != 2 {
+		t.Fatalf("%d deadlines set over ten requests, want the first request's 2", dc.sets)
+	}
+	// A shorter fixed timeout (the liveness probe) moves it at once.
+	ic.startFixed(time.Millisecond)
+	check("probe")
+	if dc.sets != 3 {
+		t.Fatalf("the probe's earlier deadline was not set")
+	}
+}
+
+// A deadline left from before fires early: the read waits on until the
+// one due; an earlier one due is set at once.
+func TestIdleConnLeftoverDeadline(t *testing.T) {
+	t.Parallel()
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	ic := &idleConn{Conn: a}
+
+	const idle = 300 * time.Millisecond
+	ic.startFixed(30 * time.Millisecond) // left in place by the next start
+	start := time.Now()
+	ic.startRead(idle)
+	_, err := ic.Read(make([]byte, 1))
+	if waited := time.Since(start); !isTimeout(err) || waited < idle {
+		t.Fatalf("after %v: %v, want a timeout no sooner than the idle %v", waited, err, idle)
+	}
+
+	ic.SetReadDeadline(time.Time{})
+	ic.startRead(time.Hour)              // sets an hour from now
+	ic.startFixed(30 * time.Millisecond) // earlier: set at once
+	errc := make(chan error, 1)
+	go func() {
+		_, err := ic.Read(make([]byte, 1))
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if !isTimeout(err) {
+			t.Fatalf("err = %v, want a timeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a fixed 30ms timeout after an hour-long idle one never fired")
+	}
+
+	// A deadline set as on any connection is kept as set.
+	ic.startRead(time.Hour)
+	ic.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	go func() {
+		_, err := ic.Read(make([]byte, 1))
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if !isTimeout(err) {
+			t.Fatalf("err = %v, want a timeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("SetReadDeadline's deadline never fired")
+	}
+}
