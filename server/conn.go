@@ -156,6 +156,12 @@ type conn struct {
 	// the request's context.
 	out  atomic.Pointer[outbound]
 	gone atomic.Bool // a read or a write failed: the client left
+	// req is the nearest cancelable context (context.Cause's key) of the
+	// request the connection carries, net/http's own, while its handler
+	// runs (ServeHTTP): a request made in process from it (the admin
+	// panel's test) may add cancellations of its own, which the
+	// connection does not know of.
+	req any
 }
 
 func (c *conn) Read(p []byte) (int, error) {

@@ -198,7 +198,7 @@ type failure struct {
 // client gone → 499 (nothing written); a body over the limit → 413; an
 // invalid header → 400; a refused destination → 403; a timeout → 504;
 // anything else → 502.
-func (s *Server) classify(clientLeft bool, err error, clientBody bool) failure {
+func (s *Server) classify(left bool, err error, clientBody bool) failure {
 	var maxBytes *http.MaxBytesError
 	var headerErr *socket.HeaderError
 	var ne net.Error
@@ -208,7 +208,7 @@ func (s *Server) classify(clientLeft bool, err error, clientBody bool) failure {
 	var ge *gateway.Error
 	var se *socket.Error
 	switch {
-	case clientLeft:
+	case left:
 		return failure{status: StatusClientClosed, reason: "client closed the request"}
 	case errors.As(err, &maxBytes):
 		return fail(http.StatusRequestEntityTooLarge, typeTooLarge,

@@ -195,6 +195,7 @@ func (s *Server) handOff(w *logWriter, r *http.Request, resp *http.Response, can
 	// and the body reader hold net/http's connection and its buffers.
 	w.ResponseWriter, w.flusher, w.handedOff = handedOffWriter{}, nil, true
 	w.body.release()
+	c.req = nil // no handler of the connection runs from here
 	// A connection net/http wrapped is not ours to give back (it wraps none
 	// today): it is closed after the stream.
 	if nc == net.Conn(c) {

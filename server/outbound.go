@@ -20,8 +20,10 @@ import (
 //   - On a connection of ours (conn), the client leaving is seen where
 //     net/http sees it, a failed read or write on the connection, and the
 //     connection cancels the request it carries (conn.follow): nothing is
-//     registered with r.Context(). Elsewhere (a handler served by another
-//     http.Server) it follows r.Context() with context.AfterFunc. Since the
+//     registered with r.Context(). Elsewhere (HTTP/2, another
+//     http.Server, a request made in process from a context with a
+//     deadline of its own) it follows r.Context() with context.AfterFunc
+//     (follow). Since the
 //     connection cancels before net/http does, whoever asks whether a
 //     failure was the client's asks clientLeft, not r.Context().Err().
 //   - It has an AfterFunc method, which the context package uses for the
@@ -84,7 +86,9 @@ func (p *keyProbe) Value(key any) any {
 	return nil
 }
 
-func (p *keyProbe) Err() error { return context.Canceled } // else Cause asks no further
+// Err reports a cancellation: context.Cause asks a context that is not
+// canceled for nothing more.
+func (p *keyProbe) Err() error { return context.Canceled }
 
 func (o *outbound) Done() <-chan struct{} {
 	o.mu.Lock()
@@ -174,13 +178,18 @@ type link struct {
 	stop func() bool // else: context.AfterFunc's, on r.Context()
 }
 
-// follow links o to the client of r.
+// follow links o to the client of r: through its connection when r's
+// context is canceled only as net/http's own request context is (values
+// added to it change nothing), else through context.AfterFunc — HTTP/2,
+// another http.Server, a request made in process with a deadline or a
+// cancel of its own.
 func follow(r *http.Request, o *outbound) link {
-	if c := connOf(r.Context()); c != nil && r.ProtoMajor == 1 {
+	ctx := r.Context()
+	if c := connOf(ctx); c != nil && r.ProtoMajor == 1 && c.req != nil && ctx.Value(cancelCtxKey) == c.req {
 		c.follow(o)
 		return link{c: c, o: o}
 	}
-	return link{o: o, stop: context.AfterFunc(r.Context(), o.cancel)}
+	return link{o: o, stop: context.AfterFunc(ctx, o.cancel)}
 }
 
 // unlink stops the client's leaving from canceling o; it reports false

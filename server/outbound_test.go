@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -208,6 +209,52 @@ func TestConnFollowsTheClient(t *testing.T) {
 	c.Read(make([]byte, 1))
 	if o.Err() != nil {
 		t.Fatal("the client leaving canceled a request no longer followed")
+	}
+}
+
+// The connection follows a request whose context is net/http's own for
+// the request it carries, values added or not; the context package does
+// when the context can be canceled otherwise (a request made in process
+// with a deadline of its own, as the admin panel's test), for HTTP/2, and
+// when no handler of the connection runs.
+func TestFollowWhichWay(t *testing.T) {
+	c := &conn{}
+	base, cancel := context.WithCancel(context.WithValue(context.Background(), connKey{}, c))
+	defer cancel()
+	c.req = base.Value(cancelCtxKey)
+	r := httptest.NewRequest("POST", "/v1/chat/completions", nil)
+	r = r.WithContext(context.WithValue(base, testKey{}, "v"))
+
+	o := newOutbound(r.Context())
+	if l := follow(r, o); l.c != c || !l.unlink() {
+		t.Fatal("the connection does not follow a request of its own")
+	}
+
+	timed, cancelTimed := context.WithTimeout(r.Context(), 20*time.Millisecond)
+	defer cancelTimed()
+	o = newOutbound(timed)
+	l := follow(r.WithContext(timed), o)
+	if l.c != nil {
+		t.Fatal("the connection follows a request with a deadline of its own")
+	}
+	select {
+	case <-o.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request's own deadline did not cancel the outbound request")
+	}
+
+	h2 := r.Clone(r.Context())
+	h2.ProtoMajor = 2
+	if l := follow(h2, newOutbound(h2.Context())); l.c != nil {
+		t.Fatal("the connection follows an HTTP/2 request")
+	} else {
+		l.unlink()
+	}
+	c.req = nil
+	if l := follow(r, newOutbound(r.Context())); l.c != nil {
+		t.Fatal("the connection follows a request while none of its own runs")
+	} else {
+		l.unlink()
 	}
 }
 

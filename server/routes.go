@@ -42,6 +42,14 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 				c.nextRequest()
 			}
 		}()
+		if c.req == nil { // else a request made in process while the connection's runs
+			c.req = r.Context().Value(cancelCtxKey)
+			defer func() {
+				if !w.handedOff { // handOff clears it before the connection can come back
+					c.req = nil
+				}
+			}()
+		}
 	}
 
 	path := r.URL.EscapedPath()
