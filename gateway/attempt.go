@@ -51,10 +51,11 @@ func (p *Plan) RoundTrip(in *http.Request) (*http.Response, error) {
 		lastErr error
 	)
 	for attempt := 0; attempt < p.max; attempt++ {
-		t, k, ok := p.pick(cur, verdict)
+		t, k, probe, ok := p.pick(cur, verdict)
 		if !ok {
 			break
 		}
+		p.probe = probe
 		cur = t
 		more := attempt+1 < p.max && p.another(t, k)
 		var resp *http.Response
@@ -123,11 +124,11 @@ const (
 // whose breaker is closed (or the one probe of a half-open one) — and
 // only when nothing is left does a cooling key or a cooled provider get
 // its turn, as a last resort.
-func (p *Plan) pick(cur *target, verdict outcome) (*target, *Key, bool) {
+func (p *Plan) pick(cur *target, verdict outcome) (t *target, k *Key, probe, ok bool) {
 	now := time.Now()
 	if verdict == nextKey && cur != nil && p.wantsKey(cur) {
 		if k := cur.provider.pickKey(now, p.excluded(cur), false); k != nil {
-			return cur, k, true
+			return cur, k, false, true
 		}
 	}
 	for _, lastResort := range [...]bool{false, true} {
@@ -143,14 +144,18 @@ func (p *Plan) pick(cur *target, verdict outcome) (*target, *Key, bool) {
 					}
 				}
 				// usable claims a half-open breaker's probe: asked last.
-				if !lastResort && !t.provider.breaker.usable(now) {
-					continue
+				probe := false
+				if !lastResort {
+					var usable bool
+					if usable, probe = t.provider.breaker.usable(now); !usable {
+						continue
+					}
 				}
-				return t, k, true
+				return t, k, probe, true
 			}
 		}
 	}
-	return nil, nil, false
+	return nil, nil, false, false
 }
 
 // another reports whether some attempt could follow this one.
@@ -230,6 +235,7 @@ func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome,
 	p.report.Provider, p.report.Key, p.report.Model = t.provider.Name, keyName(k), t.model
 	out, err := p.request(in, t, k, more)
 	if err != nil {
+		t.provider.breaker.release(p.probe)
 		return finished, nil, err
 	}
 	t.bal.Used.Add(1)
@@ -277,10 +283,10 @@ func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome,
 			t.bal.Inflight.Add(-1)
 			if in.Context().Err() != nil {
 				// The client left: no verdict on the provider, as in judge.
-				t.provider.breaker.release()
+				t.provider.breaker.release(p.probe)
 				return finished, nil, rerr
 			}
-			t.provider.breaker.failed(time.Now())
+			t.provider.breaker.failed(time.Now(), p.probe)
 			p.report.Failovers = append(p.report.Failovers, t.provider.Name+"/"+keyName(k)+": broke before the first byte")
 			return moveOn, nil, rerr
 		}
@@ -321,10 +327,10 @@ func (p *Plan) judge(ctx context.Context, t *target, k *Key, resp *http.Response
 		case errors.As(err, &tooLarge), errors.As(err, &se) && se.Op == socket.OpBody:
 			// The client's own body failed: nobody else would do better.
 		default:
-			t.provider.breaker.failed(now)
+			t.provider.breaker.failed(now, p.probe)
 			return moveOn, "no answer (" + shortReason(err) + ")"
 		}
-		t.provider.breaker.release()
+		t.provider.breaker.release(p.probe)
 		return finished, ""
 	}
 	status := resp.StatusCode
@@ -332,17 +338,17 @@ func (p *Plan) judge(ctx context.Context, t *target, k *Key, resp *http.Response
 	case status < 300:
 		return finished, "" // attempt records the success
 	case status < 400:
-		t.provider.breaker.release() // a redirect: it answered, but not with an answer
+		t.provider.breaker.release(p.probe) // a redirect: it answered, but not with an answer
 		return finished, ""
 	case status == http.StatusTooManyRequests || status == http.StatusPaymentRequired:
 		snippet := peekBody(resp)
 		if k == nil {
 			// The client's own key on a preset's upstream: that upstream is
 			// busy; another may not be.
-			t.provider.breaker.release()
+			t.provider.breaker.release(p.probe)
 			return moveOn, strconv.Itoa(status)
 		}
-		t.provider.breaker.release()
+		t.provider.breaker.release(p.probe)
 		if status == http.StatusPaymentRequired || quotaExhausted(snippet) {
 			k.health.QuotaExhausted(now)
 			p.markBad(k)
@@ -352,7 +358,7 @@ func (p *Plan) judge(ctx context.Context, t *target, k *Key, resp *http.Response
 		p.markBad(k)
 		return nextKey, "429"
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		t.provider.breaker.release()
+		t.provider.breaker.release(p.probe)
 		if k == nil || !p.inject {
 			return finished, "" // the client's own key was refused
 		}
@@ -362,16 +368,16 @@ func (p *Plan) judge(ctx context.Context, t *target, k *Key, resp *http.Response
 	case status == http.StatusBadRequest && k != nil && p.inject:
 		// Anthropic answers a spent balance with 400.
 		if snippet := peekBody(resp); bytes.Contains(snippet, []byte("credit balance is too low")) {
-			t.provider.breaker.release()
+			t.provider.breaker.release(p.probe)
 			k.health.QuotaExhausted(now)
 			p.markBad(k)
 			return nextKey, "quota exhausted"
 		}
 	case status == http.StatusRequestTimeout || status >= 500 && status != http.StatusNotImplemented && status != http.StatusHTTPVersionNotSupported:
-		t.provider.breaker.failed(now)
+		t.provider.breaker.failed(now, p.probe)
 		return moveOn, strconv.Itoa(status)
 	}
-	t.provider.breaker.release()
+	t.provider.breaker.release(p.probe)
 	return finished, ""
 }
 

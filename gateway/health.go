@@ -270,17 +270,22 @@ type Breaker struct {
 	h        *Health
 	provider string
 
-	mu        sync.Mutex
-	fails     int
-	opens     int // openings in a row: the pause grows
-	openUntil time.Time
-	probing   bool
+	mu         sync.Mutex
+	fails      int
+	opens      int // openings in a row: the pause grows
+	openUntil  time.Time
+	probeUntil time.Time // a half-open breaker's probe is out until then (or until it settles)
 }
 
 const (
 	breakerThreshold = 5
 	breakerPause     = 30 * time.Second
 	breakerMaxPause  = 5 * time.Minute
+	// probeClaim bounds how long a probe keeps others off a half-open
+	// provider without settling: a probe whose attempt never reports
+	// (a request that could not be built, a panic) does not keep the
+	// provider a last resort for good.
+	probeClaim = time.Minute
 )
 
 // BreakerState is a breaker's state.
@@ -310,20 +315,21 @@ func (b *Breaker) stateLocked(now time.Time) BreakerState {
 }
 
 // usable reports whether the provider should be tried in its turn (not as
-// a last resort); in the half-open state it claims the probe.
-func (b *Breaker) usable(now time.Time) bool {
+// a last resort); in the half-open state it claims the probe, and probe
+// says so: only that attempt's verdict settles the claim.
+func (b *Breaker) usable(now time.Time) (ok, probe bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch b.stateLocked(now) {
 	case BreakerClosed:
-		return true
+		return true, false
 	case BreakerHalfOpen:
-		if !b.probing {
-			b.probing = true
-			return true
+		if !now.Before(b.probeUntil) {
+			b.probeUntil = now.Add(probeClaim)
+			return true, true
 		}
 	}
-	return false
+	return false, false
 }
 
 // cooled reports whether the provider is a last resort now: open, or
@@ -332,31 +338,39 @@ func (b *Breaker) cooled(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st := b.stateLocked(now)
-	return st == BreakerOpen || st == BreakerHalfOpen && b.probing
+	return st == BreakerOpen || st == BreakerHalfOpen && now.Before(b.probeUntil)
 }
 
-// release gives back a probe that neither succeeded nor failed (the
-// answer was the client's own error, or the client left).
-func (b *Breaker) release() {
+// release ends an attempt that neither succeeded nor failed (the answer
+// was the client's own error, or the client left); when it was the probe,
+// the probe is offered again.
+func (b *Breaker) release(probe bool) {
+	if !probe {
+		return
+	}
 	b.mu.Lock()
-	b.probing = false
+	b.probeUntil = time.Time{}
 	b.mu.Unlock()
 }
 
 func (b *Breaker) succeeded() {
 	b.mu.Lock()
 	was := b.fails >= breakerThreshold
-	b.fails, b.opens, b.probing, b.openUntil = 0, 0, false, time.Time{}
+	b.fails, b.opens, b.openUntil, b.probeUntil = 0, 0, time.Time{}, time.Time{}
 	b.mu.Unlock()
 	if was {
 		b.h.publish(Event{Provider: b.provider, Kind: EventBreakerOK})
 	}
 }
 
-func (b *Breaker) failed(now time.Time) {
+// failed counts a failure; when the attempt was the probe, its claim ends
+// (another attempt's failure, a last resort's, leaves a probe out alone).
+func (b *Breaker) failed(now time.Time, probe bool) {
 	b.mu.Lock()
 	b.fails++
-	b.probing = false
+	if probe {
+		b.probeUntil = time.Time{}
+	}
 	var until time.Time
 	if b.fails >= breakerThreshold && !now.Before(b.openUntil) {
 		pause := min(breakerPause<<min(b.opens, 8), breakerMaxPause)

@@ -229,28 +229,28 @@ func TestBreaker(t *testing.T) {
 	b := NewHealth().breaker("p")
 	now := t0
 	for i := range breakerThreshold - 1 {
-		b.failed(now)
+		b.failed(now, true)
 		if st, _ := b.State(now); st != BreakerClosed {
 			t.Fatalf("after %d failures: %s", i+1, st)
 		}
 	}
 	b.succeeded() // not in a row: start again
 	for range breakerThreshold - 1 {
-		b.failed(now)
+		b.failed(now, true)
 	}
 	if st, _ := b.State(now); st != BreakerClosed {
 		t.Fatalf("4 failures after a success: %s", st)
 	}
-	b.failed(now)
+	b.failed(now, true)
 	st, until := b.State(now)
 	if st != BreakerOpen || until.Sub(now) != breakerPause {
 		t.Fatalf("5 failures: %s until %v, want open for %v", st, until.Sub(now), breakerPause)
 	}
-	if b.usable(now.Add(breakerPause - 1)) {
+	if ok, _ := b.usable(now.Add(breakerPause - 1)); ok {
 		t.Error("an open breaker is usable in its turn")
 	}
 	// More failures while open (last-resort attempts) do not extend it.
-	b.failed(now.Add(time.Second))
+	b.failed(now.Add(time.Second), false)
 	if _, u := b.State(now); !u.Equal(until) {
 		t.Errorf("a failure while open moved the pause to %v", u.Sub(now))
 	}
@@ -258,30 +258,39 @@ func TestBreaker(t *testing.T) {
 	if st, _ := b.State(now); st != BreakerHalfOpen {
 		t.Fatalf("after the pause: %s", st)
 	}
-	if !b.usable(now) {
+	if ok, probe := b.usable(now); !ok || !probe {
 		t.Fatal("half-open: the first caller does not get the probe")
 	}
-	if b.usable(now) {
+	if ok, _ := b.usable(now); ok {
 		t.Fatal("half-open: a second caller got a probe while one runs")
 	}
-	b.release()
-	if !b.usable(now) {
+	// Another attempt's verdict (a last resort's) leaves the probe out;
+	// a claim never settled lapses.
+	b.release(false)
+	if ok, _ := b.usable(now); ok {
+		t.Fatal("an attempt that was not the probe gave the probe back")
+	}
+	if ok, probe := b.usable(now.Add(probeClaim)); !ok || !probe {
+		t.Fatal("a probe never settled keeps the provider a last resort past its claim")
+	}
+	b.release(true)
+	if ok, _ := b.usable(now); !ok {
 		t.Fatal("a released probe is not offered again")
 	}
-	b.failed(now) // the probe failed: open again, for longer
+	b.failed(now, true) // the probe failed: open again, for longer
 	st, until = b.State(now)
 	if st != BreakerOpen || until.Sub(now) != 2*breakerPause {
 		t.Fatalf("failed probe: %s for %v, want open for %v", st, until.Sub(now), 2*breakerPause)
 	}
 	now = until
 	b.usable(now)
-	b.failed(now)
+	b.failed(now, true)
 	if _, until = b.State(now); until.Sub(now) != 4*breakerPause {
 		t.Errorf("second failed probe: %v, want %v", until.Sub(now), 4*breakerPause)
 	}
 	for range 10 {
 		now = until
-		b.failed(now)
+		b.failed(now, true)
 		_, until = b.State(now)
 	}
 	if until.Sub(now) != breakerMaxPause {
@@ -295,7 +304,7 @@ func TestBreaker(t *testing.T) {
 	}
 	// Closed again with its history forgotten: the next opening is short.
 	for range breakerThreshold {
-		b.failed(now)
+		b.failed(now, true)
 	}
 	if _, until = b.State(now); until.Sub(now) != breakerPause {
 		t.Errorf("after closing, the next pause is %v, want %v", until.Sub(now), breakerPause)
@@ -353,17 +362,43 @@ func TestHalfOpenLetsOneProbeThrough(t *testing.T) {
 	b := snap.providers["A"].breaker
 	past := time.Now().Add(-time.Hour)
 	for range breakerThreshold {
-		b.failed(past)
+		b.failed(past, false)
 	}
 	if st, _ := b.State(time.Now()); st != BreakerHalfOpen {
 		t.Fatalf("breaker %s, want half-open", st)
 	}
-	if !b.usable(time.Now()) { // a request in flight holds the probe
+	if ok, _ := b.usable(time.Now()); !ok { // a request in flight holds the probe
 		t.Fatal("no probe to claim")
 	}
 	w.do(snap, chatRequest("m"), nil)
 	if got := w.attempts(); !equalStrings(got, []string{"B/b1"}) {
 		t.Errorf("attempts %v, want [B/b1]: A's probe is taken", got)
+	}
+}
+
+// Only the probe's own verdict gives the probe back: a request that
+// reaches a half-open provider as its last resort, while another probes
+// it, and ends neither well nor badly for it leaves the probe out.
+func TestOnlyTheProbeReleasesTheProbe(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.script("B", status(500, ""))
+	w.script("A", status(400, "")) // the client's own error: no verdict on A
+	snap := w.compile(newConfig(t, openaiProvider("A", "a1"), openaiProvider("B", "b1"), route("m", "A", "B")))
+	b := snap.providers["A"].breaker
+	past := time.Now().Add(-time.Hour)
+	for range breakerThreshold {
+		b.failed(past, false)
+	}
+	if ok, probe := b.usable(time.Now()); !ok || !probe { // another request's probe, in flight
+		t.Fatal("no probe to claim")
+	}
+	w.do(snap, chatRequest("m"), nil)
+	if got := w.attempts(); !equalStrings(got, []string{"B/b1", "A/a1"}) {
+		t.Fatalf("attempts %v, want B, then A as the last resort", got)
+	}
+	if ok, _ := b.usable(time.Now()); ok {
+		t.Error("the last resort's answer gave back a probe it did not hold")
 	}
 }
 
@@ -396,13 +431,13 @@ func TestQuotaAnswerReleasesTheProbe(t *testing.T) {
 			b := snap.providers["A"].breaker
 			past := time.Now().Add(-time.Hour)
 			for range breakerThreshold {
-				b.failed(past)
+				b.failed(past, false)
 			}
 			w.do(snap, chatRequest("m"), nil)
 			if len(w.attempts()) != 1 {
 				t.Fatalf("attempts %v", w.attempts())
 			}
-			if !b.usable(time.Now()) {
+			if ok, _ := b.usable(time.Now()); !ok {
 				t.Errorf("after a %s answer the probe is still claimed", tc.name)
 			}
 		})
@@ -454,7 +489,7 @@ func TestSharedHealth(t *testing.T) {
 
 	b, rb := here.breaker("p"), there.breaker("p")
 	for range breakerThreshold {
-		b.failed(t0)
+		b.failed(t0, false)
 	}
 	if st, u := rb.State(t0); st != BreakerOpen || !u.Equal(t0.Add(breakerPause)) {
 		t.Errorf("the other replica's breaker: %s until %v", st, u)

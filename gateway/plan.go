@@ -50,6 +50,7 @@ type Plan struct {
 	metered    bool          // count usage
 	format     meter.Format  // …in this format
 	max        int           // attempts
+	probe      bool          // the current attempt is its provider's half-open probe
 	tried      []*target     // targets tried
 	keys       []*Key        // keys tried, with the target each was tried on
 	keyTargets []*target     //
