@@ -282,9 +282,9 @@ const (
 	breakerPause     = 30 * time.Second
 	breakerMaxPause  = 5 * time.Minute
 	// probeClaim bounds how long a probe keeps others off a half-open
-	// provider without settling: a probe whose attempt never reports
-	// (a request that could not be built, a panic) does not keep the
-	// provider a last resort for good.
+	// provider without settling: a probe whose attempt never reports (a
+	// panic in a transport) does not keep the provider a last resort for
+	// good.
 	probeClaim = time.Minute
 )
 

@@ -15,7 +15,7 @@ import (
 //
 // It stands in for context.WithCancel(context.WithoutCancel(r.Context()))
 // plus a context.AfterFunc on r.Context(), which cost a request some
-// sixteen allocations and a microsecond. What makes it cheaper:
+// fifteen allocations and a microsecond. What makes it cheaper:
 //
 //   - On a connection of ours (conn), the client leaving is seen where
 //     net/http sees it, a failed read or write on the connection, and the
@@ -23,9 +23,9 @@ import (
 //     registered with r.Context(). Elsewhere (HTTP/2, another
 //     http.Server, a request made in process from a context with a
 //     deadline of its own) it follows r.Context() with context.AfterFunc
-//     (follow). Since the
-//     connection cancels before net/http does, whoever asks whether a
-//     failure was the client's asks clientLeft, not r.Context().Err().
+//     (follow). Since the connection cancels before net/http does,
+//     whoever asks whether a failure was the client's asks clientLeft,
+//     not r.Context().Err().
 //   - It has an AfterFunc method, which the context package uses for the
 //     contexts derived from it (net/http's transport derives one per
 //     request) and the socket transport calls directly for its abort. The

@@ -172,41 +172,71 @@ func TestResetMidStreamAbortsTheClient(t *testing.T) {
 	}
 }
 
+// untilCanceled is a fake upstream waiting until the proxy lets go of its
+// request, then closing done; after 10s it gives up (the test failed), so
+// that a regression fails the test instead of hanging its cleanup.
+func untilCanceled(r *http.Request, done chan struct{}) {
+	select {
+	case <-r.Context().Done():
+		close(done)
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// A client that leaves an event stream cancels the upstream request at
+// once: on a stream handed off, and on one a shutdown kept from being
+// handed off (relayed in its handler: forward follows the client again
+// after unlinking for the hand-off).
 func TestClientDisconnectCancelsUpstream(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []string{"socket", "fetch"} {
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			upstreamDone := make(chan struct{})
-			fake := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "text/event-stream")
-				io.WriteString(w, "data: first\n\n")
-				w.(http.Flusher).Flush()
-				<-r.Context().Done() // until the proxy lets go of the upstream
-				close(upstreamDone)
-			}), &providertest.Options{HTTP2: true})
-			cfg := testConfig(t, map[string]string{"openai": fake.URL})
-			cfg.Transport = mode
-			h := start(t, cfg)
+		for _, refused := range []bool{false, true} {
+			name := mode
+			if refused {
+				name += "/hand-off refused"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				upstreamDone := make(chan struct{})
+				fake := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "text/event-stream")
+					io.WriteString(w, "data: first\n\n")
+					w.(http.Flusher).Flush()
+					untilCanceled(r, upstreamDone)
+				}), &providertest.Options{HTTP2: true})
+				cfg := testConfig(t, map[string]string{"openai": fake.URL})
+				cfg.Transport = mode
+				h := start(t, cfg)
+				if refused {
+					// What a shutdown does first: no more hand-offs.
+					h.srv.handoffs.mu.Lock()
+					h.srv.handoffs.closing = true
+					h.srv.handoffs.mu.Unlock()
+				}
 
-			ctx, cancel := context.WithCancel(context.Background())
-			req, _ := http.NewRequestWithContext(ctx, "POST", h.URL+"/openai/v1/chat/completions", strings.NewReader("{}"))
-			resp, err := h.client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			readEvent(t, bufio.NewReader(resp.Body))
-			// The watch on the handed-off stream sees the client leave
-			// (handoff.go), not net/http's background read.
-			handedOff(t, h, 1)
-			cancel()
-			resp.Body.Close()
-			select {
-			case <-upstreamDone:
-			case <-time.After(5 * time.Second):
-				t.Fatal("upstream request still running 5s after the client left")
-			}
-		})
+				ctx, cancel := context.WithCancel(context.Background())
+				req, _ := http.NewRequestWithContext(ctx, "POST", h.URL+"/openai/v1/chat/completions", strings.NewReader("{}"))
+				resp, err := h.client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				readEvent(t, bufio.NewReader(resp.Body))
+				if refused {
+					handedOff(t, h, 0)
+				} else {
+					// The watch on the handed-off stream sees the client
+					// leave (handoff.go), not net/http's background read.
+					handedOff(t, h, 1)
+				}
+				cancel()
+				resp.Body.Close()
+				select {
+				case <-upstreamDone:
+				case <-time.After(5 * time.Second):
+					t.Fatal("upstream request still running 5s after the client left")
+				}
+			})
+		}
 	}
 }
 

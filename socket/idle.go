@@ -67,9 +67,9 @@ func (ic *idleConn) readBy(due time.Time) {
 	}
 }
 
-func (ic *idleConn) setRead(t time.Time) {
+func (ic *idleConn) setRead(t time.Time) error {
 	ic.readSet = t
-	ic.Conn.SetReadDeadline(t)
+	return ic.Conn.SetReadDeadline(t)
 }
 
 // readDue is the deadline reads are under; zero: none.
@@ -83,8 +83,8 @@ func (ic *idleConn) readDue() time.Time {
 // SetReadDeadline and SetDeadline set a fixed deadline, as on any
 // connection: the idle timeouts end.
 func (ic *idleConn) SetReadDeadline(t time.Time) error {
-	ic.readIdle, ic.readUntil, ic.readSet = 0, t, t
-	return ic.Conn.SetReadDeadline(t)
+	ic.readIdle, ic.readUntil = 0, t
+	return ic.setRead(t)
 }
 
 func (ic *idleConn) SetDeadline(t time.Time) error {
