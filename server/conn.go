@@ -40,6 +40,8 @@ type framingListener struct {
 	mu     sync.Mutex
 	back   []*conn // handed back, for Accept to return
 	closed bool
+
+	lazy lazyReads // background reads waiting in their connections (conn_read.go)
 }
 
 // deadliner is a listener whose Accept a deadline can interrupt (TCP and
@@ -113,6 +115,7 @@ func (l *framingListener) Close() error {
 	for _, c := range back {
 		c.Close()
 	}
+	l.lazy.close()
 	return l.Listener.Close()
 }
 
@@ -162,6 +165,8 @@ type conn struct {
 	// panel's test) may add cancellations of its own, which the
 	// connection does not know of.
 	req any
+
+	rd connRead // deadlines and net/http's background read (conn_read.go)
 }
 
 func (c *conn) Read(p []byte) (int, error) {
@@ -171,7 +176,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		n = copy(p, c.unread)
 		c.unread = c.unread[n:]
 	} else {
-		n, err = c.Conn.Read(p)
+		n, err = c.read(p)
 		if ne, ok := err.(net.Error); err != nil && !(ok && ne.Timeout()) {
 			// A timeout is a deadline's: net/http's abortPendingRead
 			// stopping its background read, or a head read too slowly.

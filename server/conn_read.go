@@ -1,0 +1,283 @@
+package server
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// Reading a client's connection for less.
+//
+// For every request net/http's server sets a client connection's read
+// deadline seven times (read_header for the head, none for the body,
+// client_idle after the answer, none again once the next request's first
+// bytes arrive, and three more around its background read), and it starts
+// a background read: a goroutine whose one-byte read notices the client
+// leaving while the handler runs. That read meets an empty socket (a system
+// call for EAGAIN), waits in the network poller, and is stopped when the
+// handler ends by a deadline in the past. On a small request these cost a
+// few microseconds, as much as everything llmproxy adds to net/http.
+// The connection makes them cheaper without changing what they do:
+//
+//   - Deadlines: the socket's read deadline may be earlier than the one
+//     net/http set (due), never later. A later deadline, or none, leaves
+//     the socket's as it is; when it fires before due, the read sets due
+//     and goes on. With the defaults (read_header 10 s, client_idle 2 min),
+//     a kept-alive connection sets its socket's deadline about once every
+//     ten seconds instead of four times per request.
+//   - The background read waits in the connection, not in the socket: it
+//     returns when net/http stops it (the deadline in the past, at once),
+//     and only a handler still running after lazyReadAfter (50–100 ms)
+//     has it read the socket for real. So a client leaving is noticed as
+//     before, except in a request's first 50–100 ms, where it is noticed
+//     that much later (the upstream request is canceled then); a request
+//     that short is over before the difference matters.
+//
+// The background read is told from net/http's other reads by what it is:
+// a read of one byte while no request head is being read (net/http reads
+// heads and bodies through a 4 KiB buffer). A read taken for it by mistake
+// is slowed by at most lazyReadAfter, never lost.
+
+// lazyReadAfter is how long a background read waits in the connection
+// before reading the socket: between this and twice this.
+const lazyReadAfter = 50 * time.Millisecond
+
+// The background read's states (conn.bg).
+const (
+	bgNone    = iota // no background read waits in the connection
+	bgParked         // one waits
+	bgSocket         // woken to read the socket
+	bgStopped        // woken to return a timeout: net/http stopped it
+)
+
+// connRead is a connection's read state, guarded by mu: Read runs on
+// net/http's background reader and deadlines are set from the handler's
+// goroutine.
+type connRead struct {
+	mu     sync.Mutex
+	due    time.Time // the read deadline set on the connection; zero: none
+	sock   time.Time // the socket's: never later than due; zero: none
+	bg     uint8
+	seq    uint64        // background reads parked, to tell one from the next
+	wake   chan struct{} // a parked read's wake-up; made on first use
+	closed bool
+}
+
+// readSocket reads the socket, setting the socket's deadline to due and
+// reading again when an earlier one fired.
+func (c *conn) readSocket(p []byte) (int, error) {
+	for {
+		n, err := c.Conn.Read(p)
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		c.rd.mu.Lock()
+		due := c.rd.due
+		if !due.IsZero() && !time.Now().Before(due) {
+			c.rd.mu.Unlock()
+			return n, err
+		}
+		c.rd.sock = due
+		serr := c.Conn.SetReadDeadline(due)
+		c.rd.mu.Unlock()
+		if serr != nil {
+			return n, err
+		}
+	}
+}
+
+// read is Read's socket side: a background read waits in the connection
+// (park); any other read reads the socket.
+func (c *conn) read(p []byte) (int, error) {
+	if len(p) == 1 && c.ln != nil {
+		c.mu.Lock()
+		head := c.head
+		c.mu.Unlock()
+		if !head && c.park() {
+			return 0, &net.OpError{Op: "read", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.ErrDeadlineExceeded}
+		}
+	}
+	return c.readSocket(p)
+}
+
+// park waits for a background read's end: true when net/http stopped it
+// (a deadline in the past, before or while it waited), false when it is
+// to read the socket (a handler still running after lazyReadAfter, or the
+// connection closed).
+func (c *conn) park() (stopped bool) {
+	r := &c.rd
+	r.mu.Lock()
+	if !r.due.IsZero() && !r.due.After(time.Now()) {
+		r.mu.Unlock()
+		return true
+	}
+	if r.closed {
+		r.mu.Unlock()
+		return false
+	}
+	if r.wake == nil {
+		r.wake = make(chan struct{}, 1)
+	}
+	r.bg = bgParked
+	r.seq++
+	seq := r.seq
+	r.mu.Unlock()
+	if !c.ln.lazy.add(c, seq) {
+		c.toSocket(seq) // the listener is closed
+	}
+	<-r.wake
+	r.mu.Lock()
+	stopped = r.bg == bgStopped
+	r.bg = bgNone
+	r.mu.Unlock()
+	return stopped
+}
+
+// wakeLocked ends a parked read's wait, with r.mu held.
+func (r *connRead) wakeLocked(to uint8) {
+	r.bg = to
+	r.wake <- struct{}{} // one send per park: never blocks
+}
+
+// toSocket has the background read parked as seq read the socket.
+func (c *conn) toSocket(seq uint64) {
+	r := &c.rd
+	r.mu.Lock()
+	if r.bg == bgParked && r.seq == seq {
+		r.wakeLocked(bgSocket)
+	}
+	r.mu.Unlock()
+}
+
+// SetReadDeadline records t as due and sets the socket's deadline only
+// when t is earlier than the socket's. A deadline in the past stops a
+// parked background read at once.
+func (c *conn) SetReadDeadline(t time.Time) error {
+	r := &c.rd
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.due = t
+	if t.IsZero() {
+		return nil
+	}
+	if r.bg == bgParked && !t.After(time.Now()) {
+		r.wakeLocked(bgStopped)
+		return nil
+	}
+	if r.sock.IsZero() || t.Before(r.sock) {
+		r.sock = t
+		return c.Conn.SetReadDeadline(t)
+	}
+	return nil
+}
+
+// SetDeadline is SetReadDeadline and the socket's SetWriteDeadline.
+func (c *conn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// Close closes the socket; a parked background read reads it, and so
+// fails as a read of a closed connection does.
+func (c *conn) Close() error {
+	r := &c.rd
+	r.mu.Lock()
+	r.closed = true
+	if r.bg == bgParked {
+		r.wakeLocked(bgSocket)
+	}
+	r.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// lazyReads has the background reads parked longer than lazyReadAfter
+// read their sockets: one goroutine, running while any are parked, looks
+// every lazyReadAfter at those parked before its last look. Once the
+// listener is closed, every background read reads its socket at once.
+type lazyReads struct {
+	mu       sync.Mutex
+	young    []parkedRead // parked since the last look
+	old      []parkedRead // parked before it
+	running  bool
+	closed   bool
+	stop     chan struct{} // closed by close: the loop ends
+	interval time.Duration // lazyReadAfter; tests change it
+}
+
+type parkedRead struct {
+	c   *conn
+	seq uint64
+}
+
+// add watches the read parked as seq on c; false once closed.
+func (l *lazyReads) add(c *conn, seq uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.young = append(l.young, parkedRead{c, seq})
+	if !l.running {
+		if l.stop == nil {
+			l.stop = make(chan struct{})
+		}
+		l.running = true
+		go l.loop()
+	}
+	return true
+}
+
+func (l *lazyReads) loop() {
+	interval := l.interval
+	if interval == 0 {
+		interval = lazyReadAfter
+	}
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	var due []parkedRead
+	for {
+		select {
+		case <-t.C:
+		case <-l.stop:
+			return
+		}
+		l.mu.Lock()
+		if len(l.young) == 0 && len(l.old) == 0 {
+			l.running = false
+			l.mu.Unlock()
+			return
+		}
+		// Those parked before the last look have waited at least an
+		// interval; those since, until the next look.
+		due, l.old, l.young = l.old, l.young, due[:0]
+		l.mu.Unlock()
+		for i, p := range due {
+			p.c.toSocket(p.seq)
+			due[i] = parkedRead{}
+		}
+		t.Reset(interval)
+	}
+}
+
+// close has every parked read read its socket and ends the loop.
+func (l *lazyReads) close() {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.closed = true
+	all := append(l.old, l.young...)
+	l.old, l.young = nil, nil
+	if l.stop != nil {
+		close(l.stop)
+	}
+	l.mu.Unlock()
+	for _, p := range all {
+		p.c.toSocket(p.seq)
+	}
+}

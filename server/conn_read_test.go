@@ -1,0 +1,278 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countingConn counts what reaches the socket: reads and read deadlines.
+type countingConn struct {
+	net.Conn
+	reads, deadlines atomic.Int32
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	c.reads.Add(1)
+	return c.Conn.Read(p)
+}
+
+func (c *countingConn) SetReadDeadline(t time.Time) error {
+	c.deadlines.Add(1)
+	return c.Conn.SetReadDeadline(t)
+}
+
+// readConn is a server-side conn over a loopback TCP connection, reading
+// a request's body (no head being read), and the client's end. interval
+// is how long a background read waits in the connection.
+func readConn(t *testing.T, interval time.Duration) (*conn, *countingConn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := &countingConn{Conn: sc}
+	fl := &framingListener{}
+	fl.lazy.interval = interval
+	c := &conn{Conn: cc, ln: fl}
+	t.Cleanup(func() { fl.lazy.close(); client.Close(); sc.Close() })
+	return c, cc, client
+}
+
+type readResult struct {
+	n   int
+	b   byte
+	err error
+}
+
+// backgroundRead starts a read as net/http's background reader makes one
+// (one byte) and waits until it is parked in the connection.
+func backgroundRead(t *testing.T, c *conn) <-chan readResult {
+	t.Helper()
+	done := make(chan readResult, 1)
+	go func() {
+		var b [1]byte
+		n, err := c.Read(b[:])
+		done <- readResult{n, b[0], err}
+	}()
+	eventually(t, "the background read parks", func() bool {
+		c.rd.mu.Lock()
+		defer c.rd.mu.Unlock()
+		return c.rd.bg == bgParked
+	})
+	return done
+}
+
+func result(t *testing.T, done <-chan readResult) readResult {
+	t.Helper()
+	select {
+	case r := <-done:
+		return r
+	case <-time.After(5 * time.Second):
+		t.Fatal("after 5s: the read has not returned")
+		return readResult{}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// net/http stops its background read with a deadline in the past: a read
+// parked in the connection returns the timeout net/http expects, and the
+// socket sees neither a read nor a deadline.
+func TestBackgroundReadStopsWithoutTheSocket(t *testing.T) {
+	t.Parallel()
+	c, cc, _ := readConn(t, time.Hour)
+
+	done := backgroundRead(t, c)
+	c.SetReadDeadline(time.Unix(1, 0)) // abortPendingRead
+	r := result(t, done)
+	if r.n != 0 || !isTimeout(r.err) {
+		t.Fatalf("stopped read: %d, %v; want a timeout", r.n, r.err)
+	}
+	c.SetReadDeadline(time.Time{})
+	if n, d := cc.reads.Load(), cc.deadlines.Load(); n != 0 || d != 0 {
+		t.Errorf("the socket saw %d reads and %d deadlines; want none", n, d)
+	}
+	if c.gone.Load() {
+		t.Error("a stopped background read was taken for the client leaving")
+	}
+
+	// Stopped before it parked: it returns at once.
+	c.SetReadDeadline(time.Unix(1, 0))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || !isTimeout(err) {
+		t.Fatalf("read after the stop: %d, %v; want a timeout", n, err)
+	}
+	c.SetReadDeadline(time.Time{})
+	if n := cc.reads.Load(); n != 0 {
+		t.Errorf("the socket saw %d reads", n)
+	}
+}
+
+// A background read still parked after the interval reads the socket: the
+// client leaving is noticed (and cancels the request being forwarded), and
+// a pipelined request's first byte is read as net/http would read it.
+func TestBackgroundReadReadsTheSocketLater(t *testing.T) {
+	t.Parallel()
+	t.Run("client leaves", func(t *testing.T) {
+		t.Parallel()
+		c, cc, client := readConn(t, 20*time.Millisecond)
+		o := newOutbound(t.Context())
+		c.follow(o)
+		done := backgroundRead(t, c)
+		eventually(t, "the parked read reads the socket", func() bool { return cc.reads.Load() == 1 })
+		client.Close()
+		r := result(t, done)
+		if !errors.Is(r.err, io.EOF) {
+			t.Fatalf("read: %d, %v; want EOF", r.n, r.err)
+		}
+		if !c.gone.Load() || o.Err() == nil {
+			t.Error("the client leaving did not cancel the request followed")
+		}
+	})
+	t.Run("pipelined byte", func(t *testing.T) {
+		t.Parallel()
+		c, _, client := readConn(t, 20*time.Millisecond)
+		done := backgroundRead(t, c)
+		client.Write([]byte("G"))
+		if r := result(t, done); r.n != 1 || r.b != 'G' || r.err != nil {
+			t.Fatalf("read: %d %q, %v; want the byte", r.n, r.b, r.err)
+		}
+	})
+	t.Run("listener closed", func(t *testing.T) {
+		t.Parallel()
+		c, cc, client := readConn(t, time.Hour)
+		done := backgroundRead(t, c)
+		c.ln.lazy.close() // a shutdown: parked reads read their sockets at once
+		eventually(t, "the parked read reads the socket", func() bool { return cc.reads.Load() == 1 })
+		client.Write([]byte("G"))
+		if r := result(t, done); r.n != 1 || r.err != nil {
+			t.Fatalf("read: %d, %v; want the byte", r.n, r.err)
+		}
+	})
+	t.Run("closed", func(t *testing.T) {
+		t.Parallel()
+		c, _, _ := readConn(t, time.Hour)
+		done := backgroundRead(t, c)
+		c.Close()
+		if r := result(t, done); !errors.Is(r.err, net.ErrClosed) {
+			t.Fatalf("read: %d, %v; want the closed connection's error", r.n, r.err)
+		}
+	})
+}
+
+// Only a one-byte read while no head is being read waits in the
+// connection: the head's reads go to the socket at once.
+func TestHeadReadsGoToTheSocket(t *testing.T) {
+	t.Parallel()
+	c, cc, client := readConn(t, time.Hour)
+	c.head = true
+	client.Write([]byte("G"))
+	var b [1]byte
+	if n, err := c.Read(b[:]); n != 1 || err != nil {
+		t.Fatalf("read: %d, %v", n, err)
+	}
+	if cc.reads.Load() != 1 {
+		t.Errorf("socket reads %d, want 1", cc.reads.Load())
+	}
+}
+
+// The socket's deadline is set only when an earlier one is asked for;
+// when a kept earlier one fires, the read goes on to the deadline set.
+func TestReadDeadlineKeptEarlier(t *testing.T) {
+	t.Parallel()
+	c, cc, client := readConn(t, time.Hour)
+	now := time.Now()
+	for _, step := range []struct {
+		at   time.Time
+		sets int32
+	}{
+		{now.Add(time.Hour), 1},
+		{now.Add(2 * time.Hour), 1}, // later: kept
+		{time.Time{}, 1},            // none: kept
+		{now.Add(30 * time.Minute), 2},
+	} {
+		c.SetReadDeadline(step.at)
+		if got := cc.deadlines.Load(); got != step.sets {
+			t.Fatalf("after SetReadDeadline(%v): %d socket deadlines set, want %d", step.at, got, step.sets)
+		}
+	}
+
+	// An early socket deadline fires; the read times out at the one set.
+	c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	start := time.Now()
+	c.SetReadDeadline(start.Add(300 * time.Millisecond))
+	if _, err := c.Read(make([]byte, 16)); !isTimeout(err) {
+		t.Fatalf("read: %v, want a timeout", err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("timed out after %v, before the deadline set (300ms)", d)
+	}
+
+	// And with none set, it waits for the data.
+	c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	c.SetReadDeadline(time.Time{})
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		client.Write([]byte("late"))
+	}()
+	b := make([]byte, 16)
+	if n, err := c.Read(b); err != nil || string(b[:n]) != "late" {
+		t.Fatalf("read: %q, %v; want the late bytes", b[:n], err)
+	}
+}
+
+// read_header and client_idle hold on a kept-alive connection as net/http
+// sets them, though the socket keeps an earlier deadline: a client idle
+// longer than read_header (not client_idle) is served; one slower than
+// read_header with its next head, or idle past client_idle, is closed.
+func TestClientTimeoutsOnAKeptAliveConnection(t *testing.T) {
+	t.Parallel()
+	cfg := testConfigTB(t, "http://127.0.0.1:1")
+	cfg.Timeouts.ReadHeader = 200 * time.Millisecond
+	cfg.Timeouts.ClientIdle = 800 * time.Millisecond
+	h := start(t, cfg)
+	get := "GET /nowhere HTTP/1.1\r\nHost: proxy\r\n\r\n"
+
+	cc := dialProxy(t, h)
+	for i := range 3 {
+		cc.send(get)
+		if resp, _ := cc.response(); resp.StatusCode != 404 {
+			t.Fatalf("request %d: status %d", i, resp.StatusCode)
+		}
+		time.Sleep(400 * time.Millisecond) // past read_header, within client_idle
+	}
+	cc.send("GET /nowhere HTTP/1.1\r\n") // and the rest never comes
+	start := time.Now()
+	if !cc.closedByProxy() {
+		t.Fatal("a head slower than read_header was waited for")
+	}
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Errorf("closed after %v, before read_header (200ms)", d)
+	}
+
+	cc = dialProxy(t, h)
+	cc.send(get)
+	cc.response()
+	start = time.Now()
+	if !cc.closedByProxy() {
+		t.Fatal("an idle connection was kept past client_idle")
+	}
+	if d := time.Since(start); d < 700*time.Millisecond {
+		t.Errorf("closed after %v, before client_idle (800ms)", d)
+	}
+}
