@@ -97,6 +97,8 @@ type Key struct {
 	Name, Masked string
 	secret       string
 	health       *KeyHealth
+	header       string   // the header the key goes in (prepareKeys)
+	value        []string // and its value there
 }
 
 // Health returns the key's health.
@@ -134,20 +136,38 @@ func styleOf(k Kind) preset.KeyStyle {
 // keyAzure: Azure OpenAI takes its key in api-key.
 const keyAzure preset.KeyStyle = "api-key"
 
-// inject writes the key into h the way the provider takes it.
+// inject writes the key into h the way the provider takes it: the header
+// and value made once per key (prepareKeys), shared by every request (a
+// header value is never changed in place; provider headers are shared
+// the same way).
 func (p *Provider) inject(h http.Header, k *Key) {
-	switch p.style {
-	case preset.KeyXAPIKey:
-		h["X-Api-Key"] = []string{k.secret}
-	case preset.KeyGoog:
-		h["X-Goog-Api-Key"] = []string{k.secret}
-	case keyAzure:
-		h["Api-Key"] = []string{k.secret}
-	case preset.KeyBot:
-		h["Authorization"] = []string{"Bot " + k.secret}
-	default:
-		h["Authorization"] = []string{"Bearer " + k.secret}
+	name, value := k.header, k.value
+	if value == nil {
+		name, value = keyHeader(p.style, k.secret)
 	}
+	h[name] = value
+}
+
+// prepareKeys makes each key's header and value.
+func (p *Provider) prepareKeys() {
+	for _, k := range p.keys {
+		k.header, k.value = keyHeader(p.style, k.secret)
+	}
+}
+
+// keyHeader is the header a key goes in for a style, and its value.
+func keyHeader(style preset.KeyStyle, secret string) (string, []string) {
+	switch style {
+	case preset.KeyXAPIKey:
+		return "X-Api-Key", []string{secret}
+	case preset.KeyGoog:
+		return "X-Goog-Api-Key", []string{secret}
+	case keyAzure:
+		return "Api-Key", []string{secret}
+	case preset.KeyBot:
+		return "Authorization", []string{"Bot " + secret}
+	}
+	return "Authorization", []string{"Bearer " + secret}
 }
 
 // pickKey chooses a key for the next attempt: the next available one in

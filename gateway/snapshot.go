@@ -213,6 +213,7 @@ func (s *Snapshot) compilePreset(cfg *config.Config, p *preset.Preset, deps Deps
 			return nil, settingErr(setting+".keys", "%v", err)
 		}
 		prov.keys = keys
+		prov.prepareKeys()
 	}
 	return prov, nil
 }
@@ -327,6 +328,7 @@ func (s *Snapshot) compileProvider(cfg *config.Config, pc config.Provider, set *
 			prov.keys[i].Name = name
 		}
 	}
+	prov.prepareKeys()
 	prov.unusable = pc.Unusable
 	allow = append(slices.Clone(privacy.PresetHeaders), allow...)
 	prov.policy = privacy.New(privacy.Options{Allow: allow, Fingerprint: cfg.ForwardSDKHeaders, Secret: cfg.AuthToken})
