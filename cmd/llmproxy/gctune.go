@@ -80,15 +80,24 @@ func (t *gcTuner) tune() {
 	}
 }
 
-// gcPercentFor is the GC percentage that makes the heap goal at least goal,
-// and never below 100. The runtime's goal is live + scan × p/100, where
-// scan is what a cycle marks: the live heap, goroutine stacks and globals.
+// runtimeHeapMinimum is the runtime's smallest heap goal at GOGC=100. It
+// scales with the GC percentage: at p it is runtimeHeapMinimum × p/100.
+const runtimeHeapMinimum = 4 << 20
+
+// gcPercentFor is the GC percentage that makes the heap goal goal (at
+// least), and never below 100. The runtime's goal at p is the larger of
+// live + scan × p/100, where scan is what a cycle marks (the live heap,
+// goroutine stacks and globals), and its minimum, 4 MiB × p/100: so p
+// stops where either one reaches goal. (Without the second bound a small
+// live heap set a percentage near 1000, and the minimum made the goal
+// about 40 MiB, not 16.)
 func gcPercentFor(live, scan, goal uint64) int {
-	if scan == 0 {
-		return maxGCPercent
-	}
 	if live+scan >= goal {
 		return 100
 	}
-	return min(int((goal-live)*100/scan), maxGCPercent)
+	p := min(int(goal*100/runtimeHeapMinimum), maxGCPercent)
+	if scan > 0 {
+		p = min(p, int((goal-live)*100/scan))
+	}
+	return max(p, 100)
 }

@@ -16,9 +16,11 @@ func TestGCPercentFor(t *testing.T) {
 		live, scan, goal uint64
 		want             int
 	}{
-		{"small heap: the goal is reached", 2 << 20, 3 << 20, 16 << 20, 466}, // 2 + 3×4.66 = 16 MiB
-		{"tiny heap: bounded", 1 << 10, 2 << 10, 16 << 20, maxGCPercent},
-		{"nothing to scan", 0, 0, 16 << 20, maxGCPercent},
+		{"small heap: the runtime's minimum reaches the goal", 2 << 20, 3 << 20, 16 << 20, 400}, // 4 MiB × 4 = 16 MiB
+		{"the live heap reaches the goal first", 6 << 20, 7 << 20, 16 << 20, 142},               // 6 + 7×1.42 = 16 MiB
+		{"tiny heap", 1 << 10, 2 << 10, 16 << 20, 400},
+		{"nothing to scan", 0, 0, 16 << 20, 400},
+		{"a large goal: bounded", 1 << 20, 2 << 20, 1 << 30, maxGCPercent},
 		{"GOGC=100 reaches the goal", 8 << 20, 9 << 20, 16 << 20, 100},
 		{"large heap: GOGC=100", 300 << 20, 301 << 20, 16 << 20, 100},
 	} {
@@ -71,6 +73,18 @@ func TestTuneGC(t *testing.T) {
 	if p := gogc(); p != 100 {
 		t.Errorf("GC percent %d after stop, want 100", p)
 	}
+
+	// The goal the runtime sets is the one asked for, its minimum
+	// included (4 MiB × GOGC/100): not a multiple of it.
+	const goal = 16 << 20
+	stop = tuneGC(goal)
+	waitGOGC(t, 5*time.Second, func(p int64) bool { return p > 100 })
+	s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}, {Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if got, live := s[0].Value.Uint64(), s[1].Value.Uint64(); live < goal/4 && (got < goal || got > goal+goal/8) {
+		t.Errorf("heap goal %d MiB with %d MiB live, want %d MiB", got>>20, live>>20, goal>>20)
+	}
+	stop()
 
 	debug.SetGCPercent(300)
 	stop = tuneGC(1 << 10) // below any live heap
