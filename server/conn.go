@@ -130,6 +130,18 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 	return ctx
 }
 
+// connState is http.Server.ConnState: a connection that turns idle reads
+// a new head next. (Not at the handler's end: net/http may still read and
+// discard the request's unread body, and its own OPTIONS * answer runs no
+// handler of ours.)
+func connState(c net.Conn, st http.ConnState) {
+	if st == http.StateIdle {
+		if fc, ok := c.(*conn); ok {
+			fc.nextRequest()
+		}
+	}
+}
+
 func connOf(ctx context.Context) *conn {
 	c, _ := ctx.Value(connKey{}).(*conn)
 	return c
@@ -250,8 +262,8 @@ func (c *conn) scan(b []byte) {
 	}
 }
 
-// nextRequest is called when a request's handler is done: what comes next
-// on the connection is a new head.
+// nextRequest is called when a connection turns idle (connState) or a
+// handed-off stream gives it back: what comes next on it is a new head.
 func (c *conn) nextRequest() {
 	c.mu.Lock()
 	c.head, c.line, c.skip, c.cl, c.te, c.seen = true, c.line[:0], false, false, false, 0

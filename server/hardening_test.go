@@ -131,3 +131,32 @@ func TestRefusedTokenNeverLogged(t *testing.T) {
 		t.Errorf("request lines: %s", logs)
 	}
 }
+
+// The head watch starts again with each request on a connection, whatever
+// answered the one before: net/http's own OPTIONS * handler, or a handler
+// that left its request's body for net/http to discard (those bytes are
+// not a head).
+func TestBothFramingAfterAnyRequest(t *testing.T) {
+	t.Parallel()
+	fake := echoProvider(t)
+	h := start(t, testConfigTB(t, fake.URL))
+	both := "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n" +
+		"Content-Type: application/json\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+	for _, first := range []struct{ name, request string }{
+		{"OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"},
+		// More than net/http's read buffer: the rest is read off the socket.
+		{"unread body", "POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 8196\r\n\r\n" + strings.Repeat("a", 8192) + "\r\n\r\n"},
+	} {
+		t.Run(first.name, func(t *testing.T) {
+			cc := dialProxy(t, h)
+			cc.send(first.request)
+			if resp, _ := cc.response(); resp.Close {
+				t.Fatalf("the first request closed the connection (%d)", resp.StatusCode)
+			}
+			cc.send(both)
+			if resp, _ := cc.response(); !resp.Close {
+				t.Errorf("status %d without Connection: close after a request with both framing headers", resp.StatusCode)
+			}
+		})
+	}
+}

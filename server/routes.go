@@ -37,11 +37,6 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		if c.bothFraming() {
 			w.Header().Set("Connection", "close")
 		}
-		defer func() {
-			if !w.handedOff { // handOff calls it before the connection can come back
-				c.nextRequest()
-			}
-		}()
 		if c.req == nil { // else a request made in process while the connection's runs
 			c.req = r.Context().Value(cancelCtxKey)
 			defer func() {
