@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,7 +39,10 @@ import (
 // The background read is told from net/http's other reads by what it is:
 // a read of one byte while no request head is being read (net/http reads
 // heads and bodies through a 4 KiB buffer). A read taken for it by mistake
-// is slowed by at most lazyReadAfter, never lost.
+// is slowed by at most twice lazyReadAfter, never lost. A deadline set
+// while a read waits in the connection ends the wait only once it has
+// passed when set (net/http's stop); a later one is kept from the moment
+// the read goes to the socket.
 
 // lazyReadAfter is how long a background read waits in the connection
 // before reading the socket: between this and twice this.
@@ -60,6 +64,7 @@ type connRead struct {
 	due    time.Time // the read deadline set on the connection; zero: none
 	sock   time.Time // the socket's: never later than due; zero: none
 	bg     uint8
+	stale  atomic.Bool   // due passed when set, and the socket was not told (a parked read took it)
 	seq    uint64        // background reads parked, to tell one from the next
 	wake   chan struct{} // a parked read's wake-up; made on first use
 	closed bool
@@ -68,6 +73,9 @@ type connRead struct {
 // readSocket reads the socket, setting the socket's deadline to due and
 // reading again when an earlier one fired.
 func (c *conn) readSocket(p []byte) (int, error) {
+	if c.rd.stale.Load() {
+		return 0, c.timeout()
+	}
 	for {
 		n, err := c.Conn.Read(p)
 		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -80,12 +88,14 @@ func (c *conn) readSocket(p []byte) (int, error) {
 			return n, err
 		}
 		c.rd.sock = due
-		serr := c.Conn.SetReadDeadline(due)
+		c.Conn.SetReadDeadline(due) // failing, the connection is closed: the read says so
 		c.rd.mu.Unlock()
-		if serr != nil {
-			return n, err
-		}
 	}
+}
+
+// timeout is the error of a read whose deadline passed, as the socket's.
+func (c *conn) timeout() error {
+	return &net.OpError{Op: "read", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.ErrDeadlineExceeded}
 }
 
 // read is Read's socket side: a background read waits in the connection
@@ -96,7 +106,7 @@ func (c *conn) read(p []byte) (int, error) {
 		head := c.head
 		c.mu.Unlock()
 		if !head && c.park() {
-			return 0, &net.OpError{Op: "read", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.ErrDeadlineExceeded}
+			return 0, c.timeout()
 		}
 	}
 	return c.readSocket(p)
@@ -113,7 +123,7 @@ func (c *conn) park() (stopped bool) {
 		r.mu.Unlock()
 		return true
 	}
-	if r.closed {
+	if r.closed || r.bg != bgNone { // (one read waits at a time: net/http's)
 		r.mu.Unlock()
 		return false
 	}
@@ -159,11 +169,13 @@ func (c *conn) SetReadDeadline(t time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.due = t
+	r.stale.Store(false)
 	if t.IsZero() {
 		return nil
 	}
 	if r.bg == bgParked && !t.After(time.Now()) {
 		r.wakeLocked(bgStopped)
+		r.stale.Store(r.sock.IsZero() || t.Before(r.sock))
 		return nil
 	}
 	if r.sock.IsZero() || t.Before(r.sock) {

@@ -58,20 +58,30 @@ type readResult struct {
 }
 
 // backgroundRead starts a read as net/http's background reader makes one
-// (one byte) and waits until it is parked in the connection.
+// (one byte) and waits until it has parked in the connection (it may have
+// gone on to the socket since).
 func backgroundRead(t *testing.T, c *conn) <-chan readResult {
 	t.Helper()
-	done := make(chan readResult, 1)
-	go func() {
-		var b [1]byte
-		n, err := c.Read(b[:])
-		done <- readResult{n, b[0], err}
-	}()
+	c.rd.mu.Lock()
+	parked := c.rd.seq
+	c.rd.mu.Unlock()
+	done := readAsync(c, 1)
 	eventually(t, "the background read parks", func() bool {
 		c.rd.mu.Lock()
 		defer c.rd.mu.Unlock()
-		return c.rd.bg == bgParked
+		return c.rd.seq > parked
 	})
+	return done
+}
+
+// readAsync reads up to n bytes from c in a goroutine.
+func readAsync(c *conn, n int) <-chan readResult {
+	done := make(chan readResult, 1)
+	go func() {
+		b := make([]byte, n)
+		n, err := c.Read(b)
+		done <- readResult{n, b[0], err}
+	}()
 	return done
 }
 
@@ -120,6 +130,21 @@ func TestBackgroundReadStopsWithoutTheSocket(t *testing.T) {
 	c.SetReadDeadline(time.Time{})
 	if n := cc.reads.Load(); n != 0 {
 		t.Errorf("the socket saw %d reads", n)
+	}
+
+	// A deadline in the past that stopped a parked read holds for the
+	// reads after it, though the socket was not told.
+	c, cc, _ = readConn(t, time.Hour)
+	done = backgroundRead(t, c)
+	c.SetReadDeadline(time.Unix(1, 0))
+	if r := result(t, done); !isTimeout(r.err) {
+		t.Fatalf("stopped read: %v; want a timeout", r.err)
+	}
+	if r := result(t, readAsync(c, 16)); !isTimeout(r.err) {
+		t.Fatalf("a read after the stop: %d, %v; want a timeout", r.n, r.err)
+	}
+	if d := cc.deadlines.Load(); d != 0 {
+		t.Errorf("the socket saw %d deadlines; want none", d)
 	}
 }
 
@@ -176,18 +201,22 @@ func TestBackgroundReadReadsTheSocketLater(t *testing.T) {
 }
 
 // Only a one-byte read while no head is being read waits in the
-// connection: the head's reads go to the socket at once.
-func TestHeadReadsGoToTheSocket(t *testing.T) {
+// connection: a head's reads, and longer ones, go to the socket at once.
+func TestOtherReadsGoToTheSocket(t *testing.T) {
 	t.Parallel()
 	c, cc, client := readConn(t, time.Hour)
 	c.head = true
 	client.Write([]byte("G"))
-	var b [1]byte
-	if n, err := c.Read(b[:]); n != 1 || err != nil {
-		t.Fatalf("read: %d, %v", n, err)
+	if r := result(t, readAsync(c, 1)); r.n != 1 || r.err != nil {
+		t.Fatalf("a head's read: %d, %v", r.n, r.err)
 	}
-	if cc.reads.Load() != 1 {
-		t.Errorf("socket reads %d, want 1", cc.reads.Load())
+	c.head = false
+	client.Write([]byte("ET"))
+	if r := result(t, readAsync(c, 16)); r.n != 2 || r.err != nil {
+		t.Fatalf("a longer read: %d, %v", r.n, r.err)
+	}
+	if cc.reads.Load() != 2 {
+		t.Errorf("socket reads %d, want 2", cc.reads.Load())
 	}
 }
 
@@ -223,16 +252,21 @@ func TestReadDeadlineKeptEarlier(t *testing.T) {
 		t.Errorf("timed out after %v, before the deadline set (300ms)", d)
 	}
 
-	// And with none set, it waits for the data.
-	c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	// With none set after an earlier one, the read waits for the data
+	// past the socket's kept deadline.
+	c, cc, client = readConn(t, time.Hour)
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	c.SetReadDeadline(time.Time{})
 	go func() {
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(150 * time.Millisecond)
 		client.Write([]byte("late"))
 	}()
 	b := make([]byte, 16)
 	if n, err := c.Read(b); err != nil || string(b[:n]) != "late" {
 		t.Fatalf("read: %q, %v; want the late bytes", b[:n], err)
+	}
+	if got := cc.deadlines.Load(); got != 2 { // the kept one, and none once it fired
+		t.Errorf("%d socket deadlines set, want 2", got)
 	}
 }
 
@@ -244,7 +278,7 @@ func TestClientTimeoutsOnAKeptAliveConnection(t *testing.T) {
 	t.Parallel()
 	cfg := testConfigTB(t, "http://127.0.0.1:1")
 	cfg.Timeouts.ReadHeader = 200 * time.Millisecond
-	cfg.Timeouts.ClientIdle = 800 * time.Millisecond
+	cfg.Timeouts.ClientIdle = 10 * time.Second
 	h := start(t, cfg)
 	get := "GET /nowhere HTTP/1.1\r\nHost: proxy\r\n\r\n"
 
@@ -257,22 +291,26 @@ func TestClientTimeoutsOnAKeptAliveConnection(t *testing.T) {
 		time.Sleep(400 * time.Millisecond) // past read_header, within client_idle
 	}
 	cc.send("GET /nowhere HTTP/1.1\r\n") // and the rest never comes
-	start := time.Now()
+	began := time.Now()
 	if !cc.closedByProxy() {
 		t.Fatal("a head slower than read_header was waited for")
 	}
-	if d := time.Since(start); d < 150*time.Millisecond {
-		t.Errorf("closed after %v, before read_header (200ms)", d)
+	if d := time.Since(began); d < 150*time.Millisecond || d > 3*time.Second {
+		t.Errorf("closed after %v; read_header is 200ms (client_idle 10s)", d)
 	}
 
+	cfg = testConfigTB(t, "http://127.0.0.1:1")
+	cfg.Timeouts.ReadHeader = 200 * time.Millisecond
+	cfg.Timeouts.ClientIdle = 800 * time.Millisecond
+	h = start(t, cfg)
 	cc = dialProxy(t, h)
 	cc.send(get)
 	cc.response()
-	start = time.Now()
+	began = time.Now()
 	if !cc.closedByProxy() {
 		t.Fatal("an idle connection was kept past client_idle")
 	}
-	if d := time.Since(start); d < 700*time.Millisecond {
+	if d := time.Since(began); d < 600*time.Millisecond {
 		t.Errorf("closed after %v, before client_idle (800ms)", d)
 	}
 }

@@ -275,6 +275,27 @@ func TestHandedOffConnectionIdleTimeout(t *testing.T) {
 	eventually(t, "the closed connection is still counted", func() bool { return h.srv.handoffs.Open() == 0 })
 }
 
+// A handed-off stream's connection waits client_idle for the next request,
+// not read_header: the socket may keep the stream request's read_header
+// deadline (conn_read.go), which the wait moves past.
+func TestHandedOffConnectionWaitsClientIdle(t *testing.T) {
+	t.Parallel()
+	fake := handoffUpstream(t, nil)
+	cfg := testConfigTB(t, fake.URL)
+	cfg.Timeouts.ReadHeader = 200 * time.Millisecond
+	cfg.Timeouts.ClientIdle = 5 * time.Second
+	h := start(t, cfg)
+	cc := dialProxy(t, h)
+	for i := range 2 {
+		cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`))
+		if _, body := cc.response(); body != handoffEvents {
+			t.Fatalf("stream %d: %q", i, body)
+		}
+		handedOff(t, h, 1)
+		time.Sleep(500 * time.Millisecond) // past read_header
+	}
+}
+
 // A shutdown does not wait client_idle for a connection whose stream
 // ended: it is closed at once, as net/http closes its idle connections.
 func TestShutdownClosesHandedOffIdleConnections(t *testing.T) {
