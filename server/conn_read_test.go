@@ -1,9 +1,13 @@
 package server
 
 import (
+	"bufio"
+	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,11 +16,14 @@ import (
 // countingConn counts what reaches the socket: reads and read deadlines.
 type countingConn struct {
 	net.Conn
-	reads, deadlines atomic.Int32
+	reads, oneByte, deadlines atomic.Int32
 }
 
 func (c *countingConn) Read(p []byte) (int, error) {
 	c.reads.Add(1)
+	if len(p) == 1 {
+		c.oneByte.Add(1)
+	}
 	return c.Conn.Read(p)
 }
 
@@ -312,5 +319,73 @@ func TestClientTimeoutsOnAKeptAliveConnection(t *testing.T) {
 	}
 	if d := time.Since(began); d < 600*time.Millisecond {
 		t.Errorf("closed after %v, before client_idle (800ms)", d)
+	}
+}
+
+// countingListener hands out its connections as countingConns, which
+// record the one-byte reads that reach the socket.
+type countingListener struct {
+	net.Listener
+	conns chan *countingConn
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	cc := &countingConn{Conn: c}
+	l.conns <- cc
+	return cc, nil
+}
+
+// Through the real server, net/http's background read of a request that
+// ends within lazyReadAfter never reaches the socket, and the socket's
+// read deadline is set once for many requests (read_header's first).
+func TestServerBackgroundReadStaysOffTheSocket(t *testing.T) {
+	t.Parallel()
+	fake := echoProvider(t)
+	srv, err := New(testConfigTB(t, fake.URL), Options{Logger: slog.New(slog.DiscardHandler), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := countingListener{ln, make(chan *countingConn, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, cl) }()
+	defer func() {
+		cancel()
+		<-served
+	}()
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	const requests = 20
+	for i := range requests {
+		io.WriteString(c, postRequest("/openai/v1/chat/completions", `{"model":"m"}`))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d: status %d", i, resp.StatusCode)
+		}
+	}
+	sc := <-cl.conns
+	if n := sc.oneByte.Load(); n != 0 {
+		t.Errorf("%d one-byte reads reached the socket over %d requests, want none", n, requests)
+	}
+	if n := sc.deadlines.Load(); n > 2 {
+		t.Errorf("%d read deadlines set on the socket over %d requests, want 1 (2 if they took 10s)", n, requests)
 	}
 }
