@@ -34,6 +34,12 @@ var secretPatterns = []struct {
 		regexp.MustCompile(`(/bot)\d+:[A-Za-z0-9_-]+`)},
 }
 
+// hasFoldAt reports whether s holds the lower-case ASCII word sub at i,
+// ignoring case.
+func hasFoldAt(s string, i int, sub string) bool {
+	return i+len(sub) <= len(s) && strings.EqualFold(s[i:i+len(sub)], sub)
+}
+
 // containsFold reports whether s contains the lower-case ASCII word sub,
 // ignoring case, without allocating.
 func containsFold(s, sub string) bool {
@@ -76,7 +82,8 @@ func NewRedactor(secrets ...string) *Redactor {
 
 // cue holds the bytes without which a string holds no credential format:
 // one byte of every pattern's fixed text ('=', b and B, '/', the k of sk-,
-// the I of AIza; mayHold checks a letter's neighbours), and '%', without
+// the I of AIza; mayHold checks the word a letter starts or the neighbours
+// it needs), and '%', without
 // which nothing is encoded. Most logged strings (routes, methods, model
 // names) hold none of them; they are only searched for the literal
 // secrets, as they stand.
@@ -89,11 +96,11 @@ func (r *Redactor) mayHold(s string) bool {
 		if !cue[s[i]] {
 			continue
 		}
-		// A letter counts with the neighbours its patterns need: "be" or
-		// "bo" in any case (bearer, bot), "sk-", "AIz".
+		// A letter counts with the neighbours its patterns need: "bearer"
+		// or "bot" in any case, "sk-", "AIz".
 		switch s[i] {
 		case 'b', 'B':
-			if i+1 < len(s) && (s[i+1]|0x20 == 'e' || s[i+1]|0x20 == 'o') {
+			if hasFoldAt(s, i, "bearer") || hasFoldAt(s, i, "bot") {
 				return true
 			}
 		case 'k':
