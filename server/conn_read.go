@@ -74,7 +74,7 @@ type connRead struct {
 // reading again when an earlier one fired.
 func (c *conn) readSocket(p []byte) (int, error) {
 	if c.rd.stale.Load() {
-		return 0, c.timeout()
+		return 0, errReadTimeout
 	}
 	for {
 		n, err := c.Conn.Read(p)
@@ -93,10 +93,10 @@ func (c *conn) readSocket(p []byte) (int, error) {
 	}
 }
 
-// timeout is the error of a read whose deadline passed, as the socket's.
-func (c *conn) timeout() error {
-	return &net.OpError{Op: "read", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.ErrDeadlineExceeded}
-}
+// errReadTimeout is the error of a read whose deadline passed without the
+// socket's knowing, as the socket's would be (net/http asks it Timeout();
+// one value, as nothing changes it).
+var errReadTimeout error = &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
 
 // read is Read's socket side: a background read waits in the connection
 // (park); any other read reads the socket.
@@ -106,7 +106,7 @@ func (c *conn) read(p []byte) (int, error) {
 		head := c.head
 		c.mu.Unlock()
 		if !head && c.park() {
-			return 0, c.timeout()
+			return 0, errReadTimeout
 		}
 	}
 	return c.readSocket(p)
