@@ -65,6 +65,7 @@ type connRead struct {
 	sock   time.Time // the socket's: never later than due; zero: none
 	bg     uint8
 	stale  atomic.Bool   // due passed when set, and the socket was not told (a parked read took it)
+	wset   atomic.Bool   // a write deadline is set on the socket
 	seq    uint64        // background reads parked, to tell one from the next
 	wake   chan struct{} // a parked read's wake-up; made on first use
 	closed bool
@@ -185,12 +186,22 @@ func (c *conn) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
-// SetDeadline is SetReadDeadline and the socket's SetWriteDeadline.
+// SetWriteDeadline sets the socket's write deadline, except to clear one
+// that was never set: net/http clears it after every request.
+func (c *conn) SetWriteDeadline(t time.Time) error {
+	if t.IsZero() && !c.rd.wset.Load() {
+		return nil
+	}
+	c.rd.wset.Store(!t.IsZero())
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// SetDeadline is SetReadDeadline and SetWriteDeadline.
 func (c *conn) SetDeadline(t time.Time) error {
 	if err := c.SetReadDeadline(t); err != nil {
 		return err
 	}
-	return c.Conn.SetWriteDeadline(t)
+	return c.SetWriteDeadline(t)
 }
 
 // Close closes the socket; a parked background read reads it, and so

@@ -16,7 +16,12 @@ import (
 // countingConn counts what reaches the socket: reads and read deadlines.
 type countingConn struct {
 	net.Conn
-	reads, oneByte, deadlines atomic.Int32
+	reads, oneByte, deadlines, writeDeadlines atomic.Int32
+}
+
+func (c *countingConn) SetWriteDeadline(t time.Time) error {
+	c.writeDeadlines.Add(1)
+	return c.Conn.SetWriteDeadline(t)
 }
 
 func (c *countingConn) Read(p []byte) (int, error) {
@@ -340,8 +345,9 @@ func (l countingListener) Accept() (net.Conn, error) {
 }
 
 // Through the real server, net/http's background read of a request that
-// ends within lazyReadAfter never reaches the socket, and the socket's
-// read deadline is set once for many requests (read_header's first).
+// ends within lazyReadAfter never reaches the socket, the socket's read
+// deadline is set once for many requests (read_header's first), and the
+// write deadline net/http clears after each request, never set, is not.
 func TestServerBackgroundReadStaysOffTheSocket(t *testing.T) {
 	t.Parallel()
 	fake := echoProvider(t)
@@ -387,5 +393,8 @@ func TestServerBackgroundReadStaysOffTheSocket(t *testing.T) {
 	}
 	if n := sc.deadlines.Load(); n > 2 {
 		t.Errorf("%d read deadlines set on the socket over %d requests, want 1 (2 if they took 10s)", n, requests)
+	}
+	if n := sc.writeDeadlines.Load(); n != 0 {
+		t.Errorf("%d write deadlines set on the socket, want none (none was ever set to clear)", n)
 	}
 }
