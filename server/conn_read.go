@@ -192,6 +192,8 @@ func (c *conn) SetWriteDeadline(t time.Time) error {
 	if t.IsZero() && !c.rd.wset.Load() {
 		return nil
 	}
+	c.rd.mu.Lock() // the flag and the socket's deadline change together
+	defer c.rd.mu.Unlock()
 	c.rd.wset.Store(!t.IsZero())
 	return c.Conn.SetWriteDeadline(t)
 }
