@@ -27,7 +27,7 @@ func tcpPair(t *testing.T) (server *conn, client net.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close(); sc.Close() })
-	return &conn{Conn: sockio.Wrap(sc), head: true}, client
+	return &conn{Conn: sockio.Wrap(sc)}, client
 }
 
 // TestAcceptedConnectionsUseRawCalls: the framing listener wraps what it

@@ -65,7 +65,7 @@ func (l *framingListener) Accept() (net.Conn, error) {
 		}
 		c, err := l.Listener.Accept()
 		if err == nil {
-			return &conn{Conn: sockio.Wrap(c), ln: l, maxHeader: l.maxHeader, head: true}, nil
+			return &conn{Conn: sockio.Wrap(c), ln: l, maxHeader: l.maxHeader}, nil
 		}
 		var ne net.Error
 		if l.watch == nil || !errors.As(err, &ne) || !ne.Timeout() {
@@ -130,18 +130,6 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 	return ctx
 }
 
-// connState is http.Server.ConnState: a connection that turns idle reads
-// a new head next. (Not at the handler's end: net/http may still read and
-// discard the request's unread body, and its own OPTIONS * answer runs no
-// handler of ours.)
-func connState(c net.Conn, st http.ConnState) {
-	if st == http.StateIdle {
-		if fc, ok := c.(*conn); ok {
-			fc.nextRequest()
-		}
-	}
-}
-
 func connOf(ctx context.Context) *conn {
 	c, _ := ctx.Value(connKey{}).(*conn)
 	return c
@@ -155,15 +143,10 @@ type conn struct {
 	maxHeader int
 	unread    []byte // read off the socket while a stream was handed off: the next request's first bytes
 
-	mu   sync.Mutex // Read runs on net/http's background reader too
-	head bool       // reading a request head
-	line []byte     // the current head line's name, lower case, up to its ':'
-	skip bool       // the rest of this line is a value
-	cl   bool       // Content-Length seen in this head
-	te   bool       // Transfer-Encoding seen in this head
-	seen int        // bytes of this head so far
+	mu sync.Mutex // Read runs on net/http's background reader too
+	fr framing    // the request stream, as read (framing.go)
 
-	both atomic.Bool // the last head had both framing headers
+	both atomic.Bool // a head had both framing headers (fr.both, read without mu)
 
 	// The request being forwarded upstream (outbound.go), canceled when
 	// a read or a write on the connection fails: where net/http's own
@@ -197,81 +180,35 @@ func (c *conn) Read(p []byte) (int, error) {
 	}
 	if n > 0 {
 		c.mu.Lock()
-		if c.head {
-			c.scan(p[:n])
+		c.fr.feed(p[:n])
+		if c.fr.both {
+			c.both.Store(true)
 		}
 		c.mu.Unlock()
 	}
 	return n, err
 }
 
-// maxWatched bounds the bytes of a head watched (net/http refuses longer
-// heads itself).
-const maxWatched = 1 << 20
-
-// scan follows a request head: header names at the start of each line,
-// until the empty line that ends the head. A value is skipped to its line's
-// end with IndexByte, not byte by byte.
-func (c *conn) scan(b []byte) {
-	for i := 0; i < len(b); i++ {
-		if c.skip {
-			j := bytes.IndexByte(b[i:], '\n')
-			if j < 0 {
-				j = len(b) - i
-			}
-			if c.seen+j > maxWatched {
-				c.head, c.seen = false, maxWatched+1 // where a byte at a time stops
-				return
-			}
-			c.seen += j
-			if i += j; i == len(b) {
-				return
-			}
-		}
-		ch := b[i]
-		if c.seen++; c.seen > maxWatched {
-			c.head = false
-			return
-		}
-		switch {
-		case ch == '\n':
-			if len(c.line) == 0 && !c.skip && c.seen > 2 {
-				// The empty line: the head is over.
-				c.both.Store(c.cl && c.te)
-				c.head, c.cl, c.te, c.seen = false, false, false, 0
-				return
-			}
-			c.line, c.skip = c.line[:0], false
-		case ch == '\r': // (a value being skipped never gets here: see above)
-		case ch == ':':
-			switch string(c.line) {
-			case "content-length":
-				c.cl = true
-			case "transfer-encoding":
-				c.te = true
-			}
-			c.skip = true
-		case len(c.line) < len("transfer-encoding")+1:
-			if 'A' <= ch && ch <= 'Z' {
-				ch += 'a' - 'A'
-			}
-			c.line = append(c.line, ch)
-		default:
-			c.skip = true // a name longer than any we look for
-		}
-	}
-}
-
-// nextRequest is called when a connection turns idle (connState) or a
-// handed-off stream gives it back: what comes next on it is a new head.
+// nextRequest is called when a handed-off stream gives the connection
+// back: what comes next on it (net/http's buffered bytes, read again from
+// unread) starts a new head.
 func (c *conn) nextRequest() {
 	c.mu.Lock()
-	c.head, c.line, c.skip, c.cl, c.te, c.seen = true, c.line[:0], false, false, false, 0
+	c.fr.restart()
 	c.mu.Unlock()
 }
 
-// bothFraming reports whether the current request's head had both
-// Content-Length and Transfer-Encoding.
+// stopWatch stops following the connection's bytes: it was hijacked for
+// something else than HTTP/1.1 requests (a WebSocket).
+func (c *conn) stopWatch() {
+	c.mu.Lock()
+	c.fr.stop()
+	c.mu.Unlock()
+}
+
+// bothFraming reports whether a head on the connection had both
+// Content-Length and Transfer-Encoding, or its framing could not be
+// followed: the answer under way closes it.
 func (c *conn) bothFraming() bool { return c.both.Load() }
 
 // goErrorHeaders follows the status line of net/http's own error answers

@@ -37,8 +37,8 @@ import (
 //     that short is over before the difference matters.
 //
 // The background read is told from net/http's other reads by what it is:
-// a read of one byte while no request head is being read (net/http reads
-// heads and bodies through a 4 KiB buffer). A read taken for it by mistake
+// a read of one byte between requests, none of the next one's bytes read
+// yet (net/http reads heads and bodies through a 4 KiB buffer). A read taken for it by mistake
 // is slowed by at most twice lazyReadAfter, never lost. A deadline set
 // while a read waits in the connection ends the wait only once it has
 // passed when set (net/http's stop); a later one is kept from the moment
@@ -60,15 +60,16 @@ const (
 // net/http's background reader and deadlines are set from the handler's
 // goroutine.
 type connRead struct {
-	mu     sync.Mutex
-	due    time.Time // the read deadline set on the connection; zero: none
-	sock   time.Time // the socket's: never later than due; zero: none
-	bg     uint8
-	stale  atomic.Bool   // due passed when set, and the socket was not told (a parked read took it)
-	wset   atomic.Bool   // a write deadline is set on the socket
-	seq    uint64        // background reads parked, to tell one from the next
-	wake   chan struct{} // a parked read's wake-up; made on first use
-	closed bool
+	mu      sync.Mutex
+	due     time.Time // the read deadline set on the connection; zero: none
+	sock    time.Time // the socket's: never later than due; zero: none
+	bg      uint8
+	stale   atomic.Bool   // due has passed: reads time out without the socket
+	reading atomic.Int32  // reads on the socket (readSocket)
+	wset    atomic.Bool   // a write deadline is set on the socket
+	seq     uint64        // background reads parked, to tell one from the next
+	wake    chan struct{} // a parked read's wake-up; made on first use
+	closed  bool
 }
 
 // readSocket reads the socket, setting the socket's deadline to due and
@@ -104,9 +105,9 @@ var errReadTimeout error = &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadl
 func (c *conn) read(p []byte) (int, error) {
 	if len(p) == 1 && c.ln != nil {
 		c.mu.Lock()
-		head := c.head
+		rest := c.fr.atRest()
 		c.mu.Unlock()
-		if !head && c.park() {
+		if rest && c.park() {
 			return 0, errReadTimeout
 		}
 	}

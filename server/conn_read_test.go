@@ -212,17 +212,17 @@ func TestBackgroundReadReadsTheSocketLater(t *testing.T) {
 	})
 }
 
-// Only a one-byte read while no head is being read waits in the
-// connection: a head's reads, and longer ones, go to the socket at once.
+// Only a one-byte read between requests waits in the connection: a head's
+// reads, and longer ones, go to the socket at once.
 func TestOtherReadsGoToTheSocket(t *testing.T) {
 	t.Parallel()
 	c, cc, client := readConn(t, time.Hour)
-	c.head = true
+	c.fr.feed([]byte("GET / HTTP/1.1\r\n")) // a head under way
 	client.Write([]byte("G"))
 	if r := result(t, readAsync(c, 1)); r.n != 1 || r.err != nil {
 		t.Fatalf("a head's read: %d, %v", r.n, r.err)
 	}
-	c.head = false
+	c.fr.restart() // between requests
 	client.Write([]byte("ET"))
 	if r := result(t, readAsync(c, 16)); r.n != 2 || r.err != nil {
 		t.Fatalf("a longer read: %d, %v", r.n, r.err)

@@ -132,31 +132,56 @@ func TestRefusedTokenNeverLogged(t *testing.T) {
 	}
 }
 
-// The head watch starts again with each request on a connection, whatever
-// answered the one before: net/http's own OPTIONS * handler, or a handler
-// that left its request's body for net/http to discard (those bytes are
-// not a head).
+// Every head on a connection is watched, whatever answered the request
+// before it (net/http's own OPTIONS * handler, a handler that left its
+// body for net/http to discard) and however it arrives: after the answer
+// to the one before, pipelined behind it in the same write, or split
+// across writes just before Transfer-Encoding. A request with both
+// framing headers closes the connection by its own answer at the latest.
 func TestBothFramingAfterAnyRequest(t *testing.T) {
 	t.Parallel()
 	fake := echoProvider(t)
 	h := start(t, testConfigTB(t, fake.URL))
 	both := "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n" +
 		"Content-Type: application/json\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+	split := strings.Index(both, "Transfer-Encoding")
 	for _, first := range []struct{ name, request string }{
 		{"OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"a short body", "POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd"},
 		// More than net/http's read buffer: the rest is read off the socket.
-		{"unread body", "POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 8196\r\n\r\n" + strings.Repeat("a", 8192) + "\r\n\r\n"},
+		{"an unread body", "POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 8196\r\n\r\n" + strings.Repeat("a", 8192) + "\r\n\r\n"},
 	} {
-		t.Run(first.name, func(t *testing.T) {
-			cc := dialProxy(t, h)
-			cc.send(first.request)
-			if resp, _ := cc.response(); resp.Close {
-				t.Fatalf("the first request closed the connection (%d)", resp.StatusCode)
-			}
-			cc.send(both)
-			if resp, _ := cc.response(); !resp.Close {
-				t.Errorf("status %d without Connection: close after a request with both framing headers", resp.StatusCode)
-			}
-		})
+		for _, how := range []string{"after its answer", "pipelined", "pipelined, split before Transfer-Encoding"} {
+			t.Run(first.name+", "+how, func(t *testing.T) {
+				cc := dialProxy(t, h)
+				switch how {
+				case "after its answer":
+					cc.send(first.request)
+					if resp, _ := cc.response(); resp.Close {
+						t.Fatalf("the first request closed the connection (%d)", resp.StatusCode)
+					}
+					cc.send(both)
+				case "pipelined":
+					cc.send(first.request + both)
+				default:
+					cc.send(first.request + both[:split])
+					time.Sleep(50 * time.Millisecond)
+					cc.send(both[split:])
+				}
+				answers := 1
+				if how != "after its answer" {
+					answers = 2
+				}
+				for i := range answers {
+					resp, _ := cc.response()
+					if resp.Close {
+						return
+					}
+					if i == answers-1 {
+						t.Errorf("status %d without Connection: close after a request with both framing headers", resp.StatusCode)
+					}
+				}
+			})
+		}
 	}
 }

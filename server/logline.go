@@ -107,7 +107,11 @@ func (w *logWriter) Flush() {
 // Hijack hands the connection over (WebSocket upgrade).
 func (w *logWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.hijacked = true
-	return http.NewResponseController(w.ResponseWriter).Hijack()
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if c, ok := nc.(*conn); ok {
+		c.stopWatch() // WebSocket frames from here on
+	}
+	return nc, brw, err
 }
 
 // Unwrap lets http.ResponseController reach the server's writer.

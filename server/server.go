@@ -449,7 +449,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s,
 		ConnContext:       connContext,
-		ConnState:         connState,
 		ReadHeaderTimeout: s.cfg.Timeouts.ReadHeader,
 		IdleTimeout:       s.cfg.Timeouts.ClientIdle,
 		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
