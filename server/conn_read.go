@@ -29,7 +29,8 @@ import (
 //     a kept-alive connection sets its socket's deadline about once every
 //     ten seconds instead of four times per request.
 //   - The background read waits in the connection, not in the socket: it
-//     returns when net/http stops it (the deadline in the past, at once),
+//     returns when net/http stops it (the deadline in the past, at once,
+//     and without the socket unless a read is on it),
 //     and only a handler still running after lazyReadAfter (50–100 ms)
 //     has it read the socket for real. So a client leaving is noticed as
 //     before, except in a request's first 50–100 ms, where it is noticed
@@ -75,6 +76,11 @@ type connRead struct {
 // readSocket reads the socket, setting the socket's deadline to due and
 // reading again when an earlier one fired.
 func (c *conn) readSocket(p []byte) (int, error) {
+	// Counted before stale is looked at, which SetReadDeadline sets before
+	// it looks at the count: a deadline in the past reaches the socket
+	// only when a read is on it, and no read misses it.
+	c.rd.reading.Add(1)
+	defer c.rd.reading.Add(-1)
 	if c.rd.stale.Load() {
 		return 0, errReadTimeout
 	}
@@ -175,10 +181,18 @@ func (c *conn) SetReadDeadline(t time.Time) error {
 	if t.IsZero() {
 		return nil
 	}
-	if r.bg == bgParked && !t.After(time.Now()) {
-		r.wakeLocked(bgStopped)
-		r.stale.Store(r.sock.IsZero() || t.Before(r.sock))
-		return nil
+	if !t.After(time.Now()) {
+		// net/http stopping its background read. Parked, it returns at
+		// once; a read that comes later returns the timeout without the
+		// socket (stale). Only a read on the socket needs the socket's
+		// deadline (it may not have parked, or gone on to the socket).
+		if r.bg == bgParked {
+			r.wakeLocked(bgStopped)
+		}
+		r.stale.Store(true)
+		if r.reading.Load() == 0 {
+			return nil
+		}
 	}
 	if r.sock.IsZero() || t.Before(r.sock) {
 		r.sock = t

@@ -160,6 +160,32 @@ func TestBackgroundReadStopsWithoutTheSocket(t *testing.T) {
 	}
 }
 
+// A deadline in the past stops a read that is on the socket (one that did
+// not park), through the socket's deadline; with none on it, the socket is
+// not told, and the next read times out all the same.
+func TestPastDeadlineStopsAReadOnTheSocket(t *testing.T) {
+	t.Parallel()
+	c, cc, _ := readConn(t, time.Hour)
+	done := readAsync(c, 16)
+	eventually(t, "the read is on the socket", func() bool { return c.rd.reading.Load() == 1 })
+	c.SetReadDeadline(time.Unix(1, 0))
+	if r := result(t, done); !isTimeout(r.err) {
+		t.Fatalf("read: %d, %v; want a timeout", r.n, r.err)
+	}
+	if cc.deadlines.Load() != 1 {
+		t.Errorf("%d socket deadlines, want 1", cc.deadlines.Load())
+	}
+
+	c, cc, _ = readConn(t, time.Hour)
+	c.SetReadDeadline(time.Unix(1, 0))
+	if r := result(t, readAsync(c, 16)); !isTimeout(r.err) {
+		t.Fatalf("read after the deadline: %d, %v; want a timeout", r.n, r.err)
+	}
+	if cc.deadlines.Load() != 0 || cc.reads.Load() != 0 {
+		t.Errorf("the socket saw %d deadlines and %d reads, want none", cc.deadlines.Load(), cc.reads.Load())
+	}
+}
+
 // A background read still parked after the interval reads the socket: the
 // client leaving is noticed (and cancels the request being forwarded), and
 // a pipelined request's first byte is read as net/http would read it.
