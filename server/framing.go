@@ -14,14 +14,18 @@ type framing struct {
 	state uint8
 
 	// A head.
-	line []byte // the current line's name, lower case, up to its ':'
-	skip bool   // the rest of this line is a value
-	seen int    // bytes of this head so far
-	cl   bool   // Content-Length seen in this head
-	te   bool   // Transfer-Encoding seen in this head
+	line   []byte  // the current line's name, lower case, up to its ':'
+	skip   bool    // the rest of this line is a value
+	seen   int64   // bytes of this head so far
+	cl     bool    // Content-Length seen in this head
+	te     bool    // Transfer-Encoding seen in this head
+	first  bool    // in the request line
+	tail   [8]byte // its last bytes (CR left out), for the version
+	http10 bool    // the request line ends in HTTP/1.0
 
 	// A Content-Length value being read, and the head's length.
 	inLength  bool
+	pending   bool // a Content-Length line ended: the next may fold onto it
 	digits    bool // digits read in this value
 	spaceThen bool // a space after them: no more digits may come
 	cur       int64
@@ -49,10 +53,6 @@ const (
 	fOff              // lost: nothing is followed any more
 )
 
-// maxWatched bounds the bytes of a head watched (net/http refuses longer
-// heads itself).
-const maxWatched = 1 << 20
-
 // maxLength bounds a Content-Length value (net/http's own bound: int64).
 const maxLength = 1<<63 - 1
 
@@ -71,7 +71,18 @@ func (f *framing) restart() {
 
 func (f *framing) resetHead() {
 	f.line, f.skip, f.seen, f.cl, f.te = f.line[:0], false, 0, false, false
-	f.inLength, f.hasLength, f.bad = false, false, false
+	f.first, f.tail, f.http10 = true, [8]byte{}, false
+	f.inLength, f.pending, f.hasLength, f.bad = false, false, false, false
+}
+
+// requestLine keeps the request line's last bytes.
+func (f *framing) requestLine(b []byte) {
+	for _, c := range b {
+		if c != '\r' {
+			copy(f.tail[:], f.tail[1:])
+			f.tail[len(f.tail)-1] = c
+		}
+	}
 }
 
 // lose stops following the stream; the connection closes after the answer
@@ -140,27 +151,39 @@ func (f *framing) head(b []byte) []byte {
 			if j < 0 {
 				j = len(b) - i
 			}
-			if f.seen+j > maxWatched {
-				f.lose()
-				return nil
-			}
-			if f.inLength {
+			switch {
+			case f.inLength:
 				f.lengthBytes(b[i : i+j])
+			case f.first:
+				f.requestLine(b[i : i+j])
 			}
-			f.seen += j
+			f.seen += int64(j)
 			if i += j; i == len(b) {
 				return nil
 			}
 		}
 		ch := b[i]
-		if f.seen++; f.seen > maxWatched {
-			f.lose()
-			return nil
+		f.seen++
+		if f.pending && len(f.line) == 0 && !f.skip {
+			// A Content-Length line ended. A line starting with a space or
+			// a tab folds onto it (obs-fold: net/http joins them); else its
+			// value is whole.
+			f.pending = false
+			if ch == ' ' || ch == '\t' {
+				f.inLength, f.skip = true, true
+				f.lengthBytes(b[i : i+1])
+				continue
+			}
+			f.endLength()
 		}
 		switch {
 		case ch == '\n':
 			if f.inLength {
-				f.endLength()
+				f.inLength, f.pending = false, true
+			}
+			if f.first {
+				f.first = false
+				f.http10 = string(f.tail[:]) == "HTTP/1.0"
 			}
 			if len(f.line) == 0 && !f.skip && f.seen > 2 {
 				f.bodyStart()
@@ -168,6 +191,9 @@ func (f *framing) head(b []byte) []byte {
 			}
 			f.line, f.skip = f.line[:0], false
 		case ch == '\r': // (a value being skipped never gets here: see above)
+		case f.first:
+			f.requestLine(b[i : i+1])
+			f.skip = true // the rest of the request line: no header name
 		case ch == ':':
 			switch string(f.line) {
 			case "content-length":
@@ -229,6 +255,11 @@ func (f *framing) bodyStart() {
 		f.both = true
 	}
 	switch {
+	case f.te && f.http10:
+		// net/http ignores Transfer-Encoding on HTTP/1.0; RFC 9112 §6.1
+		// has the connection closed after it (faulty framing).
+		f.lose()
+		return
 	case f.te: // chunked (net/http refuses, and closes on, any other coding)
 		f.state, f.hex, f.ext, f.cur = fChunkLine, false, false, 0
 	case f.cl && f.bad:

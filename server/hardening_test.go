@@ -145,6 +145,17 @@ func TestBothFramingAfterAnyRequest(t *testing.T) {
 	both := "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n" +
 		"Content-Type: application/json\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
 	split := strings.Index(both, "Transfer-Encoding")
+	// OPTIONS * answered as net/http answers it, and itself closing the
+	// connection when it has both framing headers.
+	cc := dialProxy(t, h)
+	cc.send("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, body := cc.response(); resp.StatusCode != 200 || resp.ContentLength != 0 || body != "" || resp.Close {
+		t.Fatalf("OPTIONS *: %d, length %d, %q, close %v", resp.StatusCode, resp.ContentLength, body, resp.Close)
+	}
+	cc.send("OPTIONS * HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	if resp, _ := cc.response(); !resp.Close {
+		t.Errorf("OPTIONS * with both framing headers: status %d without Connection: close", resp.StatusCode)
+	}
 	for _, first := range []struct{ name, request string }{
 		{"OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"},
 		{"a short body", "POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd"},

@@ -447,11 +447,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer fl.watch.close() // after the handed-off streams, drained below
 	}
 	srv := &http.Server{
-		Handler:           s,
-		ConnContext:       connContext,
-		ReadHeaderTimeout: s.cfg.Timeouts.ReadHeader,
-		IdleTimeout:       s.cfg.Timeouts.ClientIdle,
-		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		Handler:     s,
+		ConnContext: connContext,
+		// OPTIONS * comes to ServeHTTP too (a request's framing is
+		// checked there), which answers it as net/http's handler would.
+		DisableGeneralOptionsHandler: true,
+		ReadHeaderTimeout:            s.cfg.Timeouts.ReadHeader,
+		IdleTimeout:                  s.cfg.Timeouts.ClientIdle,
+		MaxHeaderBytes:               s.cfg.MaxHeaderBytes,
 		// No WriteTimeout and no ReadTimeout: either would cut a long stream.
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
