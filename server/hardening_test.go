@@ -156,6 +156,14 @@ func TestBothFramingAfterAnyRequest(t *testing.T) {
 	if resp, _ := cc.response(); !resp.Close {
 		t.Errorf("OPTIONS * with both framing headers: status %d without Connection: close", resp.StatusCode)
 	}
+	// Nor is such a request upgraded to a WebSocket (a hijacked
+	// connection would stay open).
+	cc = dialProxy(t, h)
+	cc.send("GET /openai/v1/realtime HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	if resp, _ := cc.response(); resp.StatusCode != 400 || !resp.Close {
+		t.Errorf("an upgrade with both framing headers: status %d, close %v; want 400 and close", resp.StatusCode, resp.Close)
+	}
 	for _, first := range []struct{ name, request string }{
 		{"OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"},
 		{"a short body", "POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd"},

@@ -37,6 +37,11 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		// Transfer-Encoding is answered, then the connection closed.
 		if c.bothFraming() {
 			w.Header().Set("Connection", "close")
+			if r.Header.Get("Upgrade") != "" { // a hijacked connection would not close
+				writeErrorCode(w, http.StatusBadRequest, typeBadRequest, "",
+					"a request with both Content-Length and Transfer-Encoding cannot be upgraded")
+				return
+			}
 		}
 		if c.req == nil { // else a request made in process while the connection's runs
 			c.req = r.Context().Value(cancelCtxKey)
