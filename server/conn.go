@@ -20,8 +20,9 @@ import (
 //   - A request head with both Content-Length and Transfer-Encoding is a
 //     smuggling attempt or a broken client: RFC 9112 §6.1 says to close the
 //     connection after answering it. net/http drops the Content-Length and
-//     carries on, so the handler cannot tell; the connection notes it while
-//     the head goes by, and the handler adds Connection: close.
+//     carries on, so the handler cannot tell; the connection follows the
+//     request stream as it is read (framing.go), notes it, and the handler
+//     adds Connection: close.
 //   - net/http answers requests it cannot parse (431 headers too large, 400
 //     malformed, 501 transfer coding) with plain text of its own; every
 //     error llmproxy gives is JSON with X-Proxy-Error, so those answers are
@@ -135,7 +136,7 @@ func connOf(ctx context.Context) *conn {
 	return c
 }
 
-// conn watches the request heads that go by and rewrites net/http's own
+// conn follows the request stream that goes by and rewrites net/http's own
 // plain-text error answers.
 type conn struct {
 	net.Conn

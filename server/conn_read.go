@@ -30,17 +30,18 @@ import (
 //     ten seconds instead of four times per request.
 //   - The background read waits in the connection, not in the socket: it
 //     returns when net/http stops it (the deadline in the past, at once,
-//     and without the socket unless a read is on it),
-//     and only a handler still running after lazyReadAfter (50–100 ms)
-//     has it read the socket for real. So a client leaving is noticed as
+//     and without the socket unless a read is on it), and only a handler
+//     still running after lazyReadAfter (50–100 ms) has it read the socket
+//     for real. So a client leaving is noticed as
 //     before, except in a request's first 50–100 ms, where it is noticed
 //     that much later (the upstream request is canceled then); a request
 //     that short is over before the difference matters.
 //
 // The background read is told from net/http's other reads by what it is:
 // a read of one byte between requests, none of the next one's bytes read
-// yet (net/http reads heads and bodies through a 4 KiB buffer). A read taken for it by mistake
-// is slowed by at most twice lazyReadAfter, never lost. A deadline set
+// yet (net/http reads heads and bodies through a 4 KiB buffer). A read
+// taken for it by mistake is slowed by at most twice lazyReadAfter, never
+// lost. A deadline set
 // while a read waits in the connection ends the wait only once it has
 // passed when set (net/http's stop); a later one is kept from the moment
 // the read goes to the socket.

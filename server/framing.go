@@ -76,13 +76,19 @@ func (f *framing) resetHead() {
 }
 
 // requestLine keeps the request line's last bytes.
+// Only the span's last bytes are looked at, from its end: a long URL costs
+// nothing more.
 func (f *framing) requestLine(b []byte) {
-	for _, c := range b {
-		if c != '\r' {
-			copy(f.tail[:], f.tail[1:])
-			f.tail[len(f.tail)-1] = c
+	var last [len(f.tail)]byte
+	n := 0
+	for i := len(b) - 1; i >= 0 && n < len(last); i-- {
+		if b[i] != '\r' {
+			n++
+			last[len(last)-n] = b[i]
 		}
 	}
+	copy(f.tail[:], f.tail[n:])
+	copy(f.tail[len(f.tail)-n:], last[len(last)-n:])
 }
 
 // lose stops following the stream; the connection closes after the answer

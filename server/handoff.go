@@ -337,7 +337,7 @@ func (h *handoff) next(aborted bool) {
 		}
 		if !h.s.handoffs.isClosing() { // else: shutting down, close now
 			var b [1]byte
-			n, _ := h.c.readSocket(b[:]) // under conn's scan: the server reads the byte again
+			n, _ := h.c.readSocket(b[:]) // not fed to the framing: the server reads the byte again, from unread
 			keep = n == 1
 			if keep {
 				h.c.unread = append(h.c.unread, b[0])
