@@ -59,7 +59,14 @@ type Conn struct {
 	wp      []byte
 	wn      int
 	werr    error
+	wtry    bool // TryWrite: EAGAIN ends the write instead of waiting
 	writeFn func(uintptr) bool
+
+	// ReadLoop's state, used only by the goroutine in it.
+	looping bool
+	loopFD  uintptr
+	drained bool // a read in this call of ReadLoop's f left the socket empty
+	skipped bool // the last ErrWouldBlock came without a read (Skipped)
 }
 
 // Wrap returns c as a *Conn when it is a stream socket the poller owns (a
@@ -118,6 +125,9 @@ func (c *Conn) read(fd uintptr) bool {
 func ready(uintptr) bool { return true }
 
 func (c *Conn) Read(p []byte) (int, error) {
+	if c.looping {
+		return c.loopRead(p)
+	}
 	if len(p) == 0 {
 		if err := c.raw.Read(ready); err != nil {
 			return 0, c.opError("read", err)
@@ -152,7 +162,7 @@ func (c *Conn) write(fd uintptr) bool {
 		case e == syscall.EINTR:
 			continue
 		case e == syscall.EAGAIN:
-			return false
+			return c.wtry
 		case e != 0:
 			c.werr = os.NewSyscallError("write", e)
 			return true
@@ -188,6 +198,104 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return n, c.opError("write", werr)
 	}
 	return n, nil
+}
+
+// TryWrite writes what the socket takes of p at once, without waiting for
+// room: n < len(p) with a nil error means the socket's buffer is full.
+func (c *Conn) TryWrite(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.wmu.Lock()
+	c.wp, c.wn, c.werr, c.wtry = p, 0, nil, true
+	err := c.raw.Write(c.writeFn)
+	n, werr := c.wn, c.werr
+	c.wp, c.werr, c.wtry = nil, nil, false
+	c.wmu.Unlock()
+	switch {
+	case err != nil:
+		return n, c.opError("write", err)
+	case werr != nil:
+		return n, c.opError("write", werr)
+	}
+	return n, nil
+}
+
+// ReadLoop calls f, and calls it again each time the socket has become
+// readable since, until f returns false or the wait fails. While f runs,
+// Read on c — made by f itself or by what f reads through (TLS, a
+// buffer) — never waits: when the socket has nothing, it returns
+// ErrWouldBlock, and after a read that emptied the socket (it returned
+// fewer bytes than asked for) it does so without a system call (Skipped
+// then reports true). f returns true to wait for more.
+//
+// That is the read a loop of Reads cannot skip. The poller forgets, at
+// the start of every Read, whether the socket became readable meanwhile,
+// so each Read must try the socket before it may wait: a stream whose
+// reads empty the socket pays a read that finds nothing (EAGAIN) for
+// every one that finds something. Within ReadLoop nothing is forgotten
+// between f's return and the wait, and bytes that arrive after a read
+// emptied the socket make the poller report it readable again, so the
+// wait ends for them.
+//
+// One thing is not reported again: the peer's end of the stream (FIN) or
+// a reset that came with the bytes a skipping read follows (the poller
+// told of both at once, and the read took the bytes). So a caller must
+// not wait long after a skipped read: it keeps a deadline, and when that
+// fires, calls ReadLoop again, whose first read reaches the socket.
+//
+// No other goroutine may read c meanwhile. A deadline or Close ends the
+// wait, as it ends a Read's, with the same errors (*net.OpError around
+// os.ErrDeadlineExceeded or net.ErrClosed); a Close while f runs takes
+// effect when f returns.
+func (c *Conn) ReadLoop(f func() (wait bool)) error {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	err := c.raw.Read(func(fd uintptr) bool {
+		c.looping, c.loopFD, c.drained, c.skipped = true, fd, false, false
+		defer func() { c.looping = false }()
+		return !f()
+	})
+	if err != nil {
+		return c.opError("read", err)
+	}
+	return nil
+}
+
+// Skipped reports whether the last ErrWouldBlock of the current ReadLoop
+// came without a system call, after a read that emptied the socket. Only
+// f may ask.
+func (c *Conn) Skipped() bool { return c.skipped }
+
+// loopRead is Read within ReadLoop.
+func (c *Conn) loopRead(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if c.drained {
+		c.skipped = true
+		return 0, ErrWouldBlock
+	}
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, c.loopFD, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch e {
+		case 0:
+			afterRead(c.loopFD, p, int(n))
+			if n == 0 {
+				return 0, io.EOF
+			}
+			// A stream socket's read returns less than asked only when
+			// nothing more is queued.
+			c.drained = int(n) < len(p)
+			return int(n), nil
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			c.drained, c.skipped = true, false
+			return 0, ErrWouldBlock
+		}
+		return 0, c.opError("read", os.NewSyscallError("read", e))
+	}
 }
 
 // opError wraps err as net.Conn's own methods do: a *net.OpError with the
