@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/llmproxy/llmproxy/internal/sockio"
 )
 
 // conn is one upstream connection. It serves one request at a time; between
@@ -175,7 +177,8 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 
-	b := &body{ctx: ctx, c: c, rc: resp.Body, stop: stop, reusable: !resp.Close && !req.Close}
+	b := &body{ctx: ctx, c: c, rc: resp.Body, stop: stop, reusable: !resp.Close && !req.Close,
+		chunked: len(resp.TransferEncoding) == 1 && resp.TransferEncoding[0] == "chunked"}
 	if resp.Body == http.NoBody {
 		b.finish(true, io.EOF)
 		return resp, nil
@@ -251,6 +254,10 @@ type body struct {
 	reusable bool
 	done     atomic.Bool
 	err      error // the terminal error, once done
+
+	chunked bool     // the body is chunked: Relay may decode it itself
+	read    bool     // Read was called: net/http's decoder has begun
+	dec     *chunked // Relay's decoder, once it began
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -258,18 +265,129 @@ func (b *body) Read(p []byte) (int, error) {
 		// The connection may already serve another request: don't touch it.
 		return 0, b.err
 	}
+	if b.dec != nil {
+		return 0, errReadAfterRelay
+	}
+	b.read = true
 	b.c.extendRead()
 	n, err := b.rc.Read(p)
 	if err != nil {
-		if err != io.EOF {
-			if isTimeout(err) {
-				err = ErrIdleTimeout
-			}
-			err = &Error{Op: OpResponse, Sent: true, Err: ctxErr(b.ctx, err)}
-		}
-		b.finish(err == io.EOF, err)
+		err = b.end(err)
 	}
 	return n, err
+}
+
+var errReadAfterRelay = errors.New("socket: Read on a body Relay has begun to decode")
+
+// end ends the body with a read's error, which it returns as Read does:
+// io.EOF as it is, a failure as an *Error.
+func (b *body) end(err error) error {
+	if err != io.EOF {
+		if isTimeout(err) {
+			err = ErrIdleTimeout
+		}
+		err = &Error{Op: OpResponse, Sent: true, Err: ctxErr(b.ctx, err)}
+	}
+	b.finish(err == io.EOF, err)
+	return err
+}
+
+// ErrPaused is what Relay returns when put asked it to stop.
+var ErrPaused = errors.New("socket: relay paused")
+
+// Relay reads the body as a loop of Reads would and hands each read to
+// put: next returns the buffer for a read, and put is told how many bytes
+// of it were read. It returns io.EOF at the body's end and Read's error
+// when a read fails; ErrPaused when put returned false, and then the next
+// call goes on where this one stopped.
+//
+// A chunked body on a socket of sockio's is read within the socket's
+// ReadLoop, and decoded here (chunked): a read that empties the socket is
+// followed by the wait for more rather than by a read that finds nothing,
+// which saves a stream one system call per event. put then runs within
+// the loop and must not wait: rather than block (on a client's socket
+// that is full), it returns false, and the caller blocks outside.
+func (b *body) Relay(next func() []byte, put func(n int) bool) error {
+	if b.done.Load() {
+		return b.err
+	}
+	loop, ok := b.c.ic.Conn.(readLooper)
+	if !ok || !b.chunked || b.read {
+		return b.relayReads(next, put)
+	}
+	if b.dec == nil {
+		b.dec = &chunked{br: b.c.br}
+	}
+	ic := b.c.ic
+	ic.startRead(b.c.t.idleTimeout())
+	for {
+		var rerr error
+		paused := false
+		err := loop.ReadLoop(func() bool {
+			for {
+				n, err := b.dec.Read(next())
+				if n > 0 && !put(n) {
+					paused = true // a failure with it comes again from dec
+					return false
+				}
+				if err == sockio.ErrWouldBlock {
+					if loop.Skipped() {
+						// The end of the stream or a reset may have come
+						// with the last bytes (sockio): the socket is read
+						// again soon, whatever comes. readFrom is the time
+						// of the read the skip follows.
+						ic.readBy(ic.readFrom.Add(recheckAfter))
+					}
+					return true
+				}
+				if err != nil {
+					rerr = err
+					return false
+				}
+			}
+		})
+		switch {
+		case paused:
+			return ErrPaused
+		case rerr != nil:
+			return b.end(rerr)
+		case err == nil:
+			continue // cannot happen: f returned true, so the loop waits on
+		case !isTimeout(err):
+			return b.end(err)
+		}
+		// The socket's deadline fired: it may be earlier than the one due
+		// (idleConn).
+		due := ic.readDue()
+		if !due.IsZero() && !time.Now().Before(due) {
+			return b.end(err)
+		}
+		ic.setRead(due)
+	}
+}
+
+// readLooper is a socket of sockio's (sockio.Conn).
+type readLooper interface {
+	ReadLoop(f func() (wait bool)) error
+	Skipped() bool
+}
+
+// recheckAfter bounds how long Relay waits for more after a read that
+// skipped the socket: a stream the upstream ended or reset together with
+// its last bytes is noticed this much later, at most.
+const recheckAfter = 250 * time.Millisecond
+
+// relayReads is Relay as a loop of Reads.
+func (b *body) relayReads(next func() []byte, put func(n int) bool) error {
+	for {
+		n, err := b.Read(next())
+		if n > 0 && !put(n) {
+			return ErrPaused // a failure with it is b.err, returned next time
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // Close ends the body early. A connection mid-body cannot be reused.

@@ -1,0 +1,263 @@
+package socket
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/llmproxy/llmproxy/providertest"
+)
+
+// Relay: a chunked body read within the socket's ReadLoop (body.Relay).
+
+// relayAll relays resp's body to the end with a buffer of size n, calling
+// Relay again after each pause; pause says which puts ask for one.
+func relayAll(t *testing.T, resp *http.Response, n int, pause func(i int) bool) (string, error) {
+	t.Helper()
+	r, ok := resp.Body.(interface {
+		Relay(next func() []byte, put func(int) bool) error
+	})
+	if !ok {
+		t.Fatalf("the body %T does not relay", resp.Body)
+	}
+	buf := make([]byte, n)
+	var got strings.Builder
+	puts := 0
+	for {
+		err := r.Relay(func() []byte { return buf }, func(n int) bool {
+			got.Write(buf[:n])
+			puts++
+			return pause == nil || !pause(puts)
+		})
+		if err == ErrPaused {
+			continue
+		}
+		return got.String(), err
+	}
+}
+
+// chunkedEvents writes a chunked SSE answer of n events, each chunk cut
+// across two writes and the size lines of some across two more, then a
+// trailer; it returns what the body holds.
+func chunkedEvents(c io.Writer, n int) string {
+	io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+	var all strings.Builder
+	for i := range n {
+		ev := fmt.Sprintf("data: {\"i\":%d}\n\n", i)
+		all.WriteString(ev)
+		frame := fmt.Sprintf("%x;i=%d\r\n%s\r\n", len(ev), i, ev)
+		cut := 1 + i%(len(frame)-1)
+		io.WriteString(c, frame[:cut])
+		io.WriteString(c, frame[cut:])
+	}
+	io.WriteString(c, "0\r\nX-Done: yes\r\n\r\n")
+	return all.String()
+}
+
+// TestRelayDecodesAndReuses: events whose chunks arrive in pieces come
+// out whole and in order, the trailer is read, and the connection goes
+// back to the pool for the next request.
+func TestRelayDecodesAndReuses(t *testing.T) {
+	t.Parallel()
+	want := make(chan string, 2)
+	raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
+		for {
+			if _, _, err := c.ReadRequest(); err != nil {
+				return
+			}
+			want <- chunkedEvents(c, 200)
+		}
+	})
+	tr := newTransport(t)
+	for i, size := range []int{7, 1 << 10} {
+		req, _ := http.NewRequest("GET", raw.URL+"/stream", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := relayAll(t, resp, size, nil)
+		if err != io.EOF {
+			t.Fatalf("request %d: Relay ended with %v, want io.EOF", i, err)
+		}
+		if w := <-want; got != w {
+			t.Fatalf("request %d: relayed %d bytes, not the %d sent:\n%q", i, len(got), len(w), got)
+		}
+	}
+	if n := raw.Conns(); n != 1 {
+		t.Fatalf("%d connections for two streams relayed to their end, want 1", n)
+	}
+}
+
+// TestRelayPausesAndGoesOn: put stopping the relay loses nothing; the
+// next call goes on where it stopped. A body Read has begun is relayed
+// with Reads (net/http's decoder holds its state), and a body that is not
+// chunked likewise.
+func TestRelayPausesAndGoesOn(t *testing.T) {
+	t.Parallel()
+	want := make(chan string, 3)
+	raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
+		for {
+			req, _, err := c.ReadRequest()
+			if err != nil {
+				return
+			}
+			if req.URL.Path == "/length" {
+				body := strings.Repeat("data: x\n\n", 300)
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+				want <- body
+				continue
+			}
+			want <- chunkedEvents(c, 100)
+		}
+	})
+	tr := newTransport(t)
+	for _, path := range []string{"/paused", "/read-first", "/length"} {
+		req, _ := http.NewRequest("GET", raw.URL+path, nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var first []byte
+		if path == "/read-first" {
+			first = make([]byte, 5)
+			n, err := io.ReadFull(resp.Body, first)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first = first[:n]
+		}
+		got, err := relayAll(t, resp, 64, func(i int) bool { return i%3 == 0 })
+		if err != io.EOF {
+			t.Fatalf("%s: Relay ended with %v, want io.EOF", path, err)
+		}
+		if w := <-want; string(first)+got != w {
+			t.Fatalf("%s: relayed %q, want %q", path, string(first)+got, w)
+		}
+	}
+}
+
+// TestRelayNoticesAnEndThatCameWithTheData: the upstream sends an event
+// and at once ends the connection (FIN or reset, no close_notify) before
+// the relay reads: the read of the event empties the socket, the poller
+// does not tell of the end again, and the relay must still notice it
+// soon (recheckAfter), not at the idle timeout.
+func TestRelayNoticesAnEndThatCameWithTheData(t *testing.T) {
+	t.Parallel()
+	for _, reset := range []bool{false, true} {
+		go1 := make(chan struct{})
+		raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
+			if _, _, err := c.ReadRequest(); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+			<-go1
+			io.WriteString(c, "e\r\ndata: partial\n\r\n")
+			tcp := c.Conn.(*tls.Conn).NetConn().(*net.TCPConn)
+			if reset {
+				tcp.SetLinger(0)
+			}
+			tcp.Close()
+		})
+		tr := newTransport(t)
+		tr.IdleTimeout = time.Minute
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "GET", raw.URL+"/stream", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		close(go1)
+		time.Sleep(100 * time.Millisecond) // the event and the end are queued
+		start := time.Now()
+		_, err = relayAll(t, resp, 1<<10, nil)
+		took := time.Since(start)
+		cancel()
+		if err == io.EOF || err == nil || errors.Is(err, ErrIdleTimeout) || errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("reset %v: the relay ended with %v after %v, want the upstream's failure", reset, err, took)
+		}
+		var se *Error
+		if !errors.As(err, &se) || se.Op != OpResponse {
+			t.Fatalf("reset %v: %v is not a response failure", reset, err)
+		}
+	}
+}
+
+// TestRelayIdleTimeout: Relay keeps the idle timeout as Read does: not
+// before it, with ErrIdleTimeout.
+func TestRelayIdleTimeout(t *testing.T) {
+	t.Parallel()
+	const idle = 300 * time.Millisecond
+	raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
+		if _, _, err := c.ReadRequest(); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+		for i := range 8 {
+			ev := fmt.Sprintf("data: %d\n\n", i)
+			fmt.Fprintf(c, "%x\r\n%s\r\n", len(ev), ev)
+			time.Sleep(idle / 10)
+		}
+		c.R.ReadByte() // silence until the client gives up
+	})
+	tr := newTransport(t)
+	tr.IdleTimeout = idle
+	ctx, cancel := context.WithTimeout(context.Background(), 20*idle)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", raw.URL+"/stream", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last time.Time
+	buf := make([]byte, 64)
+	err = resp.Body.(interface {
+		Relay(func() []byte, func(int) bool) error
+	}).Relay(func() []byte { return buf }, func(int) bool { last = time.Now(); return true })
+	silent := time.Since(last)
+	if !errors.Is(err, ErrIdleTimeout) {
+		t.Fatalf("after %v of silence: %v, want ErrIdleTimeout", silent, err)
+	}
+	if silent < idle {
+		t.Fatalf("cut after %v of silence, before the idle timeout of %v", silent, idle)
+	}
+}
+
+// TestRelayCanceled: the client leaving (the request's context) ends a
+// relay that waits, as it ends a Read.
+func TestRelayCanceled(t *testing.T) {
+	t.Parallel()
+	raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
+		if _, _, err := c.ReadRequest(); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n9\r\ndata: 1\n\n\r\n")
+		c.R.ReadByte()
+	})
+	tr := newTransport(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", raw.URL+"/stream", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	buf := make([]byte, 64)
+	err = resp.Body.(interface {
+		Relay(func() []byte, func(int) bool) error
+	}).Relay(func() []byte { return buf }, func(n int) bool {
+		got.Write(buf[:n])
+		time.AfterFunc(20*time.Millisecond, cancel)
+		return true
+	})
+	if got.String() != "data: 1\n\n" || !errors.Is(err, context.Canceled) {
+		t.Fatalf("relayed %q, then %v; want the event, then context.Canceled", got.String(), err)
+	}
+}
