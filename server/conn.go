@@ -236,6 +236,22 @@ func (c *conn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// TryWrite writes what the socket takes of p at once, without waiting
+// (sockio's; a relayed stream's chunks, see handoff.relayCopy). On a
+// socket that cannot, it writes nothing: the caller then writes with
+// Write.
+func (c *conn) TryWrite(p []byte) (int, error) {
+	tw, ok := c.Conn.(tryWriter)
+	if !ok {
+		return 0, nil
+	}
+	n, err := tw.TryWrite(p)
+	if err != nil {
+		c.left()
+	}
+	return n, err
+}
+
 // left cancels the request being forwarded: the client left.
 func (c *conn) left() {
 	c.gone.Store(true)

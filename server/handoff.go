@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/llmproxy/llmproxy/socket"
 )
 
 // Handing a stream off.
@@ -371,6 +373,11 @@ const chunkRoom = 8
 // at the body's end, or at once on a failure on either side (then the
 // connection is closed without the last chunk).
 func (h *handoff) copy() (werr, rerr error) {
+	if r, ok := h.body.(relayer); ok {
+		if tw, ok := h.nc.(tryWriter); ok {
+			return h.relayCopy(r, tw)
+		}
+	}
 	var buf bodyBuffer
 	defer buf.release()
 	for {
@@ -390,6 +397,73 @@ func (h *handoff) copy() (werr, rerr error) {
 			return nil, nil
 		}
 		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// relayer is a response body that reads itself to the end, handing each
+// read to put (the socket transport's: see socket's body.Relay). put runs
+// where it must not wait; it returns false to stop the relay, which
+// returns socket.ErrPaused and goes on at its next call.
+type relayer interface {
+	Relay(next func() []byte, put func(n int) bool) error
+}
+
+// tryWriter writes what a connection takes at once, without waiting.
+type tryWriter interface {
+	TryWrite(p []byte) (int, error)
+}
+
+// relayCopy is copy for a body that relays itself: each chunk is written
+// from within the relay when the client's socket takes it at once, as it
+// nearly always does; when it does not, the relay pauses and the rest is
+// written here, waiting as any write does.
+func (h *handoff) relayCopy(r relayer, tw tryWriter) (werr, rerr error) {
+	var buf bodyBuffer
+	defer buf.release()
+	var b []byte    // the buffer of the read under way
+	var rest []byte // of the chunk put last, what the client's socket did not take
+	var restN int   // that chunk's data bytes
+	next := func() []byte {
+		b = buf.get()
+		return b[chunkRoom : len(b)-2]
+	}
+	put := func(n int) bool {
+		start := chunkSize(b[:chunkRoom], n)
+		end := chunkRoom + n
+		b[end], b[end+1] = '\r', '\n'
+		m, err := tw.TryWrite(b[start : end+2])
+		if err != nil {
+			werr = err
+			return false
+		}
+		if m < end+2-start {
+			rest, restN = b[start+m:end+2], n
+			return false
+		}
+		h.w.wrote(n)
+		buf.used(n, len(b)-chunkRoom-2)
+		return true
+	}
+	for {
+		err := r.Relay(next, put)
+		if werr != nil {
+			return werr, nil
+		}
+		if rest != nil {
+			if _, werr := h.nc.Write(rest); werr != nil {
+				return werr, nil
+			}
+			h.w.wrote(restN)
+			buf.used(restN, len(b)-chunkRoom-2)
+			rest = nil
+		}
+		switch err {
+		case socket.ErrPaused:
+		case io.EOF:
+			return nil, nil
+		default:
 			return nil, err
 		}
 	}
