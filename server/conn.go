@@ -245,11 +245,10 @@ func (c *conn) TryWrite(p []byte) (int, error) {
 	if !ok {
 		return 0, nil
 	}
-	n, err := tw.TryWrite(p)
-	if err != nil {
-		c.left()
-	}
-	return n, err
+	// No c.left() on a failure, unlike Write: TryWrite runs within the
+	// upstream socket's read loop, whose Close (the request canceled)
+	// would wait for that loop. The relay reports the failure itself.
+	return tw.TryWrite(p)
 }
 
 // left cancels the request being forwarded: the client left.

@@ -30,6 +30,7 @@ type chunked struct {
 	left    uint64 // data bytes left in the chunk
 	scanned int    // bytes of the line under way known to hold no LF
 	excess  int64  // overhead beyond what the data allows (net/http's)
+	empty   int    // reads in a row that returned nothing
 	err     error  // the end (io.EOF) or a failure: kept
 }
 
@@ -82,6 +83,15 @@ func (d *chunked) Read(p []byte) (n int, err error) {
 			if err != nil {
 				return n, d.fail(err)
 			}
+			if m == 0 {
+				// A reader below that returns nothing and no error: as
+				// bufio, give up rather than spin.
+				if d.empty++; d.empty == 100 {
+					d.err = io.ErrNoProgress
+				}
+				continue
+			}
+			d.empty = 0
 		case chunkDataEnd:
 			if n > 0 && d.br.Buffered() < 2 {
 				return n, nil
@@ -97,11 +107,12 @@ func (d *chunked) Read(p []byte) (n int, err error) {
 			d.br.Discard(2)
 			d.state = chunkSizeLine
 		case chunkTrailer:
-			if n > 0 && d.br.Buffered() < 2 {
-				return n, nil
-			}
-			if err := d.trailer(); err != nil {
+			done, err := d.trailer(n == 0)
+			if err != nil {
 				return n, d.fail(err)
+			}
+			if !done {
+				return n, nil
 			}
 			d.err = io.EOF
 		}
@@ -209,31 +220,35 @@ func chunkSize(line []byte) (uint64, error) {
 	return n, nil
 }
 
-// trailer reads the trailer section through its empty line. As net/http,
-// it must fit the buffer.
-func (d *chunked) trailer() error {
+// trailer reads the trailer section through its empty line; fill false:
+// only if it is buffered whole (done false otherwise). As net/http's, it
+// must fit the buffer.
+func (d *chunked) trailer(fill bool) (done bool, err error) {
 	for {
 		b, _ := d.br.Peek(d.br.Buffered())
 		if len(b) >= 2 && b[0] == '\r' && b[1] == '\n' {
 			d.br.Discard(2)
-			return nil
+			return true, nil
 		}
 		if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
 			// Every line ends in CRLF (net/http's reader would stop at
 			// a bare LF's empty line and leave the rest unread).
 			for j, c := range b[:i+4] {
 				if c == '\n' && (j == 0 || b[j-1] != '\r') {
-					return errChunkMalformed
+					return false, errChunkMalformed
 				}
 			}
 			d.br.Discard(i + 4)
-			return nil
+			return true, nil
 		}
 		if len(b) == d.br.Size() {
-			return errChunkTrailerLen
+			return false, errChunkTrailerLen
+		}
+		if !fill {
+			return false, nil
 		}
 		if _, err := d.br.Peek(len(b) + 1); err != nil && err != bufio.ErrBufferFull {
-			return err
+			return false, err
 		}
 	}
 }

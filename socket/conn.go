@@ -224,7 +224,14 @@ type headerLimit struct {
 
 func (l *headerLimit) Read(p []byte) (int, error) {
 	if !l.on {
-		return l.r.Read(p)
+		n, err := l.r.Read(p)
+		if n > 0 && err == sockio.ErrWouldBlock {
+			// Bytes with "nothing more yet" (crypto/tls returns both when
+			// it looks ahead for an alert): the bytes alone, so that the
+			// buffer above keeps no error for a later read (Relay).
+			err = nil
+		}
+		return n, err
 	}
 	if l.remaining <= 0 {
 		return 0, ErrResponseHeaderTooLarge
@@ -238,6 +245,12 @@ func (l *headerLimit) Read(p []byte) (int, error) {
 }
 
 func isTimeout(err error) bool {
+	if err == sockio.ErrWouldBlock {
+		return false // a relayed stream's read, once per event: no errors.As
+	}
+	if ne, ok := err.(net.Error); ok {
+		return ne.Timeout()
+	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
@@ -317,14 +330,24 @@ func (b *body) Relay(next func() []byte, put func(n int) bool) error {
 	}
 	if b.dec == nil {
 		b.dec = &chunked{br: b.c.br}
+	} else if b.dec.err != nil {
+		// The read put paused on ended the body: done, without the socket
+		// (which the client leaving meanwhile may have closed).
+		return b.end(b.dec.err)
 	}
 	ic := b.c.ic
 	ic.startRead(b.c.t.idleTimeout())
 	for {
 		var rerr error
-		paused := false
+		paused, yield := false, false
 		err := loop.ReadLoop(func() bool {
-			for {
+			for reads := 0; ; reads++ {
+				if reads == relayBurst {
+					// Step out now and then: a Close of the socket (the
+					// request canceled) waits for f to return.
+					yield = true
+					return false
+				}
 				n, err := b.dec.Read(next())
 				if n > 0 && !put(n) {
 					paused = true // a failure with it comes again from dec
@@ -351,8 +374,10 @@ func (b *body) Relay(next func() []byte, put func(n int) bool) error {
 			return ErrPaused
 		case rerr != nil:
 			return b.end(rerr)
+		case yield:
+			continue
 		case err == nil:
-			continue // cannot happen: f returned true, so the loop waits on
+			panic("socket: ReadLoop returned while f asked to wait")
 		case !isTimeout(err):
 			return b.end(err)
 		}
@@ -371,6 +396,9 @@ type readLooper interface {
 	ReadLoop(f func() (wait bool)) error
 	Skipped() bool
 }
+
+// relayBurst bounds the reads Relay makes in one call of its ReadLoop's f.
+const relayBurst = 64
 
 // recheckAfter bounds how long Relay waits for more after a read that
 // skipped the socket: a stream the upstream ended or reset together with

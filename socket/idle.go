@@ -19,6 +19,9 @@ import (
 // left (an earlier one is moved only when it fires: once per idle timeout
 // under steady use); a later one is moved at once. A busy stream costs
 // one clock read per socket read; a silent one at most two timer firings.
+// A stream relayed by body.Relay also has the deadline kept within 250 ms
+// of a read that skipped the socket (recheckAfter): about four firings a
+// second while events come, one per event when they are further apart.
 //
 // Writes keep the idle timeout the same way, moving the deadline when a
 // quarter of the idle timeout has passed since it last moved.

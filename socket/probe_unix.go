@@ -14,7 +14,7 @@ import (
 // made once per connection so that a probe allocates nothing.
 type prober struct {
 	rc   syscall.RawConn
-	fn   func(fd uintptr) bool
+	fn   func(fd uintptr)
 	n    int
 	err  error
 	byte [1]byte
@@ -30,13 +30,15 @@ func newProber(sc syscall.Conn) *prober {
 	return p
 }
 
-func (p *prober) recv(fd uintptr) bool {
+func (p *prober) recv(fd uintptr) {
 	p.n, _, p.err = syscall.Recvfrom(int(fd), p.byte[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	return true // never wait for readability
 }
 
 func (p *prober) peek() (closed, pending bool) {
-	if err := p.rc.Read(p.fn); err != nil {
+	// Control, not Read: a read deadline that passed while the connection
+	// was pooled (one a relayed stream kept close, see body.Relay) would
+	// fail a Read before it reached the socket.
+	if err := p.rc.Control(p.fn); err != nil {
 		return true, false
 	}
 	switch {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmproxy/llmproxy/internal/sockio"
 	"github.com/llmproxy/llmproxy/providertest"
 )
 
@@ -64,7 +65,7 @@ func chunkedEvents(c io.Writer, n int) string {
 
 // TestRelayDecodesAndReuses: events whose chunks arrive in pieces come
 // out whole and in order, the trailer is read, and the connection goes
-// back to the pool for the next request.
+// back to the pool for the next request, a while later.
 func TestRelayDecodesAndReuses(t *testing.T) {
 	t.Parallel()
 	want := make(chan string, 2)
@@ -78,6 +79,12 @@ func TestRelayDecodesAndReuses(t *testing.T) {
 	})
 	tr := newTransport(t)
 	for i, size := range []int{7, 1 << 10} {
+		if i > 0 {
+			// Past the deadline a relay keeps close after a read that
+			// skipped the socket, and past the probe-free reuse: the
+			// liveness probe must not take that deadline for a close.
+			time.Sleep(2 * recheckAfter)
+		}
 		req, _ := http.NewRequest("GET", raw.URL+"/stream", nil)
 		resp, err := tr.RoundTrip(req)
 		if err != nil {
@@ -259,5 +266,74 @@ func TestRelayCanceled(t *testing.T) {
 	})
 	if got.String() != "data: 1\n\n" || !errors.Is(err, context.Canceled) {
 		t.Fatalf("relayed %q, then %v; want the event, then context.Canceled", got.String(), err)
+	}
+}
+
+// TestRelayEndsAfterAPauseOnTheLastRead: put pauses on the read that also
+// ended the body, and the request is canceled before the next call (the
+// client left as the stream ended): the body ended, so that call reports
+// its end, not the cancel.
+func TestRelayEndsAfterAPauseOnTheLastRead(t *testing.T) {
+	t.Parallel()
+	raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
+		if _, _, err := c.ReadRequest(); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n9\r\ndata: 1\n\n\r\n0\r\n\r\n")
+		c.R.ReadByte()
+	})
+	tr := newTransport(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", raw.URL+"/stream", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the whole body is there
+	r := resp.Body.(interface {
+		Relay(func() []byte, func(int) bool) error
+	})
+	buf := make([]byte, 64)
+	var got string
+	err = r.Relay(func() []byte { return buf }, func(n int) bool { got += string(buf[:n]); return false })
+	if err != ErrPaused || got != "data: 1\n\n" {
+		t.Fatalf("first call: %q, %v; want the event and ErrPaused", got, err)
+	}
+	cancel()
+	time.Sleep(20 * time.Millisecond) // the cancel closed the connection
+	if err := r.Relay(func() []byte { return buf }, func(int) bool { return true }); err != io.EOF {
+		t.Fatalf("after the pause on the last read: %v, want io.EOF", err)
+	}
+}
+
+// errWith is a reader that returns its bytes and an error together.
+type errWith struct {
+	b   string
+	err error
+}
+
+func (r *errWith) Read(p []byte) (int, error) {
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, r.err
+}
+
+// TestHeaderLimitDropsWouldBlockWithBytes: bytes that come with
+// ErrWouldBlock (crypto/tls looking ahead for an alert) go up alone, so
+// that no buffer above keeps the error for a later read; ErrWouldBlock
+// alone, and other errors, go up as they are.
+func TestHeaderLimitDropsWouldBlockWithBytes(t *testing.T) {
+	l := &headerLimit{r: &errWith{"data", sockio.ErrWouldBlock}}
+	buf := make([]byte, 8)
+	if n, err := l.Read(buf); n != 4 || err != nil {
+		t.Fatalf("bytes with ErrWouldBlock: %d, %v; want 4, nil", n, err)
+	}
+	if n, err := l.Read(buf); n != 0 || err != sockio.ErrWouldBlock {
+		t.Fatalf("ErrWouldBlock alone: %d, %v", n, err)
+	}
+	l = &headerLimit{r: &errWith{"data", io.ErrUnexpectedEOF}}
+	if n, err := l.Read(buf); n != 4 || err != io.ErrUnexpectedEOF {
+		t.Fatalf("bytes with another error: %d, %v", n, err)
 	}
 }

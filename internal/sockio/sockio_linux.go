@@ -284,8 +284,11 @@ func (c *Conn) loopRead(p []byte) (int, error) {
 			if n == 0 {
 				return 0, io.EOF
 			}
-			// A stream socket's read returns less than asked only when
-			// nothing more is queued.
+			// A stream socket's read returns less than asked when nothing
+			// more is queued (or, rarely, at TCP's urgent mark or between
+			// Unix-socket messages that carry descriptors: what follows
+			// waits for the caller's recheck, as an end that came with
+			// the bytes does).
 			c.drained = int(n) < len(p)
 			return int(n), nil
 		case syscall.EINTR:

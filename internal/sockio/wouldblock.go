@@ -5,10 +5,13 @@ package sockio
 // a timeout: crypto/tls keeps a record it has begun and does not make the
 // error its own, so a TLS connection over the socket reads on after the
 // wait.
-var ErrWouldBlock error = wouldBlock{}
+//
+// It is a pointer, so that comparing an error with it is a comparison of
+// two words (it is made per event of a relayed stream).
+var ErrWouldBlock error = &wouldBlock{}
 
-type wouldBlock struct{}
+type wouldBlock struct{ _ byte }
 
-func (wouldBlock) Error() string   { return "sockio: nothing to read yet" }
-func (wouldBlock) Timeout() bool   { return false }
-func (wouldBlock) Temporary() bool { return true }
+func (*wouldBlock) Error() string   { return "sockio: nothing to read yet" }
+func (*wouldBlock) Timeout() bool   { return false }
+func (*wouldBlock) Temporary() bool { return true }
