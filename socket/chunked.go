@@ -61,12 +61,12 @@ func (d *chunked) Read(p []byte) (n int, err error) {
 	for d.err == nil {
 		switch d.state {
 		case chunkSizeLine:
-			if n > 0 && !d.lineBuffered() {
-				return n, nil
-			}
-			line, err := d.line()
+			line, err := d.line(n == 0)
 			if err != nil {
 				return n, d.fail(err)
+			}
+			if line == nil {
+				return n, nil
 			}
 			d.beginChunk(line)
 		case chunkData:
@@ -133,16 +133,10 @@ func (d *chunked) fail(err error) error {
 	return err
 }
 
-// lineBuffered reports whether the buffer holds the rest of the line
-// under way.
-func (d *chunked) lineBuffered() bool {
-	b, _ := d.br.Peek(d.br.Buffered())
-	return bytes.IndexByte(b[d.scanned:], '\n') >= 0
-}
-
 // line returns the line under way, with its LF, once it is buffered; it
-// stays in the buffer until beginChunk discards it.
-func (d *chunked) line() ([]byte, error) {
+// stays in the buffer until beginChunk discards it. fill false: only if
+// it is buffered whole (nil otherwise).
+func (d *chunked) line(fill bool) ([]byte, error) {
 	for {
 		b, _ := d.br.Peek(d.br.Buffered())
 		if i := bytes.IndexByte(b[d.scanned:], '\n'); i >= 0 {
@@ -153,6 +147,9 @@ func (d *chunked) line() ([]byte, error) {
 		d.scanned = len(b)
 		if len(b) == d.br.Size() {
 			return nil, errChunkLineLong
+		}
+		if !fill {
+			return nil, nil
 		}
 		if _, err := d.br.Peek(len(b) + 1); err != nil && err != bufio.ErrBufferFull {
 			return nil, err
