@@ -108,6 +108,7 @@ func FuzzJoin(f *testing.F) {
 	for _, s := range []string{
 		"/v1/chat/completions", "/..;/admin", "/%2e%2e%3b/x", "/a;b/../c", "/a/%252e%252e/b", "/files/100%25",
 		"/x/.%2e/y", "/;/x", "/a%5c..%5cb", "/..%c0%af", "/%2e%2e%2f", "/a/..", "/a/./b/", "//x", "/a%2520b",
+		"/", "//", "/a//b", "/a/", "/.../x", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", "/a/.", "/@:~/b",
 	} {
 		f.Add(s, "")
 	}
@@ -120,6 +121,18 @@ func FuzzJoin(f *testing.F) {
 				t.Fatal(err)
 			}
 			u, err := Join(base, rest, query)
+			if rest != "" && rest[0] == '/' && plainPath(rest) {
+				// The plain fast path answers as the general one.
+				if plain, escaped := checkPlain(rest), checkEscaped(rest); plain != escaped {
+					t.Fatalf("%q: checkPlain says %v, checkEscaped %v", rest, plain, escaped)
+				}
+				if err == nil && base.RawPath == "" && plainPath(base.Path) {
+					slow, serr := joinEscaped(base, rest, query)
+					if serr != nil || slow.String() != u.String() || slow.RawPath != u.RawPath || slow.Path != u.Path {
+						t.Fatalf("Join(%s, %q): plain %#v, escaped %#v (%v)", b, rest, u, slow, serr)
+					}
+				}
+			}
 			if err != nil {
 				continue
 			}

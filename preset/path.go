@@ -30,6 +30,26 @@ func Join(base *url.URL, rest, rawQuery string) (*url.URL, error) {
 	if strings.ContainsFunc(rawQuery, invalidInTarget) || strings.ContainsRune(rawQuery, '#') {
 		return nil, ErrBadPath
 	}
+	if base.RawPath == "" && plainPath(base.Path) && plainPath(rest) {
+		return joinPlain(base, rest, rawQuery), nil
+	}
+	return joinEscaped(base, rest, rawQuery)
+}
+
+// joinPlain is Join for a base path and rest that need no escaping and hold
+// no escapes (plainPath): the path is both the decoded and the escaped
+// form, so the request's URL is put together without decoding and
+// re-encoding it (the common case, once per request).
+func joinPlain(base *url.URL, rest, rawQuery string) *url.URL {
+	path := strings.TrimSuffix(base.Path, "/") + rest
+	if path == "" {
+		path = "/"
+	}
+	return &url.URL{Scheme: base.Scheme, Host: base.Host, Path: path, RawQuery: rawQuery}
+}
+
+// joinEscaped is Join for any checked rest.
+func joinEscaped(base *url.URL, rest, rawQuery string) (*url.URL, error) {
 	basePath := strings.TrimSuffix(base.EscapedPath(), "/")
 	escaped := basePath + rest
 	if escaped == "" {
@@ -53,6 +73,14 @@ func checkRest(rest string) error {
 	if rest == "" {
 		return nil
 	}
+	if rest[0] == '/' && plainPath(rest) {
+		return checkPlain(rest)
+	}
+	return checkEscaped(rest)
+}
+
+// checkEscaped is checkRest for any non-empty rest.
+func checkEscaped(rest string) error {
 	if rest[0] != '/' || strings.ContainsFunc(rest, invalidInTarget) || strings.ContainsRune(rest, '\\') {
 		return ErrBadPath
 	}
@@ -70,6 +98,49 @@ func checkRest(rest string) error {
 	}
 	return nil
 }
+
+// checkPlain is checkRest for a rest of plain bytes (plainPath), starting
+// with '/': with nothing to decode and no parameters or spaces, a segment is
+// harmful only when it is empty (a trailing slash aside) or all dots.
+func checkPlain(rest string) error {
+	for i := 1; i <= len(rest); {
+		j := strings.IndexByte(rest[i:], '/')
+		if j < 0 {
+			j = len(rest) - i
+		}
+		seg := rest[i : i+j]
+		if seg == "" {
+			if i+j == len(rest) {
+				return nil // trailing slash
+			}
+			return ErrBadPath
+		}
+		if strings.Trim(seg, ".") == "" {
+			return ErrBadPath
+		}
+		i += j + 1
+	}
+	return nil
+}
+
+// plainPath reports whether every byte of s is one a path carries as it
+// is, that needs no decoding, and that no server reads as a parameter or
+// trims: RFC 3986's unreserved characters, '/', ':' and '@'.
+func plainPath(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !plainByte[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+var plainByte = func() (t [256]bool) {
+	for _, c := range []byte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/:@") {
+		t[c] = true
+	}
+	return t
+}()
 
 // maxDecodeRounds is how many rounds of percent-decoding safeSegment looks
 // through; a segment still encoded after that is refused, as no client
