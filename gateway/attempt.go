@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/llmproxy/llmproxy/access"
+	"github.com/llmproxy/llmproxy/internal/relay"
 	"github.com/llmproxy/llmproxy/jsonscan"
 	"github.com/llmproxy/llmproxy/meter"
 	"github.com/llmproxy/llmproxy/netguard"
@@ -272,7 +273,7 @@ func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome,
 	var first *[]byte
 	if more {
 		first = firstBuffers.Get().(*[]byte)
-		n, rerr := resp.Body.Read(*first)
+		n, rerr := readFirst(resp.Body, *first)
 		*first = (*first)[:n]
 		if n == 0 && rerr == io.EOF && isEventStream(resp.Header.Get("Content-Type")) {
 			rerr = io.ErrUnexpectedEOF // a stream that ended before it began was cut too
@@ -306,6 +307,17 @@ func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome,
 }
 
 var firstBuffers = sync.Pool{New: func() any { b := make([]byte, 2<<10); return &b }}
+
+// readFirst reads an answer's first bytes. A body that relays itself (the
+// socket transport's) is read through its Relay, which the rest of it can
+// then go on with: a Read would begin net/http's decoder, and the stream
+// would cost a read more per event.
+func readFirst(body io.Reader, p []byte) (int, error) {
+	if r, ok := body.(relay.Relayer); ok {
+		return relay.Read(r, p)
+	}
+	return body.Read(p)
+}
 
 func keyName(k *Key) string {
 	if k == nil {
@@ -729,6 +741,7 @@ type answer struct {
 	first     *[]byte
 	unmetered bool
 	once      sync.Once
+	pending   error // Relay over Reads (relay.Reads)
 }
 
 func (a *answer) Read(b []byte) (int, error) {
@@ -742,6 +755,27 @@ func (a *answer) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	return a.body.Read(b)
+}
+
+// Relay is Read for the relay (relay.Relayer): the first-read bytes, then
+// the body's own Relay, or its Reads when it does not relay.
+func (a *answer) Relay(next func() []byte, put func(n int) bool) error {
+	for len(a.prefix) > 0 {
+		b := next()
+		n := copy(b, a.prefix)
+		a.prefix = a.prefix[n:]
+		if len(a.prefix) == 0 {
+			firstBuffers.Put(a.first)
+			a.first = nil
+		}
+		if !put(n) {
+			return relay.ErrPaused
+		}
+	}
+	if r, ok := a.body.(relay.Relayer); ok {
+		return r.Relay(next, put)
+	}
+	return relay.Reads(a.body, &a.pending, next, put)
 }
 
 func (a *answer) Close() error {

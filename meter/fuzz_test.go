@@ -21,7 +21,8 @@ func addFixtureSeeds(f *testing.F, add func(data []byte, format uint8, stream bo
 
 // FuzzWrap: arbitrary bytes never panic; without strip the output is the
 // input; Done is called once; the usage does not depend on how the body is
-// cut into reads and equals Parse's; with strip the output does not either.
+// cut into reads and equals Parse's; with strip the output does not either;
+// Relay gives what Read gives.
 func FuzzWrap(f *testing.F) {
 	addFixtureSeeds(f, func(data []byte, format uint8, stream bool) {
 		f.Add(data, format, stream, false, uint8(7))
@@ -56,6 +57,8 @@ func FuzzWrap(f *testing.F) {
 		if pu, _ := Parse(Format(format), stream, data); pu != u {
 			t.Fatalf("Parse %+v, Wrap %+v", pu, u)
 		}
+		// Relayed (a body that relays itself, paused, Reads mixed in): as read.
+		checkRelay(t, data, Options{Format: Format(format), Stream: stream, StripUsageChunk: strip, MaxBuffer: 1 << 20}, whole, u)
 		// A read error mid-way: passed on unchanged, Done once, incomplete.
 		boom := errors.New("boom")
 		calls := 0

@@ -1,9 +1,6 @@
 package meter
 
-import (
-	"io"
-	"slices"
-)
+import "io"
 
 // minRead is the least room offered to the underlying Read with strip.
 const minRead = 4 << 10
@@ -26,19 +23,7 @@ func (m *meter) readHeld(p []byte) (int, error) {
 			m.mu.Unlock()
 			return 0, err
 		}
-		// Make room: what went out goes, the held event moves up.
-		if m.off > 0 {
-			k := copy(m.buf, m.buf[m.off:])
-			m.buf = m.buf[:k]
-			m.base += int64(m.off)
-			m.ready -= m.off
-			m.scanned -= m.off
-			m.off = 0
-		}
-		if cap(m.buf)-len(m.buf) < minRead {
-			m.buf = slices.Grow(m.buf, max(4*minRead, len(m.buf)))
-		}
-		dst := m.buf[len(m.buf):cap(m.buf)]
+		dst := m.room()
 		m.mu.Unlock()
 
 		n, err := m.body.Read(dst)

@@ -182,6 +182,8 @@ type meter struct {
 	scanned int
 	err     error // the underlying read's error, returned once buf is drained
 
+	pending error // Relay over Reads: an error that came with bytes put stopped at
+
 	usageState
 }
 

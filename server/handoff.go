@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/llmproxy/llmproxy/socket"
+	"github.com/llmproxy/llmproxy/internal/relay"
 )
 
 // Handing a stream off.
@@ -403,12 +403,11 @@ func (h *handoff) copy() (werr, rerr error) {
 }
 
 // relayer is a response body that reads itself to the end, handing each
-// read to put (the socket transport's: see socket's body.Relay). put runs
-// where it must not wait; it returns false to stop the relay, which
-// returns socket.ErrPaused and goes on at its next call.
-type relayer interface {
-	Relay(next func() []byte, put func(n int) bool) error
-}
+// read to put (relay.Relayer: the socket transport's body, and the
+// gateway's answer and meter over it). put runs where it must not wait; it
+// returns false to stop the relay, which returns relay.ErrPaused and goes
+// on at its next call.
+type relayer = relay.Relayer
 
 // tryWriter writes what a connection takes at once, without waiting.
 type tryWriter interface {
@@ -460,7 +459,7 @@ func (h *handoff) relayCopy(r relayer, tw tryWriter) (werr, rerr error) {
 			rest = nil
 		}
 		switch err {
-		case socket.ErrPaused:
+		case relay.ErrPaused:
 		case io.EOF:
 			return nil, nil
 		default:

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/llmproxy/llmproxy/internal/relay"
 	"github.com/llmproxy/llmproxy/internal/sockio"
 )
 
@@ -279,7 +280,8 @@ func (b *body) Read(p []byte) (int, error) {
 		return 0, b.err
 	}
 	if b.dec != nil {
-		return 0, errReadAfterRelay
+		// Relay has begun decoding: a Read is one relayed read.
+		return relay.Read(b, p)
 	}
 	b.read = true
 	b.c.extendRead()
@@ -289,8 +291,6 @@ func (b *body) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
-
-var errReadAfterRelay = errors.New("socket: Read on a body Relay has begun to decode")
 
 // end ends the body with a read's error, which it returns as Read does:
 // io.EOF as it is, a failure as an *Error.
@@ -305,8 +305,8 @@ func (b *body) end(err error) error {
 	return err
 }
 
-// ErrPaused is what Relay returns when put asked it to stop.
-var ErrPaused = errors.New("socket: relay paused")
+// ErrPaused is what Relay returns when put asked it to stop (relay's).
+var ErrPaused = relay.ErrPaused
 
 // Relay reads the body as a loop of Reads would and hands each read to
 // put: next returns the buffer for a read, and put is told how many bytes
@@ -319,7 +319,9 @@ var ErrPaused = errors.New("socket: relay paused")
 // followed by the wait for more rather than by a read that finds nothing,
 // which saves a stream one system call per event. put then runs within
 // the loop and must not wait: rather than block (on a client's socket
-// that is full), it returns false, and the caller blocks outside.
+// that is full), it returns false, and the caller blocks outside. Once
+// Relay has begun decoding, a Read is one relayed read (relay.Read): the
+// gateway reads an answer's first bytes so, and may relay the rest.
 func (b *body) Relay(next func() []byte, put func(n int) bool) error {
 	if b.done.Load() {
 		return b.err

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmproxy/llmproxy/internal/relay"
 	"github.com/llmproxy/llmproxy/internal/sockio"
 	"github.com/llmproxy/llmproxy/providertest"
 )
@@ -148,6 +149,77 @@ func TestRelayPausesAndGoesOn(t *testing.T) {
 		if w := <-want; string(first)+got != w {
 			t.Fatalf("%s: relayed %q, want %q", path, string(first)+got, w)
 		}
+	}
+}
+
+// TestRelayAndReadTakeTurns: a first read through Relay (relay.Read, as
+// the gateway reads an answer's first bytes) leaves the body to the
+// relay's decoder, and a Read once Relay has begun is one relayed read:
+// Reads and Relay calls may follow one another, and nothing is lost.
+func TestRelayAndReadTakeTurns(t *testing.T) {
+	t.Parallel()
+	want := make(chan string, 1)
+	raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
+		for {
+			if _, _, err := c.ReadRequest(); err != nil {
+				return
+			}
+			want <- chunkedEvents(c, 100)
+		}
+	})
+	tr := newTransport(t)
+	req, _ := http.NewRequest("GET", raw.URL+"/stream", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := resp.Body.(*body)
+	var got strings.Builder
+	p := make([]byte, 5)
+	n, err := relay.Read(b, p)
+	if err != nil || n == 0 {
+		t.Fatalf("first relayed read: %d, %v", n, err)
+	}
+	got.Write(p[:n])
+	if b.dec == nil || b.read {
+		t.Fatal("the first read went through net/http's decoder: the rest cannot be relayed in the loop")
+	}
+	ended := false
+	for round := 0; !ended; round++ {
+		// A few Reads, then a relay paused after a few puts.
+		for range 3 {
+			n, err := resp.Body.Read(p)
+			got.Write(p[:n])
+			if err == io.EOF {
+				ended = true
+				break
+			}
+			if err != nil {
+				t.Fatalf("Read after Relay: %v", err)
+			}
+		}
+		if ended {
+			break
+		}
+		puts := 0
+		buf := make([]byte, 11)
+		err := b.Relay(func() []byte { return buf }, func(n int) bool {
+			got.Write(buf[:n])
+			puts++
+			return puts < 4
+		})
+		if err == io.EOF {
+			break
+		}
+		if err != ErrPaused {
+			t.Fatalf("round %d: Relay ended with %v", round, err)
+		}
+	}
+	if w := <-want; got.String() != w {
+		t.Fatalf("got %q, want %q", got.String(), w)
+	}
+	if b.read {
+		t.Fatal("a Read went to net/http's decoder after Relay began")
 	}
 }
 

@@ -1,0 +1,90 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/llmproxy/llmproxy/internal/relay"
+)
+
+// relaying is a body that relays itself in reads of size bytes and counts
+// the Reads made on it (the socket transport's body: a Read before Relay
+// would leave the stream to net/http's decoder, a read more per event).
+type relaying struct {
+	data  []byte
+	size  int
+	reads int
+}
+
+func (r *relaying) Relay(next func() []byte, put func(n int) bool) error {
+	for len(r.data) > 0 {
+		n := copy(next(), r.data[:min(r.size, len(r.data))])
+		r.data = r.data[n:]
+		if !put(n) {
+			return relay.ErrPaused
+		}
+	}
+	return io.EOF
+}
+
+func (r *relaying) Read(p []byte) (int, error) { r.reads++; return relay.Read(r, p) }
+func (r *relaying) Close() error               { return nil }
+
+// relayTo drives r to its end through buffers of size bytes, put stopping
+// it every other call.
+func relayTo(r relay.Relayer, size int) ([]byte, error) {
+	var out, b []byte
+	puts := 0
+	for {
+		err := r.Relay(func() []byte { b = make([]byte, size); return b }, func(n int) bool {
+			out = append(out, b[:n]...)
+			puts++
+			return puts%2 == 1
+		})
+		if err != relay.ErrPaused {
+			return out, err
+		}
+	}
+}
+
+// TestAnswerRelays: the first bytes of an answer are read through the
+// body's Relay, and the answer relays the rest: first what was read,
+// then the body's own Relay, never a Read.
+func TestAnswerRelays(t *testing.T) {
+	data := []byte("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n\ndata: [DONE]\n\n")
+	body := &relaying{data: bytes.Clone(data), size: 9}
+	first := firstBuffers.Get().(*[]byte)
+	n, err := readFirst(body, *first)
+	if err != nil || n != 9 {
+		t.Fatalf("readFirst: %d, %v; want the body's first read", n, err)
+	}
+	*first = (*first)[:n]
+	a := &answer{body: body, first: first, prefix: *first}
+	out, err := relayTo(a, 4)
+	if err != io.EOF || !bytes.Equal(out, data) {
+		t.Fatalf("relayed %q, %v; want %q, io.EOF", out, err, data)
+	}
+	if body.reads != 0 {
+		t.Fatalf("the body was Read %d times instead of relayed", body.reads)
+	}
+	if a.first != nil {
+		t.Fatal("the first-read buffer was not given back")
+	}
+}
+
+// TestAnswerRelaysReads: over a body that does not relay, the answer
+// relays by Reads, and an error that came with the last bytes comes next.
+func TestAnswerRelaysReads(t *testing.T) {
+	boom := errors.New("boom")
+	a := &answer{body: io.NopCloser(io.MultiReader(bytes.NewReader([]byte("data: x\n\n")), &failing{boom}))}
+	out, err := relayTo(a, 3)
+	if err != boom || string(out) != "data: x\n\n" {
+		t.Fatalf("relayed %q, %v; want the bytes, then boom", out, err)
+	}
+}
+
+type failing struct{ err error }
+
+func (f *failing) Read([]byte) (int, error) { return 0, f.err }

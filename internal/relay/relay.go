@@ -1,0 +1,75 @@
+// Package relay is the contract between a response body that relays itself
+// and the layers that carry it to the client.
+//
+// The socket transport's body reads a chunked stream within one wait on its
+// socket (socket.body.Relay): a read that empties the socket is followed by
+// the wait for more, not by a read that finds nothing, which saves a stream
+// one system call per event. A Read cannot do that (each Read is a wait of
+// its own, which must begin with a read), so the layers between the body
+// and the client's connection — the gateway's answer and its usage meter —
+// pass Relay through rather than Read.
+package relay
+
+import (
+	"errors"
+	"io"
+)
+
+// Relayer is a body that reads itself to the end: next returns the buffer
+// for a read, and put is told how many bytes of it were read (they are the
+// caller's now, whatever put returns). put may run where it must not wait;
+// it returns false to stop the relay, which then returns ErrPaused and
+// goes on where it stopped at its next call. Relay returns io.EOF at the
+// body's end and the read's error when a read fails.
+type Relayer interface {
+	Relay(next func() []byte, put func(n int) bool) error
+}
+
+// ErrPaused is what Relay returns when put asked it to stop.
+var ErrPaused = errors.New("socket: relay paused")
+
+// Read reads once from r into p: the first read Relay hands over, paused
+// after it. It is a Relayer's Read once its Relay began, and the first read
+// of a body that is then relayed.
+func Read(r Relayer, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n := 0
+	err := r.Relay(func() []byte { return p }, func(m int) bool {
+		n = m
+		return false
+	})
+	if err == ErrPaused {
+		return n, nil
+	}
+	return n, err
+}
+
+// Reads is Relay for a body that does not relay itself: a loop of Reads.
+// pending keeps, between calls, an error that came with bytes put stopped
+// at (the caller's, one per body).
+func Reads(r io.Reader, pending *error, next func() []byte, put func(n int) bool) error {
+	if err := *pending; err != nil {
+		*pending = nil
+		return err
+	}
+	for empty := 0; ; {
+		n, err := r.Read(next())
+		if n > 0 && !put(n) {
+			*pending = err
+			return ErrPaused
+		}
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			empty = 0
+		} else if empty++; empty == maxEmptyReads {
+			return io.ErrNoProgress
+		}
+	}
+}
+
+// maxEmptyReads bounds consecutive (0, nil) reads, as bufio does.
+const maxEmptyReads = 100
