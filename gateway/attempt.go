@@ -273,7 +273,7 @@ func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome,
 	var first *[]byte
 	if more {
 		first = firstBuffers.Get().(*[]byte)
-		n, rerr := readFirst(resp.Body, *first)
+		n, rerr := readFirst(resp, *first)
 		*first = (*first)[:n]
 		if n == 0 && rerr == io.EOF && isEventStream(resp.Header.Get("Content-Type")) {
 			rerr = io.ErrUnexpectedEOF // a stream that ended before it began was cut too
@@ -308,15 +308,17 @@ func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome,
 
 var firstBuffers = sync.Pool{New: func() any { b := make([]byte, 2<<10); return &b }}
 
-// readFirst reads an answer's first bytes. A body that relays itself (the
-// socket transport's) is read through its Relay, which the rest of it can
-// then go on with: a Read would begin net/http's decoder, and the stream
-// would cost a read more per event.
-func readFirst(body io.Reader, p []byte) (int, error) {
-	if r, ok := body.(relay.Relayer); ok {
+// readFirst reads an answer's first bytes. The body of an event stream that
+// relays itself (the socket transport's) is read through its Relay, which
+// the server's relay can then go on with: a Read would begin net/http's
+// decoder, and the stream would cost a read more per event. Other answers
+// are read: a stream that announces trailers is not relayed (the server
+// forwards them, which net/http's decoder collects).
+func readFirst(resp *http.Response, p []byte) (int, error) {
+	if r, ok := resp.Body.(relay.Relayer); ok && len(resp.Trailer) == 0 && isEventStream(resp.Header.Get("Content-Type")) {
 		return relay.Read(r, p)
 	}
-	return body.Read(p)
+	return resp.Body.Read(p)
 }
 
 func keyName(k *Key) string {

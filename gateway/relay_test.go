@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/http"
 	"testing"
 
 	"github.com/llmproxy/llmproxy/internal/relay"
@@ -56,7 +57,8 @@ func TestAnswerRelays(t *testing.T) {
 	data := []byte("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n\ndata: [DONE]\n\n")
 	body := &relaying{data: bytes.Clone(data), size: 9}
 	first := firstBuffers.Get().(*[]byte)
-	n, err := readFirst(body, *first)
+	resp := &http.Response{Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: body}
+	n, err := readFirst(resp, *first)
 	if err != nil || n != 9 {
 		t.Fatalf("readFirst: %d, %v; want the body's first read", n, err)
 	}
@@ -71,6 +73,25 @@ func TestAnswerRelays(t *testing.T) {
 	}
 	if a.first != nil {
 		t.Fatal("the first-read buffer was not given back")
+	}
+}
+
+// TestReadFirstReadsOtherAnswers: an answer that is not an event stream,
+// or a stream that announces trailers, is read (net/http's decoder keeps
+// the trailers the server forwards).
+func TestReadFirstReadsOtherAnswers(t *testing.T) {
+	for _, h := range []struct {
+		ct      string
+		trailer http.Header
+	}{
+		{"application/json", nil},
+		{"text/event-stream", http.Header{"X-Usage": nil}},
+	} {
+		body := &relaying{data: []byte("{}"), size: 1}
+		resp := &http.Response{Header: http.Header{"Content-Type": {h.ct}}, Trailer: h.trailer, Body: body}
+		if _, err := readFirst(resp, make([]byte, 8)); err != nil || body.reads != 1 {
+			t.Fatalf("%s, trailers %v: %d Reads, %v; want it read", h.ct, h.trailer, body.reads, err)
+		}
 	}
 }
 
