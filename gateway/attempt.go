@@ -747,6 +747,10 @@ type answer struct {
 }
 
 func (a *answer) Read(b []byte) (int, error) {
+	if err := a.pending; err != nil { // see Relay
+		a.pending = nil
+		return 0, err
+	}
 	if len(a.prefix) > 0 {
 		n := copy(b, a.prefix)
 		a.prefix = a.prefix[n:]

@@ -106,6 +106,39 @@ func TestAnswerRelaysReads(t *testing.T) {
 	}
 }
 
+// TestAnswerReadAfterPausedRelay: an error that came with the bytes a
+// relay by Reads paused on comes from the next Read too.
+func TestAnswerReadAfterPausedRelay(t *testing.T) {
+	boom := errors.New("boom")
+	a := &answer{body: io.NopCloser(&lastWith{data: []byte("data: x\n\n"), err: boom})}
+	b := make([]byte, 64)
+	err := a.Relay(func() []byte { return b }, func(int) bool { return false })
+	if err != relay.ErrPaused {
+		t.Fatalf("Relay: %v, want a pause", err)
+	}
+	if n, err := a.Read(b); n != 0 || err != boom {
+		t.Fatalf("Read after the pause: %d, %v; want boom", n, err)
+	}
+}
+
+// lastWith returns err with the last bytes of data, then io.EOF.
+type lastWith struct {
+	data []byte
+	err  error
+}
+
+func (l *lastWith) Read(p []byte) (int, error) {
+	if len(l.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, l.data)
+	l.data = l.data[n:]
+	if len(l.data) == 0 {
+		return n, l.err
+	}
+	return n, nil
+}
+
 type failing struct{ err error }
 
 func (f *failing) Read([]byte) (int, error) { return 0, f.err }

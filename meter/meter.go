@@ -220,6 +220,11 @@ func (m *meter) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if err := m.pending; err != nil {
+		// An error that came with the bytes a Relay over Reads stopped at.
+		m.pending = nil
+		return 0, err
+	}
 	if m.strip {
 		return m.readHeld(p)
 	}

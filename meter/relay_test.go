@@ -171,6 +171,28 @@ func TestRelayOverReads(t *testing.T) {
 	}
 }
 
+// TestRelayCutShort: a stream cut before its last event comes out of Relay
+// as out of Read (RequireEnd: io.ErrUnexpectedEOF), also when it was
+// relayed by Reads, paused on its last bytes and then Read.
+func TestRelayCutShort(t *testing.T) {
+	data := []byte("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n")
+	for _, strip := range []bool{false, true} {
+		for _, body := range []io.ReadCloser{&relayBody{data: bytes.Clone(data), sizes: []int{5}}, io.NopCloser(&errWithLast{data: bytes.Clone(data), err: io.EOF})} {
+			calls := 0
+			w := Wrap(body, Options{Stream: true, StripUsageChunk: strip, RequireEnd: true, Done: func(_ Usage, ok bool) {
+				calls++
+				if ok {
+					t.Error("complete, cut short")
+				}
+			}})
+			out, err := relayAll(t, w, 64, 1, true)
+			if err != io.ErrUnexpectedEOF || !bytes.Equal(out, data) || calls != 1 {
+				t.Fatalf("strip %v, %T: %q, %v, Done %d times; want the bytes, io.ErrUnexpectedEOF, once", strip, body, out, err, calls)
+			}
+		}
+	}
+}
+
 // errWithLast returns err with the last bytes of data, once; io.EOF after.
 type errWithLast struct {
 	data []byte

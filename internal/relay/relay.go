@@ -26,7 +26,7 @@ type Relayer interface {
 }
 
 // ErrPaused is what Relay returns when put asked it to stop.
-var ErrPaused = errors.New("socket: relay paused")
+var ErrPaused = errors.New("relay: paused")
 
 // Read reads once from r into p: the first read Relay hands over, paused
 // after it. It is a Relayer's Read once its Relay began, and the first read
