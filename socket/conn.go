@@ -272,6 +272,33 @@ type body struct {
 	chunked bool     // the body is chunked: Relay may decode it itself
 	read    bool     // Read was called: net/http's decoder has begun
 	dec     *chunked // Relay's decoder, once it began
+
+	// A Read once Relay began (readRelayed): its buffer and count, and the
+	// callbacks that use them, made once per body rather than per Read.
+	rp    []byte
+	rn    int
+	rnext func() []byte
+	rput  func(int) bool
+}
+
+// readRelayed is Read once Relay has begun decoding: one relayed read, as
+// relay.Read makes it.
+func (b *body) readRelayed(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if b.rnext == nil {
+		b.rnext = func() []byte { return b.rp }
+		b.rput = func(n int) bool { b.rn = n; return false }
+	}
+	b.rp, b.rn = p, 0
+	err := b.Relay(b.rnext, b.rput)
+	n := b.rn
+	b.rp = nil
+	if err == ErrPaused {
+		return n, nil
+	}
+	return n, err
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -280,8 +307,7 @@ func (b *body) Read(p []byte) (int, error) {
 		return 0, b.err
 	}
 	if b.dec != nil {
-		// Relay has begun decoding: a Read is one relayed read.
-		return relay.Read(b, p)
+		return b.readRelayed(p)
 	}
 	b.read = true
 	b.c.extendRead()
