@@ -752,29 +752,28 @@ func (a *answer) Read(b []byte) (int, error) {
 		return 0, err
 	}
 	if len(a.prefix) > 0 {
-		n := copy(b, a.prefix)
-		a.prefix = a.prefix[n:]
-		if len(a.prefix) == 0 {
-			firstBuffers.Put(a.first)
-			a.first = nil
-		}
-		return n, nil
+		return a.takePrefix(b), nil
 	}
 	return a.body.Read(b)
+}
+
+// takePrefix copies the first-read bytes into b, as many as fit, and gives
+// their buffer back once they are all out.
+func (a *answer) takePrefix(b []byte) int {
+	n := copy(b, a.prefix)
+	a.prefix = a.prefix[n:]
+	if len(a.prefix) == 0 {
+		firstBuffers.Put(a.first)
+		a.first = nil
+	}
+	return n
 }
 
 // Relay is Read for the relay (relay.Relayer): the first-read bytes, then
 // the body's own Relay, or its Reads when it does not relay.
 func (a *answer) Relay(next func() []byte, put func(n int) bool) error {
 	for len(a.prefix) > 0 {
-		b := next()
-		n := copy(b, a.prefix)
-		a.prefix = a.prefix[n:]
-		if len(a.prefix) == 0 {
-			firstBuffers.Put(a.first)
-			a.first = nil
-		}
-		if !put(n) {
+		if !put(a.takePrefix(next())) {
 			return relay.ErrPaused
 		}
 	}

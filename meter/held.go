@@ -34,35 +34,48 @@ func (m *meter) readHeld(p []byte) (int, error) {
 		}
 
 		m.mu.Lock()
-		m.buf = m.buf[:len(m.buf)+n]
+		m.took(n)
 		var fire bool
 		var u Usage
-		if m.ended {
-			// Closed meanwhile: pass on whatever still comes.
-			m.ready, m.scanned = len(m.buf), len(m.buf)
-		} else {
-			if n > 0 {
-				m.scanHeld()
-			}
-			if err != nil {
-				// The last event may lack its blank line: it is still
-				// whole as far as the body went.
-				if t := m.tail(); t != nil && m.unit(t, true) {
-					m.buf = m.buf[:len(m.buf)-len(t)]
-				}
-				m.ready = len(m.buf)
-				u, fire = m.end(), true
-				err = m.cut(err)
-			}
-		}
 		if err != nil {
-			m.err = err
+			u, fire, err = m.heldEnd(err)
 		}
 		m.mu.Unlock()
 		if fire && m.done != nil {
 			m.done(u, err == io.EOF)
 		}
 	}
+}
+
+// took takes n bytes read into room() into buf and decides on them: what
+// may go out moves ready. m.mu is held.
+func (m *meter) took(n int) {
+	m.buf = m.buf[:len(m.buf)+n]
+	if m.ended {
+		// Closed meanwhile: pass on whatever still comes.
+		m.ready, m.scanned = len(m.buf), len(m.buf)
+	} else if n > 0 {
+		m.scanHeld()
+	}
+}
+
+// heldEnd ends the body with the read's error: the last event goes out
+// (unless it is the usage-only chunk), and the error is kept for the
+// reads after what is ready. It returns the error to report and, when
+// Done is due, the usage. m.mu is held.
+func (m *meter) heldEnd(err error) (u Usage, fire bool, _ error) {
+	if !m.ended {
+		// The last event may lack its blank line: it is still whole as
+		// far as the body went.
+		if t := m.tail(); t != nil && m.unit(t, true) {
+			m.buf = m.buf[:len(m.buf)-len(t)]
+		}
+		m.ready = len(m.buf)
+		u, fire = m.end(), true
+		err = m.cut(err)
+	}
+	m.err = err
+	return u, fire, err
 }
 
 // scanHeld scans the bytes appended to buf since the last scan, decides on

@@ -69,13 +69,7 @@ func (m *meter) relayHeld(r relay.Relayer, next func() []byte, put func(n int) b
 		return m.room()
 	}, func(n int) bool {
 		m.mu.Lock()
-		m.buf = m.buf[:len(m.buf)+n]
-		if m.ended {
-			// Closed meanwhile: pass on whatever still comes.
-			m.ready, m.scanned = len(m.buf), len(m.buf)
-		} else {
-			m.scanHeld()
-		}
+		m.took(n)
 		m.mu.Unlock()
 		return m.putReady(next, put)
 	})
@@ -84,21 +78,8 @@ func (m *meter) relayHeld(r relay.Relayer, next func() []byte, put func(n int) b
 	}
 	// The body's end or failure, as readHeld takes it.
 	m.mu.Lock()
-	var fire bool
-	var u Usage
-	if m.ended {
-		m.ready, m.scanned = len(m.buf), len(m.buf)
-	} else {
-		// The last event may lack its blank line: it is still whole as far
-		// as the body went.
-		if t := m.tail(); t != nil && m.unit(t, true) {
-			m.buf = m.buf[:len(m.buf)-len(t)]
-		}
-		m.ready = len(m.buf)
-		u, fire = m.end(), true
-		err = m.cut(err)
-	}
-	m.err = err
+	m.took(0)
+	u, fire, err := m.heldEnd(err)
 	m.mu.Unlock()
 	if fire && m.done != nil {
 		m.done(u, err == io.EOF)

@@ -22,7 +22,8 @@ var ErrBadPath = errors.New("the path after the preset has an empty, '.' or '..'
 // slashes and backslashes, and control characters. A trailing slash is
 // kept.
 func Join(base *url.URL, rest, rawQuery string) (*url.URL, error) {
-	if err := checkRest(rest); err != nil {
+	plain := plainPath(rest) // looked at once: checked and joined as it is
+	if err := checkRest(rest, plain); err != nil {
 		return nil, err
 	}
 	// A fragment never belongs in a request target (Go's server lets '#'
@@ -30,7 +31,7 @@ func Join(base *url.URL, rest, rawQuery string) (*url.URL, error) {
 	if strings.ContainsFunc(rawQuery, invalidInTarget) || strings.ContainsRune(rawQuery, '#') {
 		return nil, ErrBadPath
 	}
-	if base.RawPath == "" && plainPath(base.Path) && plainPath(rest) {
+	if plain && base.RawPath == "" && plainPath(base.Path) {
 		return joinPlain(base, rest, rawQuery), nil
 	}
 	return joinEscaped(base, rest, rawQuery)
@@ -69,11 +70,12 @@ func joinEscaped(base *url.URL, rest, rawQuery string) (*url.URL, error) {
 	return u, nil
 }
 
-func checkRest(rest string) error {
+// checkRest refuses a rest Join must not join; plain: plainPath(rest).
+func checkRest(rest string, plain bool) error {
 	if rest == "" {
 		return nil
 	}
-	if rest[0] == '/' && plainPath(rest) {
+	if plain && rest[0] == '/' {
 		return checkPlain(rest)
 	}
 	return checkEscaped(rest)

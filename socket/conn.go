@@ -269,36 +269,10 @@ type body struct {
 	done     atomic.Bool
 	err      error // the terminal error, once done
 
-	chunked bool     // the body is chunked: Relay may decode it itself
-	read    bool     // Read was called: net/http's decoder has begun
-	dec     *chunked // Relay's decoder, once it began
-
-	// A Read once Relay began (readRelayed): its buffer and count, and the
-	// callbacks that use them, made once per body rather than per Read.
-	rp    []byte
-	rn    int
-	rnext func() []byte
-	rput  func(int) bool
-}
-
-// readRelayed is Read once Relay has begun decoding: one relayed read, as
-// relay.Read makes it.
-func (b *body) readRelayed(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if b.rnext == nil {
-		b.rnext = func() []byte { return b.rp }
-		b.rput = func(n int) bool { b.rn = n; return false }
-	}
-	b.rp, b.rn = p, 0
-	err := b.Relay(b.rnext, b.rput)
-	n := b.rn
-	b.rp = nil
-	if err == ErrPaused {
-		return n, nil
-	}
-	return n, err
+	chunked bool         // the body is chunked: Relay may decode it itself
+	read    bool         // Read was called: net/http's decoder has begun
+	dec     *chunked     // Relay's decoder, once it began
+	relayed relay.Reader // Reads once Relay began
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -307,7 +281,8 @@ func (b *body) Read(p []byte) (int, error) {
 		return 0, b.err
 	}
 	if b.dec != nil {
-		return b.readRelayed(p)
+		// Relay has begun decoding: a Read is one relayed read.
+		return b.relayed.Read(b, p)
 	}
 	b.read = true
 	b.c.extendRead()
@@ -346,8 +321,9 @@ var ErrPaused = relay.ErrPaused
 // which saves a stream one system call per event. put then runs within
 // the loop and must not wait: rather than block (on a client's socket
 // that is full), it returns false, and the caller blocks outside. Once
-// Relay has begun decoding, a Read is one relayed read (relay.Read): the
-// gateway reads an answer's first bytes so, and may relay the rest.
+// Relay has begun decoding, a Read is one relayed read (relay.Reader); the
+// gateway reads an answer's first bytes so (relay.Read), and may relay the
+// rest.
 func (b *body) Relay(next func() []byte, put func(n int) bool) error {
 	if b.done.Load() {
 		return b.err

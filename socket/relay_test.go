@@ -64,20 +64,27 @@ func chunkedEvents(c io.Writer, n int) string {
 	return all.String()
 }
 
+// eventsUpstream answers every request with chunkedEvents(n) and sends
+// what each body holds on want.
+func eventsUpstream(t *testing.T, n int) (raw *providertest.Raw, want chan string) {
+	want = make(chan string, 4)
+	raw = providertest.NewRaw(t, func(c *providertest.RawConn) {
+		for {
+			if _, _, err := c.ReadRequest(); err != nil {
+				return
+			}
+			want <- chunkedEvents(c, n)
+		}
+	})
+	return raw, want
+}
+
 // TestRelayDecodesAndReuses: events whose chunks arrive in pieces come
 // out whole and in order, the trailer is read, and the connection goes
 // back to the pool for the next request, a while later.
 func TestRelayDecodesAndReuses(t *testing.T) {
 	t.Parallel()
-	want := make(chan string, 2)
-	raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
-		for {
-			if _, _, err := c.ReadRequest(); err != nil {
-				return
-			}
-			want <- chunkedEvents(c, 200)
-		}
-	})
+	raw, want := eventsUpstream(t, 200)
 	tr := newTransport(t)
 	for i, size := range []int{7, 1 << 10} {
 		if i > 0 {
@@ -158,15 +165,7 @@ func TestRelayPausesAndGoesOn(t *testing.T) {
 // Reads and Relay calls may follow one another, and nothing is lost.
 func TestRelayAndReadTakeTurns(t *testing.T) {
 	t.Parallel()
-	want := make(chan string, 1)
-	raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
-		for {
-			if _, _, err := c.ReadRequest(); err != nil {
-				return
-			}
-			want <- chunkedEvents(c, 100)
-		}
-	})
+	raw, want := eventsUpstream(t, 100)
 	tr := newTransport(t)
 	req, _ := http.NewRequest("GET", raw.URL+"/stream", nil)
 	resp, err := tr.RoundTrip(req)

@@ -29,17 +29,36 @@ type Relayer interface {
 var ErrPaused = errors.New("relay: paused")
 
 // Read reads once from r into p: the first read Relay hands over, paused
-// after it. It is a Relayer's Read once its Relay began, and the first read
-// of a body that is then relayed.
+// after it. It is the first read of a body that is then relayed; Reader
+// makes such reads again and again.
 func Read(r Relayer, p []byte) (int, error) {
+	var rd Reader
+	return rd.Read(r, p)
+}
+
+// Reader makes Reads through a Relayer's Relay (a body's Read once its
+// Relay began), with the callbacks made once rather than per Read. The
+// zero value is ready to use.
+type Reader struct {
+	p    []byte
+	n    int
+	next func() []byte
+	put  func(int) bool
+}
+
+// Read reads once from r into p, as the package's Read does.
+func (rd *Reader) Read(r Relayer, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n := 0
-	err := r.Relay(func() []byte { return p }, func(m int) bool {
-		n = m
-		return false
-	})
+	if rd.next == nil {
+		rd.next = func() []byte { return rd.p }
+		rd.put = func(n int) bool { rd.n = n; return false }
+	}
+	rd.p, rd.n = p, 0
+	err := r.Relay(rd.next, rd.put)
+	n := rd.n
+	rd.p = nil
 	if err == ErrPaused {
 		return n, nil
 	}
