@@ -92,7 +92,7 @@ func (c *conn) readSocket(p []byte) (int, error) {
 		}
 		c.rd.mu.Lock()
 		due := c.rd.due
-		if !due.IsZero() && !time.Now().Before(due) {
+		if !due.IsZero() && time.Until(due) <= 0 {
 			c.rd.mu.Unlock()
 			return n, err
 		}
@@ -128,7 +128,7 @@ func (c *conn) read(p []byte) (int, error) {
 func (c *conn) park() (stopped bool) {
 	r := &c.rd
 	r.mu.Lock()
-	if !r.due.IsZero() && !r.due.After(time.Now()) {
+	if !r.due.IsZero() && time.Until(r.due) <= 0 {
 		r.mu.Unlock()
 		return true
 	}
@@ -182,7 +182,7 @@ func (c *conn) SetReadDeadline(t time.Time) error {
 	if t.IsZero() {
 		return nil
 	}
-	if !t.After(time.Now()) {
+	if time.Until(t) <= 0 {
 		// net/http stopping its background read. Parked, it returns at
 		// once; a read that comes later returns the timeout without the
 		// socket (stale). Only a read on the socket needs the socket's

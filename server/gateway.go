@@ -27,7 +27,7 @@ func (s *Server) serveGateway(w *logWriter, r *http.Request, snap *gateway.Snaps
 	caller, inProcess := access.CallerFrom(r.Context())
 	if !inProcess {
 		var err error
-		caller, err = snap.Keys().Authenticate(r, time.Now())
+		caller, err = snap.Keys().Authenticate(r, w.start)
 		if err != nil && !(errors.Is(err, access.ErrMissing) && snap.Keys().Public()) {
 			writeErrorCode(w, http.StatusUnauthorized, typeAuth, "invalid_api_key", err.Error())
 			return
@@ -103,10 +103,10 @@ func (s *Server) admit(w *logWriter, r *http.Request, caller *access.Caller) (ac
 	return nil, false
 }
 
-// settle runs when a request's answer has ended: it tells the limiter the
-// tokens and cost, and counts usage per client key, model, provider and
-// provider key.
-func (s *Server) settle(w *logWriter, plan *gateway.Plan, ticket access.Ticket) {
+// settle runs when a request's answer has ended (at now): it tells the
+// limiter the tokens and cost, and counts usage per client key, model,
+// provider and provider key.
+func (s *Server) settle(w *logWriter, plan *gateway.Plan, ticket access.Ticket, now time.Time) {
 	res := &w.usage // the log line reads it; kept in the writer, not allocated
 	*res = plan.Result()
 	tokens := res.Usage.Total()
@@ -122,7 +122,7 @@ func (s *Server) settle(w *logWriter, plan *gateway.Plan, ticket access.Ticket) 
 		return
 	}
 	if s.onUsage != nil {
-		s.onUsage(*res, time.Now())
+		s.onUsage(*res, now)
 	}
 	model := res.Model
 	if model == "" {

@@ -196,11 +196,11 @@ func (s *Server) logRequest(w *logWriter, r *http.Request) {
 // counts it, and writes its log line. aborted: the client's connection was
 // cut off mid-response.
 func (s *Server) endRequest(w *logWriter, method string, u *url.URL, aborted bool) {
+	now := time.Now()
 	if w.ticket != nil {
-		s.settle(w, w.plan, w.ticket)
+		s.settle(w, w.plan, w.ticket, now)
 	}
 	status := w.status
-	now := time.Now()
 	duration := now.Sub(w.start)
 	if w.stats != nil {
 		if w.streaming {
@@ -210,7 +210,7 @@ func (s *Server) endRequest(w *logWriter, method string, u *url.URL, aborted boo
 		if first == 0 { // no body: the headers were the first bytes
 			first = w.headerAt
 		}
-		w.stats.Done(status, w.bytesIn.Load(), w.bytesOut, first, duration, w.failed)
+		w.stats.Done(now, status, w.bytesIn.Load(), w.bytesOut, first, duration, w.failed)
 	}
 	level := slog.LevelInfo
 	if aborted || status >= 500 {

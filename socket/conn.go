@@ -388,7 +388,7 @@ func (b *body) Relay(next func() []byte, put func(n int) bool) error {
 		// The socket's deadline fired: it may be earlier than the one due
 		// (idleConn).
 		due := ic.readDue()
-		if !due.IsZero() && !time.Now().Before(due) {
+		if !due.IsZero() && time.Until(due) <= 0 {
 			return b.end(err)
 		}
 		ic.setRead(due)

@@ -3,6 +3,8 @@ package socket
 import (
 	"net"
 	"time"
+
+	"github.com/llmproxy/llmproxy/internal/clock"
 )
 
 // idleConn is the TCP connection under TLS. It keeps the timeouts exact
@@ -45,7 +47,7 @@ type idleConn struct {
 // startRead starts a read that may wait for idle: the clock runs from now
 // (a slow reader is not a silent upstream).
 func (ic *idleConn) startRead(idle time.Duration) {
-	now := time.Now()
+	now := clock.Now()
 	ic.readIdle, ic.readFrom, ic.readUntil = idle, now, time.Time{}
 	ic.readBy(now.Add(idle))
 }
@@ -53,7 +55,7 @@ func (ic *idleConn) startRead(idle time.Duration) {
 // startFixed starts reads that must end within d, however many bytes come
 // meanwhile: the response header's timeout, the liveness probe.
 func (ic *idleConn) startFixed(d time.Duration) {
-	ic.readIdle, ic.readUntil = 0, time.Now().Add(d)
+	ic.readIdle, ic.readUntil = 0, clock.Now().Add(d)
 	ic.readBy(ic.readUntil)
 }
 
@@ -97,7 +99,7 @@ func (ic *idleConn) SetDeadline(t time.Time) error {
 }
 
 func (ic *idleConn) startWrite(idle time.Duration) {
-	now := time.Now()
+	now := clock.Now()
 	ic.writeIdle, ic.writeFrom = idle, now
 	if now.Sub(ic.writePushed) > idle/4 {
 		ic.Conn.SetWriteDeadline(now.Add(idle))
@@ -113,13 +115,13 @@ func (ic *idleConn) Read(p []byte) (int, error) {
 	for {
 		n, err := ic.Conn.Read(p)
 		if n > 0 && ic.readIdle > 0 {
-			ic.readFrom = time.Now()
+			ic.readFrom = clock.Now()
 		}
 		if n > 0 || err == nil || !isTimeout(err) {
 			return n, err
 		}
 		due := ic.readDue()
-		if !due.IsZero() && !time.Now().Before(due) {
+		if !due.IsZero() && time.Until(due) <= 0 {
 			return n, err
 		}
 		// An earlier deadline fired (an old one left in place, or the
@@ -134,13 +136,13 @@ func (ic *idleConn) Write(p []byte) (int, error) {
 		n, err := ic.Conn.Write(p[written:])
 		written += n
 		if n > 0 && ic.writeIdle > 0 {
-			ic.writeFrom = time.Now()
+			ic.writeFrom = clock.Now()
 		}
 		if err == nil || ic.writeIdle == 0 || !isTimeout(err) {
 			return written, err
 		}
 		due := ic.writeFrom.Add(ic.writeIdle)
-		if !time.Now().Before(due) {
+		if time.Until(due) <= 0 {
 			return written, err
 		}
 		ic.Conn.SetWriteDeadline(due)

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/llmproxy/llmproxy/internal/clock"
 	"github.com/llmproxy/llmproxy/internal/sockio"
 	"github.com/llmproxy/llmproxy/replay"
 )
@@ -209,7 +210,7 @@ func (t *Transport) CloseIdleConnections() {
 
 // getConn returns a live pooled connection to target or dials a new one.
 func (t *Transport) getConn(ctx context.Context, target endpoint) (*conn, error) {
-	now := time.Now()
+	now := clock.Now()
 	for {
 		c := t.popIdle(target.key, now)
 		if c == nil {
@@ -260,7 +261,7 @@ func (t *Transport) popIdle(key string, now time.Time) *conn {
 
 // putIdle pools c for reuse, or closes it when the pool is full.
 func (t *Transport) putIdle(c *conn) {
-	c.idleAt = time.Now()
+	c.idleAt = clock.Now()
 	t.mu.Lock()
 	if t.idle == nil {
 		t.idle = make(map[string]*idleList)

@@ -97,11 +97,11 @@ type Route struct {
 // Request counts a request arriving.
 func (r *Route) Request() { r.requests.Add(1) }
 
-// Done records a finished request: its status (499 when the client left),
-// bytes each way, time to first byte (zero when none was sent) and total
-// time, and whether the upstream failed (unreachable, timed out, or broke
-// off mid-response).
-func (r *Route) Done(status int, bytesIn, bytesOut int64, firstByte, total time.Duration, upstreamFailed bool) {
+// Done records a request finished at the time at: its status (499 when the
+// client left), bytes each way, time to first byte (zero when none was
+// sent) and total time, and whether the upstream failed (unreachable,
+// timed out, or broke off mid-response).
+func (r *Route) Done(at time.Time, status int, bytesIn, bytesOut int64, firstByte, total time.Duration, upstreamFailed bool) {
 	switch {
 	case status == 499:
 		r.status[classClientClosed].Add(1)
@@ -113,11 +113,10 @@ func (r *Route) Done(status int, bytesIn, bytesOut int64, firstByte, total time.
 	if upstreamFailed {
 		r.upstreamErrors.Add(1)
 	}
-	now := time.Now()
 	if firstByte > 0 {
-		r.firstByte.observe(now, firstByte)
+		r.firstByte.observe(at, firstByte)
 	}
-	r.total.observe(now, total)
+	r.total.observe(at, total)
 }
 
 // Fallback counts a fallback from socket to fetch, by reason.

@@ -24,14 +24,14 @@ func TestCountsAndPercentiles(t *testing.T) {
 			if i%10 == 0 {
 				status = 502
 			}
-			r.Done(status, 10, 100, time.Duration(i)*time.Millisecond, time.Duration(i)*10*time.Millisecond, status == 502)
+			r.Done(time.Now(), status, 10, 100, time.Duration(i)*time.Millisecond, time.Duration(i)*10*time.Millisecond, status == 502)
 		}()
 	}
 	wg.Wait()
 	r.Fallback("tls")
 	r.Fallback("tls")
 	r.Resume()
-	s.Route("generic/https").Done(499, 0, 0, 0, time.Second, false)
+	s.Route("generic/https").Done(time.Now(), 499, 0, 0, 0, time.Second, false)
 
 	snap := s.Snapshot()
 	o := snap.Routes["openai"]
@@ -73,7 +73,7 @@ func TestPrometheusCollector(t *testing.T) {
 	s := New("v2")
 	r := s.Route("claude")
 	r.Request()
-	r.Done(200, 5, 7, 30*time.Millisecond, 2*time.Second, false)
+	r.Done(time.Now(), 200, 5, 7, 30*time.Millisecond, 2*time.Second, false)
 	r.Fallback("dns")
 	r.StreamOpened()
 	reg := prometheus.NewRegistry()
