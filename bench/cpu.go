@@ -94,6 +94,17 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// diffs subtracts b[i] from a[i], round by round, as ratios divides.
+func diffs(a, b []float64) []float64 {
+	var out []float64
+	for i := range min(len(a), len(b)) {
+		if b[i] > 0 {
+			out = append(out, a[i]-b[i])
+		}
+	}
+	return out
+}
+
 // ratios divides a[i] by b[i], round by round: the targets of one round
 // run one after the other, so a round's ratio compares like with like.
 func ratios(a, b []float64) []float64 {

@@ -157,8 +157,9 @@ func (r *results) cpuTable(w func(string, ...any)) {
 	w("\n## CPU per request\n\n")
 	w("The same wrk runs: CPU time (user + system, `/proc/<pid>/stat`) the proxy's processes used during a run, divided by the requests wrk completed; the upstream's likewise. ")
 	w("%s; ×floor, ×nginx and ×preset (llmproxy socket, a preset: the gateway's figure) are the median of the ratios within each round (every round runs the targets one after the other), with their range when there are several rounds.\n\n", medianOf(r.Rounds))
-	w("User is the part of the proxy's CPU spent in user space (its own code and the Go runtime, not the kernel's work on its sockets and wake-ups), with its ratio to the floor's, round by round as above.\n\n")
-	w("| target | req/s | CPU µs/request (proxy) | ×floor | ×nginx | ×preset | user µs/request | user ×floor | upstream CPU µs/request |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	w("User is the part of the proxy's CPU spent in user space (its own code and the Go runtime, not the kernel's work on its sockets and wake-ups), with its ratio to the floor's, round by round as above. ")
+	w("+floor is what a target adds to the floor's CPU per request, in µs, round by round as the ratios: a ratio grows when the floor's cost falls (a quieter machine) though the addition stays the same.\n\n")
+	w("| target | req/s | CPU µs/request (proxy) | ×floor | +floor µs | ×nginx | ×preset | user µs/request | user ×floor | user +floor µs | upstream CPU µs/request |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	const (
 		proxyCPU = iota
 		userCPU
@@ -191,14 +192,16 @@ func (r *results) cpuTable(w func(string, ...any)) {
 		}
 		proxy, user := "–", "–"
 		vsFloor, vsNginx, vsPreset, userVsFloor := "–", "–", "–", "–"
+		overFloor, userOverFloor := "–", "–"
 		if r.isProxy(name) {
 			p, u := per(name, proxyCPU), per(name, userCPU)
 			proxy, user = us(median(p)), us(median(u))
 			vsFloor, vsNginx, vsPreset = ratio(ratios(p, floor)), ratio(ratios(p, nginx)), ratio(ratios(p, preset))
 			userVsFloor = ratio(ratios(u, floorUser))
+			overFloor, userOverFloor = added(diffs(p, floor)), added(diffs(u, floorUser))
 		}
-		w("| %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n", name, median(rps), proxy, vsFloor, vsNginx, vsPreset, user, userVsFloor,
-			us(median(per(name, upstreamCPU))))
+		w("| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, median(rps), proxy, vsFloor, overFloor, vsNginx, vsPreset, user, userVsFloor,
+			userOverFloor, us(median(per(name, upstreamCPU))))
 	}
 }
 
@@ -320,6 +323,19 @@ func ratio(rs []float64) string {
 	m := fmt.Sprintf("%.2f×", median(rs))
 	if len(rs) > 1 {
 		m += fmt.Sprintf(" (%.2f–%.2f)", slices.Min(rs), slices.Max(rs))
+	}
+	return m
+}
+
+// added formats the median of per-round differences in µs, signed, and
+// for several rounds their range.
+func added(ds []float64) string {
+	if len(ds) == 0 {
+		return "–"
+	}
+	m := fmt.Sprintf("%+.1f", median(ds))
+	if len(ds) > 1 {
+		m += fmt.Sprintf(" (%+.1f to %+.1f)", slices.Min(ds), slices.Max(ds))
 	}
 	return m
 }
