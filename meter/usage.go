@@ -240,13 +240,17 @@ func (m *meter) decodeSlow(data []byte) (usageOnly bool) {
 // document (invalid, or a looked-up key twice or in another case): decode
 // then reads it as it always has, with encoding/json's rules.
 func (m *meter) decodeFast(data []byte) (usageOnly, ok bool) {
+	// Each usage struct is filled on the stack, by a direct call of its
+	// fill: a generic helper returning one would move it to the heap.
 	switch m.f {
 	case OpenAI:
-		u, ok := lookup[openAIUsage](data, "usage")
+		raw, ok := objectAt(data, "usage")
 		if !ok {
 			return false, false
 		}
-		if u != nil {
+		if raw != nil {
+			var u openAIUsage
+			u.fill(raw)
 			m.u, m.known = u.usage(), true
 			if !m.stream {
 				return false, true
@@ -257,45 +261,52 @@ func (m *meter) decodeFast(data []byte) (usageOnly, ok bool) {
 			}
 			return found && isEmptyArray(v.Raw(data)), true
 		}
-		u, ok = lookup[openAIUsage](data, "x_groq", "usage")
-		if u != nil {
+		if raw, ok = objectAt(data, "x_groq", "usage"); raw != nil {
+			var u openAIUsage
+			u.fill(raw)
 			m.u, m.known = u.usage(), true
 		}
 		return false, ok
 	case OpenAIResponses:
-		u, ok := lookup[responsesUsage](data, "response", "usage")
+		raw, ok := objectAt(data, "response", "usage")
 		if !ok {
 			return false, false
 		}
-		if u == nil {
-			if u, ok = lookup[responsesUsage](data, "usage"); !ok {
+		if raw == nil {
+			if raw, ok = objectAt(data, "usage"); !ok {
 				return false, false
 			}
 		}
-		if u != nil {
+		if raw != nil {
+			var u responsesUsage
+			u.fill(raw)
 			m.u, m.known = u.usage(), true
 		}
 		return false, true
 	case Anthropic:
-		inner, ok := lookup[anthropicUsage](data, "message", "usage")
+		inner, ok := objectAt(data, "message", "usage")
 		if !ok {
 			return false, false
 		}
-		outer, ok := lookup[anthropicUsage](data, "usage")
+		outer, ok := objectAt(data, "usage")
 		if !ok {
 			return false, false
 		}
-		for _, u := range []*anthropicUsage{inner, outer} {
-			if u != nil {
-				m.anth.merge(u)
+		for _, raw := range [...][]byte{inner, outer} {
+			if raw != nil {
+				var u anthropicUsage
+				u.fill(raw)
+				m.anth.merge(&u)
 				m.known = true
 			}
 		}
 		m.u = m.anth.usage()
 		return false, true
 	case Gemini:
-		u, ok := lookup[geminiUsage](data, "usageMetadata")
-		if u != nil {
+		raw, ok := objectAt(data, "usageMetadata")
+		if raw != nil {
+			var u geminiUsage
+			u.fill(raw)
 			m.u, m.known = u.usage(), true
 		}
 		return false, ok
@@ -303,11 +314,11 @@ func (m *meter) decodeFast(data []byte) (usageOnly, ok bool) {
 	return false, false
 }
 
-// lookup reads the object at path into a T, member by member (fill): the
-// fields encoding/json would read, without its reflection. u is nil when the
-// path is absent or holds something else than an object; ok is false when
-// jsonscan refuses the document.
-func lookup[T any, P filler[T]](data []byte, path ...string) (u *T, ok bool) {
+// objectAt finds the object at path for a usage struct's fill, which reads
+// the fields encoding/json would read, without its reflection. raw is nil
+// when the path is absent or holds something else than an object; ok is
+// false when jsonscan refuses the document.
+func objectAt(data []byte, path ...string) (raw []byte, ok bool) {
 	v, found, err := jsonscan.Get(data, path...)
 	if err != nil {
 		return nil, false
@@ -315,9 +326,7 @@ func lookup[T any, P filler[T]](data []byte, path ...string) (u *T, ok bool) {
 	if !found || v.Kind != jsonscan.KindObject {
 		return nil, true
 	}
-	u = new(T)
-	P(u).fill(v.Raw(data))
-	return u, true
+	return v.Raw(data), true
 }
 
 // filler is a usage struct that reads itself from a JSON object, as
