@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -61,11 +62,13 @@ type Plan struct {
 	result Result
 
 	// Room for the usual request's bookkeeping inside the Plan, one
-	// allocation for all: a first attempt's target and key, its answer.
-	triedBuf  [2]*target
-	keysBuf   [2]*Key
-	keyTgtBuf [2]*target
-	ans       answer
+	// allocation for all: the route's targets, a first attempt's target
+	// and key, its answer.
+	targetsBuf [2]*target
+	triedBuf   [2]*target
+	keysBuf    [2]*Key
+	keyTgtBuf  [2]*target
+	ans        answer
 }
 
 // Report is what the request's log line says about the gateway's work.
@@ -135,7 +138,7 @@ func (s *Snapshot) ModelPlan(r *http.Request, call Call, caller *access.Caller, 
 		case f.model.Kind != jsonscan.KindString || f.model.End-f.model.Start == 2:
 			return nil, errNoModel
 		}
-		p.model, _ = jsonscan.Unquote(f.model.Raw(p.body))
+		p.model = s.modelName(f.model.Raw(p.body))
 		p.modelAt = f.model
 		p.stream = f.stream.Kind == jsonscan.KindTrue
 		p.format = meter.OpenAI
@@ -163,7 +166,7 @@ func (s *Snapshot) ModelPlan(r *http.Request, call Call, caller *access.Caller, 
 	p.route = route
 	now := time.Now()
 	var kinds []string
-	ts := route.order(now) // a copy of the route's: filtered in place
+	ts := route.order(now, p.targetsBuf[:0]) // a copy of the route's: filtered in place
 	for _, t := range ts {
 		if p.serves(t.provider) {
 			p.targets = append(ts[:len(p.targets)], t)
@@ -194,12 +197,13 @@ type bodyFields struct {
 // stream twice. stream_options twice is noted, not refused: only a Chat
 // Completions stream reads it (readOptions).
 func readBody(body []byte) (bodyFields, error) {
-	vals, err := jsonscan.Fields(body, "model", "stream", "stream_options")
+	var vals [3]jsonscan.Value
+	err := jsonscan.FieldsInto(vals[:], body, "model", "stream", "stream_options")
 	if err == nil {
 		return bodyFields{model: vals[0], stream: vals[1], options: vals[2]}, nil
 	}
 	if errors.Is(err, jsonscan.ErrDuplicateKey) {
-		if vals, err = jsonscan.Fields(body, "model", "stream"); err == nil {
+		if err = jsonscan.FieldsInto(vals[:2], body, "model", "stream"); err == nil {
 			return bodyFields{model: vals[0], stream: vals[1], dupOptions: true}, nil
 		}
 	}
@@ -274,6 +278,20 @@ func (p *Plan) serves(prov *Provider) bool {
 		return prov.native || prov.translated != nil
 	}
 	return true
+}
+
+// modelName returns the model a body's JSON string names. A configured
+// model's name is the route's own string, found without a copy when the
+// literal has no escapes; any other name is unquoted.
+func (s *Snapshot) modelName(lit []byte) string {
+	inner := lit[1 : len(lit)-1]
+	if bytes.IndexByte(inner, '\\') < 0 { // then it reads as it is (jsonscan's unquote)
+		if r := s.routes[string(inner)]; r != nil {
+			return r.Name
+		}
+	}
+	name, _ := jsonscan.Unquote(lit)
+	return name
 }
 
 // resolve finds a model's route: its own, then the most specific

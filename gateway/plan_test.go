@@ -264,3 +264,30 @@ func TestPresetPlanChecksTheModel(t *testing.T) {
 		}
 	}
 }
+
+// The model a body names: a configured model's name is the route's string,
+// read without a copy; an escaped spelling of it, and a model nobody
+// configured, read as JSON says.
+func TestModelName(t *testing.T) {
+	w := newWorld(t) // not parallel: AllocsPerRun
+	snap := w.compile(newConfig(t, openaiProvider("A", "a1"), route("gpt-x", "A")))
+	for _, tc := range []struct{ lit, want string }{
+		{`"gpt-x"`, "gpt-x"},
+		{`"gpt\u002dx"`, "gpt-x"},
+		{`"gpt-\"x"`, `gpt-"x`},
+		{`"other"`, "other"},
+		{`"gpt-x2"`, "gpt-x2"},
+		{`""`, ""},
+	} {
+		if got := snap.modelName([]byte(tc.lit)); got != tc.want {
+			t.Errorf("modelName(%s) = %q, want %q", tc.lit, got, tc.want)
+		}
+	}
+	lit := []byte(`"gpt-x"`)
+	if n := testing.AllocsPerRun(100, func() { _ = snap.modelName(lit) }); n != 0 {
+		t.Errorf("a configured model's name took %v allocations, want 0", n)
+	}
+	if got := snap.modelName(lit); got != snap.routes["gpt-x"].Name {
+		t.Error("not the route's own string")
+	}
+}

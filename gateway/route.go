@@ -102,9 +102,10 @@ type Pricing struct {
 
 // order returns the route's targets in the order this request tries
 // them: by strategy, then providers whose breaker is open moved to the end
-// (a cooled provider is a last resort, not skipped).
-func (r *Route) order(now time.Time) []*target {
-	ts := slices.Clone(r.targets)
+// (a cooled provider is a last resort, not skipped). They are copied into
+// buf's array when they fit (the plan's), else into a new one.
+func (r *Route) order(now time.Time, buf []*target) []*target {
+	ts := append(buf[:0], r.targets...)
 	if len(ts) > 1 {
 		switch r.Strategy {
 		case RoundRobin:

@@ -28,7 +28,7 @@ func strategyRoute(t *testing.T, strategy string, weights ...int) *Route {
 func firsts(r *Route, n int) string {
 	var b strings.Builder
 	for range n {
-		b.WriteString(r.order(time.Now())[0].provider.Name)
+		b.WriteString(r.order(time.Now(), nil)[0].provider.Name)
 	}
 	return b.String()
 }
@@ -37,9 +37,15 @@ func TestFallbackKeepsOrder(t *testing.T) {
 	t.Parallel()
 	r := strategyRoute(t, "fallback", 1, 5, 1)
 	for range 5 {
-		if got := providerNames(r.order(time.Now())); !equalStrings(got, []string{"a", "b", "c"}) {
+		if got := providerNames(r.order(time.Now(), nil)); !equalStrings(got, []string{"a", "b", "c"}) {
 			t.Fatalf("order %v", got)
 		}
+	}
+	// Into the caller's room when they fit, leaving the route's own
+	// order alone.
+	var room [3]*target
+	if got := providerNames(r.order(time.Now(), room[:0])); !equalStrings(got, []string{"a", "b", "c"}) || room[0] != r.targets[0] {
+		t.Fatalf("order into room %v", got)
 	}
 	if r := strategyRoute(t, "", 1, 1, 1); r.Strategy != Fallback {
 		t.Errorf("default strategy %s", r.Strategy)
@@ -73,7 +79,7 @@ func TestRoundRobinSmoothWeighted(t *testing.T) {
 	r := strategyRoute(t, "round_robin", 5, 1, 1)
 	var orders []string
 	for range 7 {
-		orders = append(orders, strings.Join(providerNames(r.order(time.Now())), ""))
+		orders = append(orders, strings.Join(providerNames(r.order(time.Now(), nil)), ""))
 	}
 	want := []string{"abc", "abc", "bca", "abc", "cab", "abc", "abc"}
 	if !equalStrings(orders, want) {
@@ -93,7 +99,7 @@ func TestRandomStrategies(t *testing.T) {
 		r := strategyRoute(t, "random", 5, 1, 1) // weights do not matter
 		counts := map[string]int{}
 		for range draws {
-			order := providerNames(r.order(time.Now()))
+			order := providerNames(r.order(time.Now(), nil))
 			counts[order[0]]++
 			sorted := slices.Clone(order)
 			slices.Sort(sorted)
@@ -113,7 +119,7 @@ func TestRandomStrategies(t *testing.T) {
 		r := strategyRoute(t, "weighted", 3, 1)
 		firstA := 0
 		for range draws {
-			if r.order(time.Now())[0].provider.Name == "a" {
+			if r.order(time.Now(), nil)[0].provider.Name == "a" {
 				firstA++
 			}
 		}
@@ -134,7 +140,7 @@ func TestRandomStrategies(t *testing.T) {
 		r := newWorld(t).compile(cfg).routes["m"]
 		firstB := 0
 		for range draws {
-			if r.order(time.Now())[0].provider.Name == "b" {
+			if r.order(time.Now(), nil)[0].provider.Name == "b" {
 				firstB++
 			}
 		}
@@ -168,7 +174,7 @@ func TestBalanceStrategies(t *testing.T) {
 			t.Parallel()
 			r := strategyRoute(t, tc.strategy, 1, 1, 1)
 			tc.set(r.targets[0].bal, r.targets[1].bal, r.targets[2].bal)
-			if got := strings.Join(providerNames(r.order(time.Now())), ""); got != tc.want {
+			if got := strings.Join(providerNames(r.order(time.Now(), nil)), ""); got != tc.want {
 				t.Errorf("order %s, want %s", got, tc.want)
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"unicode/utf8"
 )
@@ -319,6 +320,11 @@ func FuzzFields(f *testing.F) {
 	keys := []string{"model", "stream", "stream_options"}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		vals, err := Fields(data, keys...)
+		// FieldsInto gives the same into room that held something else.
+		room := []Value{{Kind: KindString, Start: 1, End: 2}, {Kind: KindTrue}, {Kind: KindObject, End: 9}}
+		if ierr := FieldsInto(room, data, keys...); (ierr == nil) != (err == nil) || err == nil && !slices.Equal(room, vals) {
+			t.Fatalf("%q: FieldsInto gives %+v, %v; Fields %+v, %v", data, room, ierr, vals, err)
+		}
 		var dup bool
 		var syntax error
 		for i, key := range keys {

@@ -133,11 +133,24 @@ func Get(data []byte, path ...string) (v Value, found bool, err error) {
 // second occurrence, or a key equal to it only when case is ignored, is
 // ErrDuplicateKey. The keys must differ from each other ignoring case.
 func Fields(data []byte, keys ...string) (vals []Value, err error) {
-	f := &fieldSet{keys: keys, vals: make([]Value, len(keys))}
-	if _, err := scan(data, nil, f); err != nil {
+	vals = make([]Value, len(keys))
+	if err := FieldsInto(vals, data, keys...); err != nil {
 		return nil, err
 	}
-	return f.vals, nil
+	return vals, nil
+}
+
+// FieldsInto is Fields with the values written to vals, which must be as
+// long as keys: a caller that looks up a few fields on every request keeps
+// them on its stack. On an error vals holds nothing of use.
+func FieldsInto(vals []Value, data []byte, keys ...string) error {
+	if len(vals) != len(keys) {
+		panic("jsonscan: FieldsInto: vals and keys differ in length")
+	}
+	clear(vals)
+	f := &fieldSet{keys: keys, vals: vals}
+	_, err := scan(data, nil, f)
+	return err
 }
 
 // fieldSet is what Fields asks scan for and what it found.
