@@ -19,10 +19,10 @@ import (
 // The denylist applies in both modes and cannot be lifted, except for the
 // client-SDK fingerprint headers (X-Stainless-*), which an operator may allow.
 type Policy struct {
-	allow         map[string]struct{} // canonical names; nil means denylist mode
-	allowPrefixes []string            // canonical prefixes such as "X-Portkey-"
-	fingerprint   bool                // forward X-Stainless-* headers
-	secret        string              // a header whose value contains it never passes
+	allow         map[string]bool // canonical names, to whether each passes the denylist too; nil means denylist mode
+	allowPrefixes []string        // canonical prefixes such as "X-Portkey-"
+	fingerprint   bool            // forward X-Stainless-* headers
+	secret        string          // a header whose value contains it never passes
 }
 
 // PresetHeaders are the request headers every preset forwards: what the
@@ -64,13 +64,14 @@ type Options struct {
 func New(opts Options) *Policy {
 	p := &Policy{fingerprint: opts.Fingerprint, secret: opts.Secret}
 	if opts.Allow != nil {
-		p.allow = make(map[string]struct{}, len(opts.Allow))
+		p.allow = make(map[string]bool, len(opts.Allow))
 		for _, name := range opts.Allow {
 			if prefix, ok := strings.CutSuffix(name, "*"); ok {
 				p.allowPrefixes = append(p.allowPrefixes, textproto.CanonicalMIMEHeaderKey(prefix))
 				continue
 			}
-			p.allow[textproto.CanonicalMIMEHeaderKey(name)] = struct{}{}
+			canonical := textproto.CanonicalMIMEHeaderKey(name)
+			p.allow[canonical] = p.classPasses(canonical)
 		}
 	}
 	return p
@@ -120,27 +121,33 @@ func (p *Policy) keeps(name string, values []string, hop *hopByHop) bool {
 // Passes reports whether a header with this name may go upstream under p,
 // regardless of its value.
 func (p *Policy) passes(name string) bool {
+	if p.allow == nil {
+		return p.classPasses(name)
+	}
+	// An allowlist: a name passes when it is listed and the denylist lets
+	// it, which for a listed name New worked out once.
+	canonical := textproto.CanonicalMIMEHeaderKey(name)
+	if ok, listed := p.allow[canonical]; listed {
+		return ok
+	}
+	for _, prefix := range p.allowPrefixes {
+		if strings.HasPrefix(canonical, prefix) {
+			return p.classPasses(name)
+		}
+	}
+	return false
+}
+
+// classPasses reports whether the denylist lets a name through: not Never,
+// and not Fingerprint unless the policy forwards those.
+func (p *Policy) classPasses(name string) bool {
 	switch Classify(name) {
 	case Never:
 		return false
 	case Fingerprint:
-		if !p.fingerprint {
-			return false
-		}
+		return p.fingerprint
 	}
-	if p.allow == nil {
-		return true
-	}
-	canonical := textproto.CanonicalMIMEHeaderKey(name)
-	if _, ok := p.allow[canonical]; ok {
-		return true
-	}
-	for _, prefix := range p.allowPrefixes {
-		if strings.HasPrefix(canonical, prefix) {
-			return true
-		}
-	}
-	return false
+	return true
 }
 
 // containsSecret reports whether a value holds the secret, as is or in any

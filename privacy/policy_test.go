@@ -95,6 +95,10 @@ func TestOutbound(t *testing.T) {
 			[]string{"Accept", "Anthropic-Version", "Authorization", "Content-Type", "User-Agent", "X-Custom", "X-Leak", "X-Portkey-Provider", "X-Stainless-Os"}},
 		{"operator cannot allow a denied header", Options{Allow: []string{"Authorization", "X-Forwarded-For", "cookie"}},
 			[]string{"Authorization"}},
+		{"a denied header under an allowed prefix, an SDK header listed", Options{Allow: []string{"X-Forwarded-*", "X-Stainless-Os"}},
+			nil},
+		{"an SDK header listed, with SDK headers allowed", Options{Allow: []string{"X-Forwarded-*", "X-Stainless-Os"}, Fingerprint: true},
+			[]string{"X-Stainless-Os"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,10 +126,11 @@ func TestOutbound(t *testing.T) {
 	// canonical, so that the gateway's delete of the client's credential by
 	// its canonical name finds it.
 	raw := http.Header{"authorization": {"Bearer client"}, "content-type": {"application/json"}, "x-forwarded-for": {"10.0.0.1"}}
-	p := New(Options{})
-	for _, got := range []http.Header{p.Outbound(raw), p.Filter(maps.Clone(raw))} {
-		if len(got) != 2 || got.Get("Authorization") != "Bearer client" || got.Get("Content-Type") != "application/json" {
-			t.Errorf("non-canonical names: %v", got)
+	for _, p := range []*Policy{New(Options{}), New(Options{Allow: PresetHeaders})} {
+		for _, got := range []http.Header{p.Outbound(raw), p.Filter(maps.Clone(raw))} {
+			if len(got) != 2 || got.Get("Authorization") != "Bearer client" || got.Get("Content-Type") != "application/json" {
+				t.Errorf("non-canonical names: %v", got)
+			}
 		}
 	}
 }
