@@ -184,3 +184,24 @@ func BenchmarkRequestLine(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRequestLineParallel is the request line as the command writes
+// it, from every core at once: the handler into the log sink, which writes
+// what gathered to the file (here io.Discard) in batches.
+func BenchmarkRequestLineParallel(b *testing.B) {
+	red := privacy.NewRedactor("operator-token-abcdef0123456789", "sk-provider-key-0123456789abcdef")
+	sink := newLogSink(io.Discard)
+	h := newJSONHandler(sink, slog.LevelInfo, red)
+	attrs := []slog.Attr{
+		slog.String("route", "openai"), slog.String("method", "POST"), slog.Int("status", 200),
+		slog.Float64("duration_ms", 12.345), slog.Int64("bytes_in", 77), slog.Int64("bytes_out", 1234),
+		slog.String("transport", "socket"),
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			h.HandleAttrs(time.Now(), slog.LevelInfo, "request", attrs)
+		}
+	})
+	sink.Flush()
+}
