@@ -316,26 +316,21 @@ func us(v float64) string {
 
 // ratio formats the median of per-round ratios and, for several rounds,
 // their range.
-func ratio(rs []float64) string {
-	if len(rs) == 0 {
-		return "–"
-	}
-	m := fmt.Sprintf("%.2f×", median(rs))
-	if len(rs) > 1 {
-		m += fmt.Sprintf(" (%.2f–%.2f)", slices.Min(rs), slices.Max(rs))
-	}
-	return m
-}
+func ratio(rs []float64) string { return spread(rs, "%.2f×", " (%.2f–%.2f)") }
 
 // added formats the median of per-round differences in µs, signed, and
 // for several rounds their range.
-func added(ds []float64) string {
-	if len(ds) == 0 {
+func added(ds []float64) string { return spread(ds, "%+.1f", " (%+.1f to %+.1f)") }
+
+// spread formats the median of per-round figures with mid and, for several
+// rounds, their lowest and highest with span; "–" when there are none.
+func spread(xs []float64, mid, span string) string {
+	if len(xs) == 0 {
 		return "–"
 	}
-	m := fmt.Sprintf("%+.1f", median(ds))
-	if len(ds) > 1 {
-		m += fmt.Sprintf(" (%+.1f to %+.1f)", slices.Min(ds), slices.Max(ds))
+	m := fmt.Sprintf(mid, median(xs))
+	if len(xs) > 1 {
+		m += fmt.Sprintf(span, slices.Min(xs), slices.Max(xs))
 	}
 	return m
 }

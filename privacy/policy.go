@@ -84,8 +84,8 @@ func (p *Policy) Outbound(src http.Header) http.Header {
 	dst := make(http.Header, len(src))
 	hop := parseConnection(src["Connection"])
 	for name, values := range src {
-		if p.keeps(name, values, &hop) {
-			dst[textproto.CanonicalMIMEHeaderKey(name)] = values
+		if c := textproto.CanonicalMIMEHeaderKey(name); p.keeps(c, values, &hop) {
+			dst[c] = values
 		}
 	}
 	return dst
@@ -99,9 +99,10 @@ func (p *Policy) Outbound(src http.Header) http.Header {
 func (p *Policy) Filter(h http.Header) http.Header {
 	hop := parseConnection(h["Connection"])
 	for name, values := range h {
-		if !p.keeps(name, values, &hop) {
+		c := textproto.CanonicalMIMEHeaderKey(name)
+		if !p.keeps(c, values, &hop) {
 			delete(h, name)
-		} else if c := textproto.CanonicalMIMEHeaderKey(name); c != name {
+		} else if c != name {
 			delete(h, name)
 			h[c] = append(h[c], values...)
 		}
@@ -109,29 +110,28 @@ func (p *Policy) Filter(h http.Header) http.Header {
 	return h
 }
 
-// keeps reports whether a header goes upstream: its name passes the policy,
-// the request's Connection header does not name it (RFC 9110 §7.6.1), and
-// no value holds the operator's token.
+// keeps reports whether a header, by its canonical name, goes upstream: its
+// name passes the policy, the request's Connection header does not name it
+// (RFC 9110 §7.6.1), and no value holds the operator's token.
 func (p *Policy) keeps(name string, values []string, hop *hopByHop) bool {
 	return p.passes(name) &&
 		!hop.names(name) &&
 		!(p.secret != "" && containsSecret(values, p.secret))
 }
 
-// Passes reports whether a header with this name may go upstream under p,
-// regardless of its value.
+// passes reports whether a header with this canonical name may go
+// upstream under p, regardless of its value.
 func (p *Policy) passes(name string) bool {
 	if p.allow == nil {
 		return p.classPasses(name)
 	}
 	// An allowlist: a name passes when it is listed and the denylist lets
 	// it, which for a listed name New worked out once.
-	canonical := textproto.CanonicalMIMEHeaderKey(name)
-	if ok, listed := p.allow[canonical]; listed {
+	if ok, listed := p.allow[name]; listed {
 		return ok
 	}
 	for _, prefix := range p.allowPrefixes {
-		if strings.HasPrefix(canonical, prefix) {
+		if strings.HasPrefix(name, prefix) {
 			return p.classPasses(name)
 		}
 	}

@@ -373,7 +373,7 @@ const chunkRoom = 8
 // at the body's end, or at once on a failure on either side (then the
 // connection is closed without the last chunk).
 func (h *handoff) copy() (werr, rerr error) {
-	if r, ok := h.body.(relayer); ok {
+	if r, ok := h.body.(relay.Relayer); ok {
 		if tw, ok := h.nc.(tryWriter); ok {
 			return h.relayCopy(r, tw)
 		}
@@ -402,23 +402,17 @@ func (h *handoff) copy() (werr, rerr error) {
 	}
 }
 
-// relayer is a response body that reads itself to the end, handing each
-// read to put (relay.Relayer: the socket transport's body, and the
-// gateway's answer and meter over it). put runs where it must not wait; it
-// returns false to stop the relay, which returns relay.ErrPaused and goes
-// on at its next call.
-type relayer = relay.Relayer
-
 // tryWriter writes what a connection takes at once, without waiting.
 type tryWriter interface {
 	TryWrite(p []byte) (int, error)
 }
 
-// relayCopy is copy for a body that relays itself: each chunk is written
-// from within the relay when the client's socket takes it at once, as it
-// nearly always does; when it does not, the relay pauses and the rest is
-// written here, waiting as any write does.
-func (h *handoff) relayCopy(r relayer, tw tryWriter) (werr, rerr error) {
+// relayCopy is copy for a body that relays itself (relay.Relayer: the
+// socket transport's body, or the gateway's answer and meter over it):
+// each chunk is written from within the relay when the client's socket
+// takes it at once, as it nearly always does; when it does not, the relay
+// pauses and the rest is written here, waiting as any write does.
+func (h *handoff) relayCopy(r relay.Relayer, tw tryWriter) (werr, rerr error) {
 	var buf bodyBuffer
 	defer buf.release()
 	var b []byte    // the buffer of the read under way
