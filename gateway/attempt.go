@@ -129,7 +129,12 @@ func (p *Plan) pick(cur *target, verdict outcome) (t *target, k *Key, probe, ok 
 	now := time.Now()
 	if verdict == nextKey && cur != nil && p.wantsKey(cur) {
 		if k := cur.provider.pickKey(now, p.excluded(cur), false); k != nil {
-			return cur, k, false, true
+			// The failed key's verdict gave a probe back: the next key
+			// claims it again, as any turn does. Taken meanwhile, the
+			// provider waits for its turn as a last resort.
+			if usable, probe := cur.provider.breaker.usable(now); usable {
+				return cur, k, probe, true
+			}
 		}
 	}
 	for _, lastResort := range [...]bool{false, true} {

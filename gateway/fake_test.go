@@ -96,6 +96,10 @@ type world struct {
 	log     []sent
 	closed  int // answer bodies closed
 	bodies  int // answer bodies handed out
+
+	// onServe, when set, sees each request as the provider receives it,
+	// before it answers.
+	onServe func(sent)
 }
 
 func newWorld(t testing.TB) *world {
@@ -145,7 +149,11 @@ func (w *world) serve(name string, r *http.Request) (*http.Response, error) {
 	if !ok {
 		rep, ok = w.next(name)
 	}
+	onServe := w.onServe
 	w.mu.Unlock()
+	if onServe != nil {
+		onServe(s)
+	}
 	if !ok {
 		rep = answer200(okBody)
 	}

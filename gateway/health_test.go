@@ -402,6 +402,34 @@ func TestOnlyTheProbeReleasesTheProbe(t *testing.T) {
 	}
 }
 
+// A probe that failed for its key hands the probe on to the next key it
+// tries: while that attempt is out, the provider stays claimed, and its
+// verdict settles the claim.
+func TestProbeClaimFollowsTheNextKey(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.script("A/a1", status(429, ""))
+	w.script("A/a2", status(400, "")) // the client's own error: the probe goes back
+	snap := w.compile(newConfig(t, openaiProvider("A", "a1", "a2"), openaiProvider("B", "b1"), route("m", "A", "B")))
+	b := snap.providers["A"].breaker
+	past := time.Now().Add(-time.Hour)
+	for range breakerThreshold {
+		b.failed(past, false)
+	}
+	claimed := map[string]bool{}
+	w.onServe = func(s sent) { claimed[s.String()] = b.cooled(time.Now()) }
+	w.do(snap, chatRequest("m"), nil)
+	if got := w.attempts(); !equalStrings(got, []string{"A/a1", "A/a2"}) {
+		t.Fatalf("attempts %v, want A/a1, then A/a2", got)
+	}
+	if !claimed["A/a1"] || !claimed["A/a2"] {
+		t.Errorf("probe claimed during each attempt: %v, want both", claimed)
+	}
+	if ok, probe := b.usable(time.Now()); !ok || !probe {
+		t.Error("the second key's answer did not give the probe back")
+	}
+}
+
 // A probe whose answer says nothing about the provider's health gives
 // the probe back.
 //
