@@ -352,7 +352,21 @@ func (b *body) Relay(next func() []byte, put func(n int) bool) error {
 					yield = true
 					return false
 				}
-				n, err := b.dec.Read(next())
+				p := next()
+				n, err := b.dec.Read(p)
+				// What the socket's last read brought may hold more than
+				// this (a stream the proxy fell behind on: TLS records in
+				// a row): it goes to put with this, in one write to the
+				// client. The read that finds the socket empty is the
+				// one the loop makes next anyway.
+				for n > 0 && n < len(p) && err == nil {
+					var m int
+					m, err = b.dec.Read(p[n:])
+					if m == 0 {
+						break
+					}
+					n += m
+				}
 				if n > 0 && !put(n) {
 					paused = true // a failure with it comes again from dec
 					return false

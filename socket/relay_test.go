@@ -222,6 +222,52 @@ func TestRelayAndReadTakeTurns(t *testing.T) {
 	}
 }
 
+// TestRelayGathersWhatArrivedTogether: events that are all queued when
+// the relay reads (a stream it fell behind on: one TLS record each) reach
+// put together, one write to the client rather than one per event, and
+// whole.
+func TestRelayGathersWhatArrivedTogether(t *testing.T) {
+	t.Parallel()
+	const events = 20
+	sent := make(chan string, 1)
+	raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
+		if _, _, err := c.ReadRequest(); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+		var all strings.Builder
+		for i := range events {
+			ev := fmt.Sprintf("data: {\"i\":%d}\n\n", i)
+			all.WriteString(ev)
+			fmt.Fprintf(c, "%x\r\n%s\r\n", len(ev), ev) // a record of its own
+		}
+		io.WriteString(c, "0\r\n\r\n")
+		sent <- all.String()
+		c.R.ReadByte() // until the client leaves
+	})
+	tr := newTransport(t)
+	req, _ := http.NewRequest("GET", raw.URL+"/stream", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := <-sent
+	time.Sleep(50 * time.Millisecond) // the records are queued on the socket
+	puts := 0
+	got, err := relayAll(t, resp, 4<<10, func(int) bool { puts++; return false })
+	if err != io.EOF {
+		t.Fatalf("Relay ended with %v, want io.EOF", err)
+	}
+	if got != want {
+		t.Fatalf("relayed %q, want %q", got, want)
+	}
+	// The socket's first read may not take every record (TLS reads what a
+	// record needs, and a little more): a few puts, not one per event.
+	if puts > 3 {
+		t.Errorf("%d events that were all queued took %d puts, want at most 3", events, puts)
+	}
+}
+
 // TestRelayNoticesAnEndThatCameWithTheData: the upstream sends an event
 // and at once ends the connection (FIN or reset, no close_notify) before
 // the relay reads: the read of the event empties the socket, the poller
