@@ -10,9 +10,10 @@ import (
 	"github.com/llmproxy/llmproxy/internal/relay"
 )
 
-// relaying is a body that relays itself in reads of size bytes and counts
-// the Reads made on it (the socket transport's body: a Read before Relay
-// would leave the stream to net/http's decoder, a read more per event).
+// relaying is a body that relays itself in reads of size bytes, with a
+// wait before each (next, put(0), next again), and counts the Reads made
+// on it (the socket transport's body: a Read before Relay would leave the
+// stream to net/http's decoder, a read more per event).
 type relaying struct {
 	data  []byte
 	size  int
@@ -21,6 +22,8 @@ type relaying struct {
 
 func (r *relaying) Relay(next func() []byte, put func(n int) bool) error {
 	for len(r.data) > 0 {
+		next()
+		put(0) // a wait
 		n := copy(next(), r.data[:min(r.size, len(r.data))])
 		r.data = r.data[n:]
 		if !put(n) {
@@ -40,6 +43,10 @@ func relayTo(r relay.Relayer, size int) ([]byte, error) {
 	puts := 0
 	for {
 		err := r.Relay(func() []byte { b = make([]byte, size); return b }, func(n int) bool {
+			if n == 0 { // a wait: the buffer may go back
+				b = nil
+				return true
+			}
 			out = append(out, b[:n]...)
 			puts++
 			return puts%2 == 1

@@ -25,6 +25,9 @@ func (m *meter) Relay(next func() []byte, put func(n int) bool) error {
 		cur = next()
 		return cur
 	}, func(n int) bool {
+		if n == 0 {
+			return put(0) // a wait
+		}
 		m.mu.Lock()
 		if !m.ended {
 			m.scan(cur[:n])
@@ -68,6 +71,9 @@ func (m *meter) relayHeld(r relay.Relayer, next func() []byte, put func(n int) b
 		defer m.mu.Unlock()
 		return m.room()
 	}, func(n int) bool {
+		if n == 0 {
+			return put(0) // a wait: buf stays, the caller's buffer may go
+		}
 		m.mu.Lock()
 		m.took(n)
 		m.mu.Unlock()

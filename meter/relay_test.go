@@ -10,8 +10,9 @@ import (
 )
 
 // relayBody is a body that relays itself, as the socket transport's does:
-// data in reads whose sizes cycle through sizes, then end (io.EOF when nil).
-// Reads counts the Reads made on it.
+// data in reads whose sizes cycle through sizes, then end (io.EOF when nil),
+// with a wait before every other read (next, put(0), next again). Reads
+// counts the Reads made on it.
 type relayBody struct {
 	data  []byte
 	sizes []int
@@ -23,6 +24,10 @@ type relayBody struct {
 func (r *relayBody) Relay(next func() []byte, put func(n int) bool) error {
 	for len(r.data) > 0 {
 		b := next()
+		if r.i%2 == 0 {
+			put(0) // a wait: b is the caller's again
+			b = next()
+		}
 		n := copy(b, r.data[:min(r.sizes[r.i%len(r.sizes)], len(r.data))])
 		r.i++
 		r.data = r.data[n:]
@@ -58,6 +63,14 @@ func relayAll(t testing.TB, w io.Reader, size, pauseEvery int, mix bool) ([]byte
 			b = make([]byte, size)
 			return b
 		}, func(n int) bool {
+			if n == 0 { // a wait: the buffer may go back
+				clear(b)
+				b = nil
+				return true
+			}
+			if b == nil {
+				t.Fatalf("put(%d) after a wait with no next between", n)
+			}
 			out = append(out, b[:n]...)
 			puts++
 			return pauseEvery == 0 || puts%pauseEvery != 0

@@ -176,7 +176,11 @@ type bodyBuffer struct {
 // get returns the buffer for the next read.
 func (b *bodyBuffer) get() []byte {
 	if b.bp == nil {
-		b.bp = smallBuffers.Get().(*[]byte)
+		if b.large {
+			b.bp = largeBuffers.Get().(*[]byte)
+		} else {
+			b.bp = smallBuffers.Get().(*[]byte)
+		}
 	}
 	return *b.bp
 }

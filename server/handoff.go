@@ -423,6 +423,13 @@ func (h *handoff) relayCopy(r relay.Relayer, tw tryWriter) (werr, rerr error) {
 		return b[chunkRoom : len(b)-2]
 	}
 	put := func(n int) bool {
+		if n == 0 {
+			// The relay waits for the next event: the buffer goes back
+			// to its pool meanwhile, and next takes one again.
+			buf.release()
+			b = nil
+			return true
+		}
 		start := chunkSize(b[:chunkRoom], n)
 		end := chunkRoom + n
 		b[end], b[end+1] = '\r', '\n'

@@ -379,6 +379,7 @@ func (b *body) Relay(next func() []byte, put func(n int) bool) error {
 						// of the read the skip follows.
 						ic.readBy(ic.readFrom.Add(recheckAfter))
 					}
+					put(0) // the wait holds no buffer of next's
 					return true
 				}
 				if err != nil {

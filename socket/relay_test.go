@@ -35,6 +35,9 @@ func relayAll(t *testing.T, resp *http.Response, n int, pause func(i int) bool) 
 	puts := 0
 	for {
 		err := r.Relay(func() []byte { return buf }, func(n int) bool {
+			if n == 0 {
+				return true // a wait (TestRelaySaysWhenItWaits)
+			}
 			got.Write(buf[:n])
 			puts++
 			return pause == nil || !pause(puts)
@@ -268,6 +271,76 @@ func TestRelayGathersWhatArrivedTogether(t *testing.T) {
 	}
 }
 
+// TestRelaySaysWhenItWaits: before each wait for more the relay calls
+// put(0), and it does not touch next's buffer again until it has called
+// next: a caller that gives its buffer back at put(0) (the server's
+// handoff, so that an idle stream holds none) loses nothing.
+func TestRelaySaysWhenItWaits(t *testing.T) {
+	t.Parallel()
+	const events = 5
+	raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
+		if _, _, err := c.ReadRequest(); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+		for i := range events {
+			time.Sleep(20 * time.Millisecond)
+			ev := fmt.Sprintf("data: {\"i\":%d}\n\n", i)
+			fmt.Fprintf(c, "%x\r\n%s\r\n", len(ev), ev)
+		}
+		io.WriteString(c, "0\r\n\r\n")
+		c.R.ReadByte()
+	})
+	tr := newTransport(t)
+	req, _ := http.NewRequest("GET", raw.URL+"/stream", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := resp.Body.(interface {
+		Relay(next func() []byte, put func(int) bool) error
+	})
+	var (
+		cur   []byte // next's buffer; nil once given back
+		got   strings.Builder
+		waits int
+	)
+	for {
+		err = r.Relay(func() []byte {
+			cur = make([]byte, 1<<10)
+			return cur
+		}, func(n int) bool {
+			if cur == nil {
+				t.Fatalf("put(%d) after put(0), with no next between", n)
+			}
+			if n == 0 {
+				waits++
+				copy(cur, bytes.Repeat([]byte("X"), len(cur))) // the buffer is the caller's again
+				cur = nil
+				return true
+			}
+			got.Write(cur[:n])
+			return true
+		})
+		if err != ErrPaused {
+			break
+		}
+	}
+	if err != io.EOF {
+		t.Fatalf("Relay ended with %v, want io.EOF", err)
+	}
+	var want strings.Builder
+	for i := range events {
+		fmt.Fprintf(&want, "data: {\"i\":%d}\n\n", i)
+	}
+	if got.String() != want.String() {
+		t.Fatalf("relayed %q, want %q", got.String(), want.String())
+	}
+	if waits < events {
+		t.Errorf("%d put(0) for %d events 20 ms apart, want one before each wait", waits, events)
+	}
+}
+
 // TestRelayNoticesAnEndThatCameWithTheData: the upstream sends an event
 // and at once ends the connection (FIN or reset, no close_notify) before
 // the relay reads: the read of the event empties the socket, the poller
@@ -345,7 +418,12 @@ func TestRelayIdleTimeout(t *testing.T) {
 	buf := make([]byte, 64)
 	err = resp.Body.(interface {
 		Relay(func() []byte, func(int) bool) error
-	}).Relay(func() []byte { return buf }, func(int) bool { last = time.Now(); return true })
+	}).Relay(func() []byte { return buf }, func(n int) bool {
+		if n > 0 { // not a wait
+			last = time.Now()
+		}
+		return true
+	})
 	silent := time.Since(last)
 	if !errors.Is(err, ErrIdleTimeout) {
 		t.Fatalf("after %v of silence: %v, want ErrIdleTimeout", silent, err)

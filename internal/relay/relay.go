@@ -21,6 +21,12 @@ import (
 // it returns false to stop the relay, which then returns ErrPaused and
 // goes on where it stopped at its next call. Relay returns io.EOF at the
 // body's end and the read's error when a read fails.
+//
+// put(0) says the relay is about to wait for more: until it calls next
+// again it holds no buffer of next's, so the caller may give its buffer
+// back meanwhile (an open stream waits far longer than it reads). Its
+// result is ignored. A relay that never waits within Relay (a loop of
+// Reads) need not say so.
 type Relayer interface {
 	Relay(next func() []byte, put func(n int) bool) error
 }
@@ -53,7 +59,13 @@ func (rd *Reader) Read(r Relayer, p []byte) (int, error) {
 	}
 	if rd.next == nil {
 		rd.next = func() []byte { return rd.p }
-		rd.put = func(n int) bool { rd.n = n; return false }
+		rd.put = func(n int) bool {
+			if n == 0 {
+				return true // a wait: the read goes on
+			}
+			rd.n = n
+			return false
+		}
 	}
 	rd.p, rd.n = p, 0
 	err := r.Relay(rd.next, rd.put)

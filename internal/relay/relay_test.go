@@ -6,11 +6,14 @@ import (
 	"testing"
 )
 
-// pieces relays its pieces one per put, then io.EOF.
+// pieces relays its pieces one per put, then io.EOF. It waits before
+// each, as a socket's relay does: next, put(0), next again.
 type pieces struct{ left []string }
 
 func (p *pieces) Relay(next func() []byte, put func(n int) bool) error {
 	for len(p.left) > 0 {
+		next()
+		put(0) // a wait
 		n := copy(next(), p.left[0])
 		p.left = p.left[1:]
 		if !put(n) {
