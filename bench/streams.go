@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -176,16 +175,6 @@ type idle struct {
 	BaseGoroutines      int
 	GoRuntime           bool // the heap, stack and goroutine figures were read
 	Note                string
-}
-
-// maxStreams is how many streams one proxy can hold within the open-file
-// limit: two descriptors each (client and upstream) and some spare.
-func maxStreams() int {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 1000
-	}
-	return int((lim.Max - 256) / 2)
 }
 
 // goRuntime reads heap and stack bytes in use and goroutines from a
