@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -159,9 +160,9 @@ func main() {
 		runWrk(work, wrk, t, *conns, 2*time.Second)
 	}
 	// Small requests: req/s (the best round) and CPU per request (every
-	// round), the targets of a round one after the other.
+	// round), the targets of a round one after the other (inTurn).
 	for round := range *rounds {
-		for _, t := range targets {
+		for _, t := range inTurn(targets, round) {
 			r := measureWrk(work, wrk, t, up, *conns, *duration)
 			res.CPU[t.name] = append(res.CPU[t.name], r)
 			log.Printf("%s: round %d: %.0f req/s, p50 %s, p99 %s, CPU per request: proxy %s µs, upstream %s µs", t.name, round+1,
@@ -181,7 +182,7 @@ func main() {
 		log.Printf("%s: SSE delay p50 %s p99 %s, first byte p50 %s", t.name, ms(s.DelayP50), ms(s.DelayP99), ms(s.TTFBP50))
 	}
 	for round := range *rounds {
-		for _, t := range targets {
+		for _, t := range inTurn(targets, round) {
 			if t.chatOnly {
 				continue
 			}
@@ -229,6 +230,19 @@ func main() {
 	os.WriteFile(filepath.Join(*out, "latest.svg"), []byte(svg), 0o644)
 	fmt.Print(md)
 	log.Printf("wrote %s", filepath.Join(*out, "latest.md"))
+}
+
+// inTurn is the order of the targets in a round: the table's, and every
+// other round the reverse, so that no target always follows the same one
+// (a neighbour's garbage, a noisy moment at a round's start) — their
+// ratios within a round are what the report keeps.
+func inTurn(targets []*target, round int) []*target {
+	if round%2 == 0 {
+		return targets
+	}
+	r := slices.Clone(targets)
+	slices.Reverse(r)
+	return r
 }
 
 // row is one target of the benchmark: its name (what -skip matches) and how

@@ -46,3 +46,24 @@ func fakeLLMProxy(args []string) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Header.Get("Authorization")) })
 	log.Fatal(http.ListenAndServe(*listen, mux))
 }
+
+// TestInTurn: even rounds take the table's order, odd rounds the reverse,
+// and the table itself is left as it is.
+func TestInTurn(t *testing.T) {
+	a, b, c := &target{name: "a"}, &target{name: "b"}, &target{name: "c"}
+	table := []*target{a, b, c}
+	names := func(ts []*target) (s string) {
+		for _, t := range ts {
+			s += t.name
+		}
+		return s
+	}
+	for round, want := range []string{"abc", "cba", "abc", "cba"} {
+		if got := names(inTurn(table, round)); got != want {
+			t.Errorf("round %d: %s, want %s", round, got, want)
+		}
+	}
+	if got := names(table); got != "abc" {
+		t.Errorf("the table became %s", got)
+	}
+}

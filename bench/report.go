@@ -156,7 +156,7 @@ func (r *results) cpuTable(w func(string, ...any)) {
 	}
 	w("\n## CPU per request\n\n")
 	w("The same wrk runs: CPU time (user + system, `/proc/<pid>/stat`) the proxy's processes used during a run, divided by the requests wrk completed; the upstream's likewise. ")
-	w("%s; ×floor, ×nginx and ×preset (llmproxy socket, a preset: the gateway's figure) are the median of the ratios within each round (every round runs the targets one after the other), with their range when there are several rounds.\n\n", medianOf(r.Rounds))
+	w("%s; ×floor, ×nginx and ×preset (llmproxy socket, a preset: the gateway's figure) are the median of the ratios within each round (every round runs the targets one after the other, every other round in reverse order), with their range when there are several rounds.\n\n", medianOf(r.Rounds))
 	w("User is the part of the proxy's CPU spent in user space (its own code and the Go runtime, not the kernel's work on its sockets and wake-ups), with its ratio to the floor's, round by round as above. ")
 	w("+floor is what a target adds to the floor's CPU per request, in µs, round by round as the ratios: a ratio grows when the floor's cost falls (a quieter machine) though the addition stays the same.\n\n")
 	w("| target | req/s | CPU µs/request (proxy) | ×floor | +floor µs | ×nginx | ×preset | user µs/request | user ×floor | user +floor µs | upstream CPU µs/request |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
