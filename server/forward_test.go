@@ -68,6 +68,24 @@ func TestCopyBodyAdaptsItsBuffer(t *testing.T) {
 	}
 }
 
+// A buffer given back while a stream waits (the handoff's relay does so
+// before each wait) comes back in the size the reads called for.
+func TestBodyBufferKeepsItsSizeAcrossRelease(t *testing.T) {
+	t.Parallel()
+	var b bodyBuffer
+	for range switchAfter {
+		b.used(smallBuffer, smallBuffer) // reads that fill the small buffer
+	}
+	if n := len(b.get()); n != largeBuffer {
+		t.Fatalf("after full reads: %d bytes, want the large buffer", n)
+	}
+	b.release()
+	if n := len(b.get()); n != largeBuffer {
+		t.Errorf("given back and taken again: %d bytes, want the large buffer still", n)
+	}
+	b.release()
+}
+
 func TestTrailersPassThrough(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []string{"socket", "fetch"} {
