@@ -336,7 +336,6 @@ func keyName(k *Key) string {
 // judge classifies an attempt's result and updates the health of the key
 // and the provider. why says, for the log, why the loop moves on.
 func (p *Plan) judge(ctx context.Context, t *target, k *Key, resp *http.Response, err error) (outcome, string) {
-	now := time.Now()
 	if err != nil {
 		var se *socket.Error
 		var tooLarge *http.MaxBytesError
@@ -346,16 +345,18 @@ func (p *Plan) judge(ctx context.Context, t *target, k *Key, resp *http.Response
 		case errors.As(err, &tooLarge), errors.As(err, &se) && se.Op == socket.OpBody:
 			// The client's own body failed: nobody else would do better.
 		default:
-			t.provider.breaker.failed(now, p.probe)
+			t.provider.breaker.failed(time.Now(), p.probe)
 			return moveOn, "no answer (" + shortReason(err) + ")"
 		}
 		t.provider.breaker.release(p.probe)
 		return finished, ""
 	}
 	status := resp.StatusCode
-	switch {
-	case status < 300:
+	if status < 300 {
 		return finished, "" // attempt records the success
+	}
+	now := time.Now() // a success, above, reads no clock
+	switch {
 	case status < 400:
 		t.provider.breaker.release(p.probe) // a redirect: it answered, but not with an answer
 		return finished, ""
