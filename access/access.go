@@ -417,7 +417,8 @@ func AppendCredentials(out []Credential, r *http.Request, authHeader string) []C
 			}
 		}
 	}
-	if strings.Contains(r.URL.RawQuery, "key=") {
+	// A name percent-encoded (%6Bey) is the name, as net/url decodes it.
+	if q := r.URL.RawQuery; strings.Contains(q, "key=") || strings.IndexByte(q, '%') >= 0 {
 		for _, v := range r.URL.Query()["key"] {
 			if v != "" {
 				out = append(out, Credential{v, "query"})

@@ -323,7 +323,7 @@ func TestPeriods(t *testing.T) {
 // The credentials a request carries, in the order they are tried.
 func TestCredentials(t *testing.T) {
 	t.Parallel()
-	r := httptest.NewRequest(http.MethodPost, "/v1beta/models/m:generateContent?key=q1&key=&key=q2", nil)
+	r := httptest.NewRequest(http.MethodPost, "/v1beta/models/m:generateContent?key=q1&key=&%6bey=q2", nil)
 	r.Header.Add("Authorization", "Bearer b1")
 	r.Header.Add("Authorization", "Token nope")
 	r.Header.Add("X-Goog-Api-Key", " g1 ")
@@ -338,6 +338,17 @@ func TestCredentials(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("credential %d: %v, want %v", i, got[i], want[i])
 		}
+	}
+}
+
+// A key name percent-encoded is the name (net/url decodes it, and so do
+// the providers): alone in the query, it is still a credential.
+func TestCredentialsEscapedQueryName(t *testing.T) {
+	t.Parallel()
+	r := httptest.NewRequest(http.MethodPost, "/v1beta/models/m:generateContent?%6Bey=q3&alt=sse", nil)
+	got := AppendCredentials(nil, r, "")
+	if len(got) != 1 || got[0] != (Credential{"q3", "query"}) {
+		t.Fatalf("credentials %v, want [{q3 query}]", got)
 	}
 }
 

@@ -449,9 +449,10 @@ func (s *Snapshot) GenericPlan(u *url.URL) *Plan {
 var operator = access.OperatorCaller()
 
 // stripQueryParam removes every name=… parameter from a raw query, keeping
-// the others byte for byte.
+// the others byte for byte. A name percent-encoded (%6Bey) is the name, as
+// net/url and the providers decode it.
 func stripQueryParam(raw, name string) string {
-	if !strings.Contains(raw, name+"=") {
+	if !strings.Contains(raw, name) && strings.IndexByte(raw, '%') < 0 {
 		return raw
 	}
 	parts := strings.Split(raw, "&")

@@ -37,6 +37,8 @@ func TestUpstreamURL(t *testing.T) {
 			"https://api.openai.com/v1/responses?a=1"},
 		{"openai escaped key name stripped", config.Provider{BaseURL: "https://api.openai.com/v1"}, "", "POST", "/v1/chat/completions?%6Bey=ck-x&key=&b=2",
 			"https://api.openai.com/v1/chat/completions?b=2"},
+		{"openai escaped key name alone stripped", config.Provider{BaseURL: "https://api.openai.com/v1"}, "", "POST", "/v1/chat/completions?%6Bey=ck-x&b=%20",
+			"https://api.openai.com/v1/chat/completions?b=%20"},
 		{"openai default port dropped", config.Provider{BaseURL: "https://api.openai.com:443/v1"}, "", "POST", "/v1/chat/completions",
 			"https://api.openai.com/v1/chat/completions"},
 		{"openai by preset", config.Provider{Preset: "groq"}, "", "POST", "/v1/chat/completions",
