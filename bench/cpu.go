@@ -96,22 +96,22 @@ func median(xs []float64) float64 {
 
 // diffs subtracts b[i] from a[i], round by round, as ratios divides.
 func diffs(a, b []float64) []float64 {
-	var out []float64
-	for i := range min(len(a), len(b)) {
-		if b[i] > 0 {
-			out = append(out, a[i]-b[i])
-		}
-	}
-	return out
+	return perRound(a, b, func(x, y float64) float64 { return x - y })
 }
 
 // ratios divides a[i] by b[i], round by round: the targets of one round
 // run one after the other, so a round's ratio compares like with like.
 func ratios(a, b []float64) []float64 {
+	return perRound(a, b, func(x, y float64) float64 { return x / y })
+}
+
+// perRound applies f to the figures of each round both have, skipping a
+// round where b measured nothing.
+func perRound(a, b []float64, f func(x, y float64) float64) []float64 {
 	var out []float64
 	for i := range min(len(a), len(b)) {
 		if b[i] > 0 {
-			out = append(out, a[i]/b[i])
+			out = append(out, f(a[i], b[i]))
 		}
 	}
 	return out

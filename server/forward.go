@@ -122,7 +122,8 @@ func isEventStream(contentType string) bool {
 }
 
 // Body copies start with a small buffer, which is what an open stream
-// holds while it waits for its next event; they move to a large one while
+// relayed in its handler holds while it waits for its next event (a
+// handed-off one gives it back meanwhile); they move to a large one while
 // reads fill the small one (a bulk body then costs few reads and writes),
 // and back once reads are small again, so a long stream that once carried
 // a large event does not keep the large buffer for the rest of its life.

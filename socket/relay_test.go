@@ -82,6 +82,31 @@ func eventsUpstream(t *testing.T, n int) (raw *providertest.Raw, want chan strin
 	return raw, want
 }
 
+// recordEvents answers one request with n events, each chunk in a TLS
+// record of its own, gap apart (before each), then the last chunk; it
+// sends what the body holds on sent once all is written, and holds the
+// connection until the client leaves.
+func recordEvents(t *testing.T, n int, gap time.Duration) (raw *providertest.Raw, sent chan string) {
+	sent = make(chan string, 1)
+	raw = providertest.NewRaw(t, func(c *providertest.RawConn) {
+		if _, _, err := c.ReadRequest(); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+		var all strings.Builder
+		for i := range n {
+			time.Sleep(gap)
+			ev := fmt.Sprintf("data: {\"i\":%d}\n\n", i)
+			all.WriteString(ev)
+			fmt.Fprintf(c, "%x\r\n%s\r\n", len(ev), ev)
+		}
+		io.WriteString(c, "0\r\n\r\n")
+		sent <- all.String()
+		c.R.ReadByte()
+	})
+	return raw, sent
+}
+
 // TestRelayDecodesAndReuses: events whose chunks arrive in pieces come
 // out whole and in order, the trailer is read, and the connection goes
 // back to the pool for the next request, a while later.
@@ -232,22 +257,7 @@ func TestRelayAndReadTakeTurns(t *testing.T) {
 func TestRelayGathersWhatArrivedTogether(t *testing.T) {
 	t.Parallel()
 	const events = 20
-	sent := make(chan string, 1)
-	raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
-		if _, _, err := c.ReadRequest(); err != nil {
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
-		var all strings.Builder
-		for i := range events {
-			ev := fmt.Sprintf("data: {\"i\":%d}\n\n", i)
-			all.WriteString(ev)
-			fmt.Fprintf(c, "%x\r\n%s\r\n", len(ev), ev) // a record of its own
-		}
-		io.WriteString(c, "0\r\n\r\n")
-		sent <- all.String()
-		c.R.ReadByte() // until the client leaves
-	})
+	raw, sent := recordEvents(t, events, 0) // all queued before the relay reads
 	tr := newTransport(t)
 	req, _ := http.NewRequest("GET", raw.URL+"/stream", nil)
 	resp, err := tr.RoundTrip(req)
@@ -278,19 +288,7 @@ func TestRelayGathersWhatArrivedTogether(t *testing.T) {
 func TestRelaySaysWhenItWaits(t *testing.T) {
 	t.Parallel()
 	const events = 5
-	raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
-		if _, _, err := c.ReadRequest(); err != nil {
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
-		for i := range events {
-			time.Sleep(20 * time.Millisecond)
-			ev := fmt.Sprintf("data: {\"i\":%d}\n\n", i)
-			fmt.Fprintf(c, "%x\r\n%s\r\n", len(ev), ev)
-		}
-		io.WriteString(c, "0\r\n\r\n")
-		c.R.ReadByte()
-	})
+	raw, sent := recordEvents(t, events, 20*time.Millisecond)
 	tr := newTransport(t)
 	req, _ := http.NewRequest("GET", raw.URL+"/stream", nil)
 	resp, err := tr.RoundTrip(req)
@@ -329,12 +327,8 @@ func TestRelaySaysWhenItWaits(t *testing.T) {
 	if err != io.EOF {
 		t.Fatalf("Relay ended with %v, want io.EOF", err)
 	}
-	var want strings.Builder
-	for i := range events {
-		fmt.Fprintf(&want, "data: {\"i\":%d}\n\n", i)
-	}
-	if got.String() != want.String() {
-		t.Fatalf("relayed %q, want %q", got.String(), want.String())
+	if want := <-sent; got.String() != want {
+		t.Fatalf("relayed %q, want %q", got.String(), want)
 	}
 	if waits < events {
 		t.Errorf("%d put(0) for %d events 20 ms apart, want one before each wait", waits, events)
