@@ -284,13 +284,22 @@ func (m *meter) decodeFast(data []byte) (usageOnly, ok bool) {
 		}
 		return false, true
 	case Anthropic:
-		inner, ok := objectAt(data, "message", "usage")
-		if !ok {
+		// message.usage (message_start) and usage (message_delta, a
+		// whole answer) in one pass over the document, then a short one
+		// over the message alone, which the first pass validated.
+		var top [2]jsonscan.Value
+		if jsonscan.FieldsInto(top[:], data, "message", "usage") != nil {
 			return false, false
 		}
-		outer, ok := objectAt(data, "usage")
-		if !ok {
-			return false, false
+		var inner, outer []byte
+		if msg := top[0]; msg.Kind == jsonscan.KindObject {
+			var ok bool
+			if inner, ok = objectAt(msg.Raw(data), "usage"); !ok {
+				return false, false
+			}
+		}
+		if top[1].Kind == jsonscan.KindObject {
+			outer = top[1].Raw(data)
 		}
 		for _, raw := range [...][]byte{inner, outer} {
 			if raw != nil {
