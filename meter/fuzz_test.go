@@ -213,6 +213,12 @@ func FuzzDecodeFast(f *testing.F) {
 		`{"usage":{"prompt_tokens":{"x":[1,"}"]},"completion_tokens":"1e2","prompt_cache_hit_tokens":1.5e300}}`,
 		`{"usage":{"input_tokens":25,"output_tokens_details":{"thinking_tokens":4},"output_tokens":9,"cache_read_input_tokens":" 3"}}`,
 		`{"usageMetadata":{"promptTokenCount":-9,"thoughtsTokenCount":true,"toolUsePromptTokenCount":"12"}}`,
+		// Usage in both places a document may hold it: which one wins
+		// (Responses), or that both count (Anthropic).
+		`{"usage":{"input_tokens":1,"output_tokens":2},"response":{"usage":{"input_tokens":5,"output_tokens":6}}}`,
+		`{"message":{"usage":{"input_tokens":25,"cache_read_input_tokens":4}},"usage":{"output_tokens":9}}`,
+		`{"response":{"usage":null},"usage":{"input_tokens":1},"message":[{"usage":{"input_tokens":7}}]}`,
+		`{"response":"usage","message":{"usage":{"input_tokens":1},"usage":{"input_tokens":2}}}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -268,14 +268,21 @@ func (m *meter) decodeFast(data []byte) (usageOnly, ok bool) {
 		}
 		return false, ok
 	case OpenAIResponses:
-		raw, ok := objectAt(data, "response", "usage")
-		if !ok {
+		// response.usage (a stream's last event) and usage (a whole
+		// answer) in one pass, as for Anthropic below; the first wins.
+		var top [2]jsonscan.Value
+		if jsonscan.FieldsInto(top[:], data, "response", "usage") != nil {
 			return false, false
 		}
-		if raw == nil {
-			if raw, ok = objectAt(data, "usage"); !ok {
+		var raw []byte
+		if r := top[0]; r.Kind == jsonscan.KindObject {
+			var ok bool
+			if raw, ok = objectAt(r.Raw(data), "usage"); !ok {
 				return false, false
 			}
+		}
+		if raw == nil && top[1].Kind == jsonscan.KindObject {
+			raw = top[1].Raw(data)
 		}
 		if raw != nil {
 			var u responsesUsage
@@ -286,7 +293,8 @@ func (m *meter) decodeFast(data []byte) (usageOnly, ok bool) {
 	case Anthropic:
 		// message.usage (message_start) and usage (message_delta, a
 		// whole answer) in one pass over the document, then a short one
-		// over the message alone, which the first pass validated.
+		// over the message alone, which the first pass validated: both
+		// count.
 		var top [2]jsonscan.Value
 		if jsonscan.FieldsInto(top[:], data, "message", "usage") != nil {
 			return false, false
