@@ -45,7 +45,7 @@ func Buffer(req *http.Request, limit int64) (bool, error) {
 	if req.ContentLength > 0 && req.ContentLength <= limit {
 		size = int(req.ContentLength) + 1 // +1: the read that sees EOF
 	}
-	data, err := readAll(io.LimitReader(req.Body, limit+1), size)
+	data, err := readAll(&io.LimitedReader{R: req.Body, N: limit + 1}, size)
 	if err != nil {
 		req.Body.Close()
 		return false, err
@@ -63,7 +63,7 @@ func Buffer(req *http.Request, limit int64) (bool, error) {
 // only when they are full: a body of the declared length is read into the
 // one allocation, with the byte to spare for the read that sees EOF
 // (bytes.Buffer.ReadFrom would grow it first, to have 512 bytes free).
-func readAll(r io.Reader, size int) ([]byte, error) {
+func readAll(r *io.LimitedReader, size int) ([]byte, error) {
 	buf := make([]byte, 0, size)
 	for {
 		if len(buf) == cap(buf) {

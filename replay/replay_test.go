@@ -3,7 +3,9 @@ package replay
 import (
 	"errors"
 	"io"
+	"math"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -111,12 +113,12 @@ func TestWithAndEmpty(t *testing.T) {
 func TestReadAll(t *testing.T) { // not parallel: it counts allocations
 	want := strings.Repeat("0123456789", 500)
 	for _, size := range []int{1, 512, len(want), len(want) + 1} {
-		got, err := readAll(iotest.OneByteReader(strings.NewReader(want)), size)
+		got, err := readAll(unlimited(iotest.OneByteReader(strings.NewReader(want))), size)
 		if err != nil || string(got) != want {
 			t.Fatalf("size %d: %d bytes, %v", size, len(got), err)
 		}
 	}
-	got, err := readAll(iotest.TimeoutReader(strings.NewReader(want)), len(want)+1)
+	got, err := readAll(unlimited(iotest.TimeoutReader(strings.NewReader(want))), len(want)+1)
 	if !errors.Is(err, iotest.ErrTimeout) {
 		t.Errorf("a failing read: %v, %d bytes", err, len(got))
 	}
@@ -124,9 +126,24 @@ func TestReadAll(t *testing.T) { // not parallel: it counts allocations
 	src := strings.NewReader(body)
 	allocs := testing.AllocsPerRun(100, func() {
 		src.Reset(body)
-		got, err = readAll(src, len(body)+1)
+		got, err = readAll(unlimited(src), len(body)+1)
 	})
 	if err != nil || string(got) != body || cap(got) != len(body)+1 || allocs != 1 {
 		t.Errorf("a declared length: %q cap %d, %v allocations, %v", got, cap(got), allocs, err)
 	}
+	// Buffer, on every gateway request: the bytes, their reader and
+	// GetBody, nothing more (the limit's reader stays on the stack).
+	req, rc := httptest.NewRequest("POST", "/", nil), io.NopCloser(src)
+	allocs = testing.AllocsPerRun(100, func() {
+		src.Reset(body)
+		req.Body, req.GetBody, req.ContentLength = rc, nil, int64(len(body))
+		if ok, err := Buffer(req, 1<<20); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+	})
+	if got, _ := Bytes(req); string(got) != body || allocs != 3 {
+		t.Errorf("Buffer: %q, %v allocations", got, allocs)
+	}
 }
+
+func unlimited(r io.Reader) *io.LimitedReader { return &io.LimitedReader{R: r, N: math.MaxInt64} }
