@@ -17,15 +17,14 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/llmproxy/llmproxy/access"
 	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/gateway"
+	"github.com/llmproxy/llmproxy/internal/leaktest"
 	"github.com/llmproxy/llmproxy/store"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 // The secrets the tests plant; no page may ever show one of them.
 const (

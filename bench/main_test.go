@@ -8,7 +8,7 @@ import (
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/llmproxy/llmproxy/internal/leaktest"
 )
 
 // The floor proxy's tests start servers and goroutines: none may outlive
@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 		fakeLLMProxy(os.Args[1:])
 		return
 	}
-	goleak.VerifyTestMain(m)
+	leaktest.Main(m)
 }
 
 // fakeLLMProxy takes llmproxy's flags and tells what it got: /config the

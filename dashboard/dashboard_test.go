@@ -10,15 +10,14 @@ import (
 	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/dashboard"
+	"github.com/llmproxy/llmproxy/internal/leaktest"
 	"github.com/llmproxy/llmproxy/preset"
 	"github.com/llmproxy/llmproxy/server"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 // Secrets the test gateway holds: the page must never show one.
 const (

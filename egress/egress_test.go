@@ -13,10 +13,10 @@ import (
 	"sync"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/llmproxy/llmproxy/internal/leaktest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 // listen runs serve for each connection to a new loopback listener and
 // returns its address; the cleanup waits for every connection to end.

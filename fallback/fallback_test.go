@@ -10,15 +10,14 @@ import (
 	"sync"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/llmproxy/llmproxy/fetch"
+	"github.com/llmproxy/llmproxy/internal/leaktest"
 	"github.com/llmproxy/llmproxy/netguard"
 	"github.com/llmproxy/llmproxy/providertest"
 	"github.com/llmproxy/llmproxy/socket"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 type fallbacks struct {
 	mu      sync.Mutex

@@ -11,15 +11,14 @@ import (
 	"sync"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/llmproxy/llmproxy/access"
 	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/internal/leaktest"
 	"github.com/llmproxy/llmproxy/preset"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leaktest.Main(m)
 }
 
 // The tests drive the gateway without a network: every provider's

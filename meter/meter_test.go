@@ -13,11 +13,13 @@ import (
 	"testing/iotest"
 
 	"go.uber.org/goleak"
+
+	"github.com/llmproxy/llmproxy/internal/leaktest"
 )
 
 func TestMain(m *testing.M) {
 	// genai (the oracle in sdk_test.go) imports opencensus, whose init starts a worker.
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+	leaktest.Main(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
 }
 
 // fixtures are answers written after the providers' public API references.

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/llmproxy/llmproxy/internal/leaktest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 // selfSpellings are hosts that name this machine: unspecified, loopback,
 // this network, its interface addresses (see selfLocal) and the IPv4

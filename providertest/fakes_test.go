@@ -14,11 +14,13 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/responses"
 	"go.uber.org/goleak"
+
+	"github.com/llmproxy/llmproxy/internal/leaktest"
 )
 
 func TestMain(m *testing.M) {
 	// genai's dependencies start opencensus's worker at init, for good.
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+	leaktest.Main(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
 }
 
 // testClient is an HTTP client that trusts the fakes' CA; its idle

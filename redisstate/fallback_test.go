@@ -40,7 +40,7 @@ func TestRedisKilledThenBack(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
 	var logs logBuffer
-	s := newShared(t, r, Options{Timeout: 250 * time.Millisecond, ProbeEvery: 50 * time.Millisecond, Logger: logs.logger()})
+	s := newShared(t, r, Options{Timeout: outageTimeout, ProbeEvery: 50 * time.Millisecond, Logger: logs.logger()})
 	l := s.Limiter(nil)
 	k := testKey(t, access.Key{RPM: 1000, MaxParallel: 100})
 	ctx := context.Background()
@@ -132,7 +132,7 @@ func TestFallbackCountsFromRecentRequests(t *testing.T) {
 func TestPartitionKeepsWhatWasDone(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
-	s := newShared(t, r, Options{Timeout: 200 * time.Millisecond, ProbeEvery: 50 * time.Millisecond})
+	s := newShared(t, r, Options{Timeout: outageTimeout, ProbeEvery: 50 * time.Millisecond})
 	l := s.Limiter(nil)
 	k := testKey(t, access.Key{MaxParallel: 1, Budget: &access.Budget{Nanos: 1e6, Period: access.Month}})
 	ctx := context.Background()
@@ -142,7 +142,7 @@ func TestPartitionKeepsWhatWasDone(t *testing.T) {
 	}
 	r.freeze()
 	running.Done(0, 300) // through Redis: its slot and cost wait
-	eventually(t, 5*time.Second, "Up() still true with Redis frozen", func() bool { return !s.Up() })
+	eventually(t, 5*outageTimeout, "Up() still true with Redis frozen", func() bool { return !s.Up() })
 	local, err := l.Admit(ctx, k, time.Now())
 	if err != nil {
 		t.Fatalf("served locally: %v", err)
@@ -165,7 +165,7 @@ func TestPartitionKeepsWhatWasDone(t *testing.T) {
 func TestFailClosed(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
-	s := newShared(t, r, Options{FailClosed: true, Timeout: 250 * time.Millisecond, ProbeEvery: 50 * time.Millisecond})
+	s := newShared(t, r, Options{FailClosed: true, Timeout: outageTimeout, ProbeEvery: 50 * time.Millisecond})
 	l := s.Limiter(nil)
 	ctx := context.Background()
 	limited := testKey(t, access.Key{RPM: 100})
@@ -201,7 +201,7 @@ func TestStartWithoutRedis(t *testing.T) {
 	r := startRedis(t)
 	r.kill()
 	var logs logBuffer
-	s := newShared(t, r, Options{Timeout: 200 * time.Millisecond, ProbeEvery: 50 * time.Millisecond, Logger: logs.logger()})
+	s := newShared(t, r, Options{Timeout: outageTimeout, ProbeEvery: 50 * time.Millisecond, Logger: logs.logger()})
 	if s.Up() {
 		t.Fatal("Up() with no Redis")
 	}

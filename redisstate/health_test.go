@@ -258,7 +258,7 @@ func TestHealthLearnedDuringAnOutage(t *testing.T) {
 	r := startRedis(t)
 	fake := providertest.NewOpenAI(t, nil, nil)
 	yaml := oneProvider(t, fake)
-	opts := Options{Timeout: 250 * time.Millisecond, ProbeEvery: 50 * time.Millisecond}
+	opts := Options{Timeout: outageTimeout, ProbeEvery: 50 * time.Millisecond}
 	a := newReplica(t, r, yaml, opts)
 	b := newReplica(t, r, yaml, opts)
 	r.kill()

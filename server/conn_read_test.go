@@ -374,10 +374,13 @@ func (l countingListener) Accept() (net.Conn, error) {
 // ends within lazyReadAfter never reaches the socket, the socket's read
 // deadline is set once for many requests (read_header's first), and the
 // write deadline net/http clears after each request, never set, is not.
+// The wait is long here: a request that a busy machine holds up past the
+// default 50–100 ms would send its background read to the socket, as it
+// should.
 func TestServerBackgroundReadStaysOffTheSocket(t *testing.T) {
 	t.Parallel()
 	fake := echoProvider(t)
-	srv, err := New(testConfigTB(t, fake.URL), Options{Logger: slog.New(slog.DiscardHandler), Version: "test"})
+	srv, err := New(testConfigTB(t, fake.URL), Options{Logger: slog.New(slog.DiscardHandler), Version: "test", lazyReadAfter: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

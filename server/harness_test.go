@@ -16,13 +16,14 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/internal/leaktest"
 	"github.com/llmproxy/llmproxy/preset"
 	"github.com/llmproxy/llmproxy/providertest"
 )
 
 // genai (a test client) pulls in opencensus, which starts a worker at init.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+	leaktest.Main(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
 }
 
 const testToken = "test-token-5f3a9c1e7b2d4a68"

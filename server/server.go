@@ -63,7 +63,8 @@ type Options struct {
 	// Collectors are more Prometheus collectors for /metrics.
 	Collectors []prometheus.Collector
 
-	afterHandOff func(*Server) // tests: runs in the handler after a stream was handed off
+	afterHandOff  func(*Server) // tests: runs in the handler after a stream was handed off
+	lazyReadAfter time.Duration // tests: the background reads' wait (lazyReadAfter when 0)
 }
 
 // Server is the proxy. It is an http.Handler; Serve runs it on a listener
@@ -100,6 +101,7 @@ type Server struct {
 	ws           *wsproxy.Relay
 	handoffs     handoffs      // streams relayed outside their handlers
 	afterHandOff func(*Server) // Options.afterHandOff
+	lazyEvery    time.Duration // Options.lazyReadAfter
 	cutting      atomic.Bool   // the shutdown's drain timeout passed: what is left is cut off
 	dashboard    http.Handler  // nil when turned off
 	admin        http.Handler  // nil when turned off
@@ -147,6 +149,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		extra:   opts.Collectors,
 
 		afterHandOff: opts.afterHandOff,
+		lazyEvery:    opts.lazyReadAfter,
 	}
 	if s.limiter == nil {
 		s.limiter = access.NewLocal()
@@ -442,6 +445,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.guard.Listen = append(s.guard.Listen, addr.AddrPort())
 	}
 	fl := newFramingListener(ln, s.cfg.MaxHeaderBytes)
+	fl.lazy.interval = s.lazyEvery
 	ln = fl
 	if fl.watch != nil {
 		defer fl.watch.close() // after the handed-off streams, drained below

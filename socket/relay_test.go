@@ -288,7 +288,7 @@ func TestRelayGathersWhatArrivedTogether(t *testing.T) {
 func TestRelaySaysWhenItWaits(t *testing.T) {
 	t.Parallel()
 	const events = 5
-	raw, sent := recordEvents(t, events, 20*time.Millisecond)
+	raw, sent := recordEvents(t, events, 50*time.Millisecond)
 	tr := newTransport(t)
 	req, _ := http.NewRequest("GET", raw.URL+"/stream", nil)
 	resp, err := tr.RoundTrip(req)
@@ -330,8 +330,10 @@ func TestRelaySaysWhenItWaits(t *testing.T) {
 	if want := <-sent; got.String() != want {
 		t.Fatalf("relayed %q, want %q", got.String(), want)
 	}
-	if waits < events {
-		t.Errorf("%d put(0) for %d events 20 ms apart, want one before each wait", waits, events)
+	// One wait before each event; a busy machine that holds the relay up
+	// for a gap may find two events together once.
+	if waits < events-1 {
+		t.Errorf("%d put(0) for %d events 50 ms apart, want one before each wait", waits, events)
 	}
 }
 
@@ -386,7 +388,7 @@ func TestRelayNoticesAnEndThatCameWithTheData(t *testing.T) {
 // the timeout), with ErrIdleTimeout.
 func TestRelayIdleTimeout(t *testing.T) {
 	t.Parallel()
-	const idle = 300 * time.Millisecond
+	const idle = 600 * time.Millisecond
 	raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
 		if _, _, err := c.ReadRequest(); err != nil {
 			return
@@ -423,9 +425,10 @@ func TestRelayIdleTimeout(t *testing.T) {
 		t.Fatalf("after %v of silence: %v, want ErrIdleTimeout", silent, err)
 	}
 	// The idle clock runs from the read that brought the last event,
-	// a moment before put saw it: a few milliseconds of slack, far from
-	// the 250 ms recheck, which must not count as the timeout.
-	if silent < idle-5*time.Millisecond {
+	// a moment before put saw it (longer on a busy machine): 100 ms of
+	// slack, far from the 250 ms recheck, which must not count as the
+	// timeout.
+	if silent < idle-100*time.Millisecond {
 		t.Fatalf("cut after %v of silence, before the idle timeout of %v", silent, idle)
 	}
 }

@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/internal/leaktest"
 )
 
 func TestMain(m *testing.M) {
@@ -25,13 +24,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	stopPostgres()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(leaktest.Check(code))
 }
 
 // testKey is a SecretKey for tests (not a placeholder: its bytes differ).

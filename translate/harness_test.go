@@ -15,15 +15,15 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
-	"go.uber.org/goleak"
 
+	"github.com/llmproxy/llmproxy/internal/leaktest"
 	"github.com/llmproxy/llmproxy/providertest"
 	"github.com/llmproxy/llmproxy/replay"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 // fixedOptions gives deterministic ids (prefix and a counter) and a fixed
 // clock, so that two runs of one answer are byte for byte the same.

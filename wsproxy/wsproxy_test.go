@@ -14,13 +14,13 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"go.uber.org/goleak"
 
+	"github.com/llmproxy/llmproxy/internal/leaktest"
 	"github.com/llmproxy/llmproxy/providertest"
 	"github.com/llmproxy/llmproxy/socket"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 // silentUpstream completes the WebSocket handshake by hand, then never
 // reads again: pings go unanswered.

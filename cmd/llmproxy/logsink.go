@@ -15,6 +15,7 @@ type logSink struct {
 	w     io.Writer
 	buf   []byte
 	armed bool
+	every time.Duration // flushEvery; tests change it
 }
 
 const (
@@ -22,7 +23,7 @@ const (
 	flushSize  = 32 << 10
 )
 
-func newLogSink(w io.Writer) *logSink { return &logSink{w: w} }
+func newLogSink(w io.Writer) *logSink { return &logSink{w: w, every: flushEvery} }
 
 func (s *logSink) Write(p []byte) (int, error) {
 	s.mu.Lock()
@@ -33,7 +34,7 @@ func (s *logSink) Write(p []byte) (int, error) {
 		s.flushLocked()
 	case !s.armed:
 		s.armed = true
-		time.AfterFunc(flushEvery, s.Flush)
+		time.AfterFunc(s.every, s.Flush)
 	}
 	return len(p), nil
 }

@@ -30,13 +30,16 @@ func (c *countingWriter) state() (int, string) {
 func TestLogSinkBatches(t *testing.T) {
 	out := &countingWriter{}
 	s := newLogSink(out)
+	// A long interval, so that a busy machine cannot make it pass before
+	// the check; the timer's own flush is waited for below.
+	s.every = 2 * time.Second
 	for i := range 100 {
 		s.Write([]byte("line " + strings.Repeat("x", i%7) + "\n"))
 	}
 	if n, _ := out.state(); n != 0 {
 		t.Fatalf("%d writes before the flush interval: lines must gather", n)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		n, text := out.state()
 		if n > 0 {

@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"go.uber.org/goleak"
 
 	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/internal/leaktest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -154,14 +154,18 @@ func TestBooleansAcceptSeedSpellings(t *testing.T) {
 
 func TestServeRunsAndStops(t *testing.T) {
 	clearEnv(t)
-	var out, errb bytes.Buffer
+	var out, errb lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"llmproxy", "--listen", "127.0.0.1:0", "--log-format", "json",
 			"--auth-token", "operator-token-abcdef0123456789"}, &out, &errb)
 	}()
-	time.Sleep(300 * time.Millisecond)
+	// Stopped once it listens (the log says so within the sink's flush),
+	// however long a busy machine takes to start it.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(errb.String(), "llmproxy listening") && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	cancel() // what SIGINT/SIGTERM does through signal.NotifyContext
 	select {
 	case code := <-done:

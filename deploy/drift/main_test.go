@@ -3,9 +3,9 @@ package drift_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/llmproxy/llmproxy/internal/leaktest"
 )
 
 // Compiling a configuration builds the gateway's parts: none may leave a
 // goroutine behind.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }

@@ -358,8 +358,9 @@ func TestWriteDeadlineReportsWhatWasWritten(t *testing.T) {
 	smallBuffers(t, a, b)
 	// Nobody reads: the write fills the buffers and waits, until its
 	// deadline. The socket transport's idle timeout relies on the count.
-	a.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	// The deadline leaves a busy machine time to start the write.
 	msg := make([]byte, 4<<20)
+	a.SetWriteDeadline(time.Now().Add(time.Second))
 	n, err := a.Write(msg)
 	if n <= 0 || n >= len(msg) {
 		t.Fatalf("wrote %d of %d bytes; want a part", n, len(msg))
