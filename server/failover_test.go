@@ -53,7 +53,7 @@ func TestGatewayFailsOverBeforeTheFirstByte(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h, alpha, beta := twoProviders(t, func(providertest.FaultRequest) providertest.Fault { return tc.fault },
-				func(cfg *config.Config) { cfg.Timeouts.ResponseHeader = 300 * time.Millisecond })
+				func(cfg *config.Config) { cfg.Timeouts.ResponseHeader = time.Second }) // only the hang waits for it
 			client := openaiClient(h, aliceKey)
 			var answer string
 			if tc.stream {
