@@ -377,7 +377,9 @@ func TestGeminiExhaustedRetries(t *testing.T) {
 func TestGeminiClientLeavingStopsEverything(t *testing.T) {
 	t.Parallel()
 	fake := &providertest.Gemini{Answer: longAnswer, Attempts: []providertest.GeminiAttempt{{Cut: 20, How: "eof"}}}
-	h := startGemini(t, fake, func(c *config.Config) { c.Gemini.ResumeDelay = 500 * time.Millisecond })
+	// A pause long enough that a busy machine notices the client leaving
+	// within it; the check below waits past it.
+	h := startGemini(t, fake, func(c *config.Config) { c.Gemini.ResumeDelay = 1500 * time.Millisecond })
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "POST", h.URL+"/gemini/v1beta/models/m:streamGenerateContent?alt=sse", strings.NewReader(userPrompt))
 	resp, err := h.client.Do(req)
@@ -391,7 +393,7 @@ func TestGeminiClientLeavingStopsEverything(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	cancel()
 	resp.Body.Close()
-	time.Sleep(time.Second)
+	time.Sleep(2 * time.Second) // past the pause
 	if n := len(fake.Bodies()); n != 1 {
 		t.Errorf("%d requests: after the client left no continuation may go out", n)
 	}

@@ -86,7 +86,9 @@ func TestClientKeyLimits(t *testing.T) {
 	})
 	t.Run("max_parallel", func(t *testing.T) {
 		t.Parallel()
-		fake := providertest.NewOpenAI(t, &providertest.OpenAI{ChunkDelay: 100 * time.Millisecond}, nil)
+		// Chunks far enough apart that the stream still runs when the
+		// second request comes, on a busy machine too.
+		fake := providertest.NewOpenAI(t, &providertest.OpenAI{ChunkDelay: 300 * time.Millisecond}, nil)
 		h := limitedGateway(t, fake, config.ClientKey{Name: "one-at-a-time", Key: aliceKey, MaxParallel: 1})
 		req, _ := http.NewRequest("POST", h.URL+"/v1/chat/completions",
 			strings.NewReader(`{"model":"gpt-priced","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
