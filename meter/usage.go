@@ -268,21 +268,15 @@ func (m *meter) decodeFast(data []byte) (usageOnly, ok bool) {
 		}
 		return false, ok
 	case OpenAIResponses:
-		// response.usage (a stream's last event) and usage (a whole
-		// answer) in one pass, as for Anthropic below; the first wins.
-		var top [2]jsonscan.Value
-		if jsonscan.FieldsInto(top[:], data, "response", "usage") != nil {
+		// response.usage (a stream's last event) wins over usage (a whole
+		// answer).
+		inner, outer, ok := nestedUsage(data, "response")
+		if !ok {
 			return false, false
 		}
-		var raw []byte
-		if r := top[0]; r.Kind == jsonscan.KindObject {
-			var ok bool
-			if raw, ok = objectAt(r.Raw(data), "usage"); !ok {
-				return false, false
-			}
-		}
-		if raw == nil && top[1].Kind == jsonscan.KindObject {
-			raw = top[1].Raw(data)
+		raw := inner
+		if raw == nil {
+			raw = outer
 		}
 		if raw != nil {
 			var u responsesUsage
@@ -291,23 +285,11 @@ func (m *meter) decodeFast(data []byte) (usageOnly, ok bool) {
 		}
 		return false, true
 	case Anthropic:
-		// message.usage (message_start) and usage (message_delta, a
-		// whole answer) in one pass over the document, then a short one
-		// over the message alone, which the first pass validated: both
-		// count.
-		var top [2]jsonscan.Value
-		if jsonscan.FieldsInto(top[:], data, "message", "usage") != nil {
+		// message.usage (message_start) and usage (message_delta, a whole
+		// answer) both count.
+		inner, outer, ok := nestedUsage(data, "message")
+		if !ok {
 			return false, false
-		}
-		var inner, outer []byte
-		if msg := top[0]; msg.Kind == jsonscan.KindObject {
-			var ok bool
-			if inner, ok = objectAt(msg.Raw(data), "usage"); !ok {
-				return false, false
-			}
-		}
-		if top[1].Kind == jsonscan.KindObject {
-			outer = top[1].Raw(data)
 		}
 		for _, raw := range [...][]byte{inner, outer} {
 			if raw != nil {
@@ -344,6 +326,27 @@ func objectAt(data []byte, path ...string) (raw []byte, ok bool) {
 		return nil, true
 	}
 	return v.Raw(data), true
+}
+
+// nestedUsage finds the usage object inside the top-level member parent
+// and the top-level usage object in one pass over data, and the first in
+// a short pass over parent's value, which that pass validated (nil when
+// absent or not an object); ok is false when jsonscan refuses the
+// document.
+func nestedUsage(data []byte, parent string) (inner, outer []byte, ok bool) {
+	var top [2]jsonscan.Value
+	if jsonscan.FieldsInto(top[:], data, parent, "usage") != nil {
+		return nil, nil, false
+	}
+	if p := top[0]; p.Kind == jsonscan.KindObject {
+		if inner, ok = objectAt(p.Raw(data), "usage"); !ok {
+			return nil, nil, false
+		}
+	}
+	if top[1].Kind == jsonscan.KindObject {
+		outer = top[1].Raw(data)
+	}
+	return inner, outer, true
 }
 
 // filler is a usage struct that reads itself from a JSON object, as

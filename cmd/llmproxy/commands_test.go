@@ -184,10 +184,7 @@ func TestExposureWarning(t *testing.T) {
 		go func() {
 			done <- run(ctx, append([]string{"llmproxy", "--log-format", "json"}, tc.args...), &lockedBuffer{}, &errb)
 		}()
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(errb.String(), "llmproxy listening") && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitListening(&errb)
 		cancel()
 		<-done
 		logs := errb.String()

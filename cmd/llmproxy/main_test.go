@@ -152,6 +152,15 @@ func TestBooleansAcceptSeedSpellings(t *testing.T) {
 	}
 }
 
+// waitListening waits up to 10 s for run's log to say it listens (within
+// the log sink's flush), however long a busy machine takes to start it;
+// the caller's own checks of the log say what is missing if it never does.
+func waitListening(errb *lockedBuffer) {
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(errb.String(), "llmproxy listening") && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestServeRunsAndStops(t *testing.T) {
 	clearEnv(t)
 	var out, errb lockedBuffer
@@ -161,11 +170,7 @@ func TestServeRunsAndStops(t *testing.T) {
 		done <- run(ctx, []string{"llmproxy", "--listen", "127.0.0.1:0", "--log-format", "json",
 			"--auth-token", "operator-token-abcdef0123456789"}, &out, &errb)
 	}()
-	// Stopped once it listens (the log says so within the sink's flush),
-	// however long a busy machine takes to start it.
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(errb.String(), "llmproxy listening") && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitListening(&errb)
 	cancel() // what SIGINT/SIGTERM does through signal.NotifyContext
 	select {
 	case code := <-done:
