@@ -38,9 +38,14 @@ type framingListener struct {
 	// listener a deadline cannot wake from Accept to take a connection back.
 	watch *clientWatcher
 
-	mu     sync.Mutex
-	back   []*conn // handed back, for Accept to return
-	closed bool
+	// readHeader is timeouts.read_header: on a connection given back, it
+	// counts from the next request's first bytes (conn.readAwaited).
+	readHeader time.Duration
+
+	mu       sync.Mutex
+	back     []*conn            // handed back, for Accept to return
+	awaiting map[*conn]struct{} // given back, no byte of the next request read yet
+	closed   bool
 
 	lazy lazyReads // background reads waiting in their connections (conn_read.go)
 }
@@ -93,7 +98,19 @@ func (l *framingListener) takeBack() *conn {
 
 // giveBack queues c for Accept and wakes it. It reports false, and leaves
 // c alone, when the listener cannot take connections back or is closed.
-func (l *framingListener) giveBack(c *conn) bool {
+//
+// A connection is given back as its stream ends, before the client's next
+// request comes: the server's read for it then waits in the socket, as on
+// any kept-alive connection, and the request goes straight to it when it
+// comes. (Given back only once the request's first bytes came, it waited
+// for the listener's Accept and a new goroutine first: about 150 µs more
+// before the next request reached the upstream, on an idle machine.)
+// await says that none of the next request was read yet: the server's
+// first read waits for it until idle (zero: without end), as net/http waits
+// timeouts.client_idle between requests, not read_header as for a new
+// connection (conn.readAwaited), and closing the listener closes the
+// connection while it waits, as a shutdown closes idle connections.
+func (l *framingListener) giveBack(c *conn, await bool, idle time.Time) bool {
 	if l.watch == nil {
 		return false
 	}
@@ -102,16 +119,37 @@ func (l *framingListener) giveBack(c *conn) bool {
 	if l.closed {
 		return false
 	}
+	if await {
+		c.awaitRequest(idle)
+		if l.awaiting == nil {
+			l.awaiting = make(map[*conn]struct{})
+		}
+		l.awaiting[c] = struct{}{}
+	}
 	l.back = append(l.back, c)
 	l.Listener.(deadliner).SetDeadline(time.Unix(1, 0))
 	return true
 }
 
+// awaited forgets c's wait for its next request: bytes of it came, or the
+// wait ended.
+func (l *framingListener) awaited(c *conn) {
+	l.mu.Lock()
+	delete(l.awaiting, c)
+	l.mu.Unlock()
+}
+
+// Close closes the listener, the connections given back and not yet
+// taken, and those that wait for their next request.
 func (l *framingListener) Close() error {
 	l.mu.Lock()
 	l.closed = true
 	back := l.back
 	l.back = nil
+	for c := range l.awaiting {
+		back = append(back, c)
+	}
+	l.awaiting = nil
 	l.mu.Unlock()
 	for _, c := range back {
 		c.Close()

@@ -72,6 +72,9 @@ type connRead struct {
 	seq     uint64        // background reads parked, to tell one from the next
 	wake    chan struct{} // a parked read's wake-up; made on first use
 	closed  bool
+
+	awaiting atomic.Bool // given back after a stream, none of the next request read (readAwaited)
+	idle     time.Time   // until when that request is waited for; zero: without end
 }
 
 // readSocket reads the socket, setting the socket's deadline to due and
@@ -110,6 +113,9 @@ var errReadTimeout error = &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadl
 // read is Read's socket side: a background read waits in the connection
 // (park); any other read reads the socket.
 func (c *conn) read(p []byte) (int, error) {
+	if c.rd.awaiting.Load() {
+		return c.readAwaited(p)
+	}
 	if len(p) == 1 && c.ln != nil {
 		c.mu.Lock()
 		rest := c.fr.atRest()
@@ -119,6 +125,45 @@ func (c *conn) read(p []byte) (int, error) {
 		}
 	}
 	return c.readSocket(p)
+}
+
+// awaitRequest has the next read wait for the next request's first bytes
+// until idle (zero: without end): c is given back after a stream
+// (framingListener.giveBack), before that request came.
+func (c *conn) awaitRequest(idle time.Time) {
+	c.rd.mu.Lock()
+	c.rd.idle = idle
+	c.rd.mu.Unlock()
+	c.rd.awaiting.Store(true)
+}
+
+// readAwaited is the first read on a connection given back after a
+// stream. net/http takes the connection for a new one and reads its first
+// request under read_header from the start; the read waits for the
+// request's first bytes until rd.idle instead (timeouts.client_idle, as
+// net/http waits on a kept-alive connection), and read_header counts from
+// those bytes, as net/http's does between requests. A timeout or a failure
+// here ends the connection without an answer, as net/http's idle wait
+// does.
+func (c *conn) readAwaited(p []byte) (int, error) {
+	r := &c.rd
+	r.mu.Lock()
+	r.sock = r.idle
+	c.Conn.SetReadDeadline(r.idle) // failing, the connection is closed: the read says so
+	r.mu.Unlock()
+	r.reading.Add(1)
+	n, err := c.Conn.Read(p)
+	r.reading.Add(-1)
+	c.ln.awaited(c)
+	r.mu.Lock()
+	r.awaiting.Store(false)
+	if n > 0 && !r.due.IsZero() && c.ln.readHeader > 0 {
+		r.due = time.Now().Add(c.ln.readHeader)
+	}
+	r.sock = r.due
+	c.Conn.SetReadDeadline(r.due)
+	r.mu.Unlock()
+	return n, err
 }
 
 // park waits for a background read's end: true when net/http stopped it

@@ -28,10 +28,10 @@ import (
 // One epoll set per listener (clientWatcher) watches every handed-off
 // connection for what net/http's background reader would notice: the
 // client leaving cancels the upstream request at once; bytes of its next
-// request end the watch. When the stream ends cleanly the relay goroutine
-// waits for the client's next request, up to timeouts.client_idle, as
-// net/http does with a kept-alive connection, and gives the connection
-// back to the server (framingListener.giveBack). The request's log line,
+// request end the watch. When the stream ends cleanly the relay gives the
+// connection back to the server (framingListener.giveBack), which waits
+// for the client's next request on it up to timeouts.client_idle, as
+// net/http does with a kept-alive connection. The request's log line,
 // statistics and usage are settled when the stream ends, as before.
 //
 // Only what needs nothing more of net/http is handed off: an HTTP/1.1
@@ -77,18 +77,18 @@ func (hs *handoffs) isClosing() bool {
 	return hs.closing
 }
 
-// Open reports how many handed-off connections are open: streams, and
-// connections whose stream ended waiting for the client's next request.
+// Open reports how many streams are handed off and not yet ended.
 func (hs *handoffs) Open() int {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	return len(hs.m)
 }
 
-// shutdown takes no more streams, closes the connections that wait for a
-// next request, and waits for the streams still running until ctx ends;
-// then it cuts those off (the upstream request canceled, the client's
-// connection closed without the end of the body).
+// shutdown takes no more streams and waits for the streams still running
+// until ctx ends; then it cuts those off (the upstream request canceled,
+// the client's connection closed without the end of the body). A stream
+// that ends meanwhile closes its connection; those given back before, which
+// wait for a next request, are closed with the listener (giveBack).
 func (hs *handoffs) shutdown(ctx context.Context) {
 	hs.mu.Lock()
 	hs.closing = true
@@ -96,11 +96,6 @@ func (hs *handoffs) shutdown(ctx context.Context) {
 	if len(hs.m) > 0 {
 		wait = make(chan struct{})
 		hs.empty = wait
-	}
-	for h := range hs.m {
-		if h.idle() {
-			h.closeConn(false) // its relay wakes from the wait and removes it
-		}
 	}
 	hs.mu.Unlock()
 	if wait == nil {
@@ -147,7 +142,6 @@ type handoff struct {
 
 	mu      sync.Mutex
 	ended   bool // the relay is done with the body
-	waiting bool // ... and waits for the client's next request
 	gone    bool // the client left
 	pending bool // the client sent bytes of its next request
 	cut     bool // a shutdown cut the stream off
@@ -229,14 +223,6 @@ func bodyRead(w *logWriter, r *http.Request) bool {
 	return r.ContentLength > 0 && w.bytesIn.Load() == r.ContentLength && w.bodyErr.Load() == nil
 }
 
-// idle reports whether the stream ended and its connection waits for the
-// client's next request.
-func (h *handoff) idle() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.waiting
-}
-
 // closeConn closes the client's connection, once the handler gave it up
 // (handOff closes it if the handler has not yet). cut: a shutdown cuts the
 // stream off.
@@ -316,8 +302,8 @@ func (h *handoff) relay() {
 	}
 }
 
-// next runs when the stream has ended: it waits for the client's next
-// request and gives the connection back to the server, or closes it.
+// next runs when the stream has ended: it gives the connection back to
+// the server for the client's next request, or closes it.
 func (h *handoff) next(aborted bool) {
 	defer h.s.handoffs.remove(h)
 	h.mu.Lock()
@@ -328,32 +314,17 @@ func (h *handoff) next(aborted bool) {
 	}
 	h.mu.Lock()
 	keep := !aborted && !h.gone && h.c != nil
-	wait := keep && !h.pending
-	h.waiting = wait
+	await := !h.pending
 	h.mu.Unlock()
-	if wait {
-		// net/http reads a new connection's first request under
-		// read_header; a kept-alive one waits client_idle for it.
-		if d := h.s.cfg.Timeouts.ClientIdle; d > 0 {
-			h.c.SetReadDeadline(time.Now().Add(d))
-		}
-		if !h.s.handoffs.isClosing() { // else: shutting down, close now
-			var b [1]byte
-			n, _ := h.c.readSocket(b[:]) // not fed to the framing: the server reads the byte again, from unread
-			keep = n == 1
-			if keep {
-				h.c.unread = append(h.c.unread, b[0])
-			}
-		} else {
-			keep = false
-		}
-		h.mu.Lock()
-		h.waiting = false
-		h.mu.Unlock()
+	if keep && h.s.handoffs.isClosing() {
+		keep = false // shutting down: close now
 	}
 	if keep {
-		h.c.SetReadDeadline(time.Time{})
-		keep = h.c.ln.giveBack(h.c)
+		var idle time.Time
+		if d := h.s.cfg.Timeouts.ClientIdle; d > 0 {
+			idle = time.Now().Add(d)
+		}
+		keep = h.c.ln.giveBack(h.c, await, idle)
 	}
 	if !keep {
 		h.nc.Close()

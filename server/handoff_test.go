@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,8 +141,12 @@ func handedOff(t *testing.T, h *harness, want int) {
 
 // closedByProxy reports whether the proxy closed the connection, waiting
 // up to 5s.
-func (cc *clientConn) closedByProxy() bool {
-	cc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+func (cc *clientConn) closedByProxy() bool { return cc.closedWithin(5 * time.Second) }
+
+// closedWithin reports whether the proxy closed the connection, waiting up
+// to d.
+func (cc *clientConn) closedWithin(d time.Duration) bool {
+	cc.c.SetReadDeadline(time.Now().Add(d))
 	_, err := cc.br.ReadByte()
 	return errors.Is(err, io.EOF)
 }
@@ -295,30 +300,49 @@ func TestHandedOffConnectionIdleTimeout(t *testing.T) {
 }
 
 // A handed-off stream's connection waits client_idle for the next request,
-// not read_header: the socket may keep the stream request's read_header
-// deadline (conn_read.go), which the wait moves past.
+// not read_header: net/http takes it for a new connection, whose first
+// head it reads under read_header from the start. read_header counts from
+// the next request's first bytes, as net/http's does between requests.
 func TestHandedOffConnectionWaitsClientIdle(t *testing.T) {
 	t.Parallel()
 	fake := handoffUpstream(t, nil)
 	cfg := testConfigTB(t, fake.URL)
-	cfg.Timeouts.ReadHeader = 200 * time.Millisecond
-	cfg.Timeouts.ClientIdle = 5 * time.Second
+	cfg.Timeouts.ReadHeader = 400 * time.Millisecond
+	cfg.Timeouts.ClientIdle = 10 * time.Second
 	h := start(t, cfg)
 	cc := dialProxy(t, h)
+	stream := postRequest("/openai/v1/chat/completions", `{"stream":true}`)
 	for i := range 2 {
-		cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`))
+		cc.send(stream)
 		if _, body := cc.response(); body != handoffEvents {
 			t.Fatalf("stream %d: %q", i, body)
 		}
-		// The stream before is let go of (handoff.next) as the next
-		// request comes, perhaps a moment after this one is handed off.
-		eventually(t, "one stream handed off", func() bool { return h.srv.handoffs.Open() == 1 })
-		time.Sleep(500 * time.Millisecond) // past read_header
+		eventually(t, "the connection was not given back", func() bool { return h.srv.handoffs.Open() == 0 })
+		time.Sleep(time.Second) // past read_header
+	}
+	// A head sent in two parts after the wait: read_header runs from
+	// its first bytes.
+	half := len(stream) / 2
+	cc.send(stream[:half])
+	time.Sleep(100 * time.Millisecond)
+	cc.send(stream[half:])
+	if _, body := cc.response(); body != handoffEvents {
+		t.Fatalf("stream after a head in two parts: %q", body)
+	}
+	eventually(t, "the connection was not given back", func() bool { return h.srv.handoffs.Open() == 0 })
+	// A head that never ends is cut off after read_header, client_idle
+	// notwithstanding (net/http answers 400 and closes).
+	cc.send(stream[:half])
+	cc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if rest, err := io.ReadAll(cc.br); err != nil || !strings.HasPrefix(string(rest), "HTTP/1.1 400 ") {
+		t.Fatalf("a head left unfinished: %v after %q, want a 400 and the connection closed at read_header", err, rest)
 	}
 }
 
-// A shutdown does not wait client_idle for a connection whose stream
-// ended: it is closed at once, as net/http closes its idle connections.
+// A shutdown does not wait for a connection whose stream ended: it is
+// closed at once, as net/http closes its idle connections (net/http itself
+// takes a connection that has not sent its first request for idle only
+// after 5 seconds).
 func TestShutdownClosesHandedOffIdleConnections(t *testing.T) {
 	t.Parallel()
 	fake := handoffUpstream(t, nil)
@@ -326,18 +350,30 @@ func TestShutdownClosesHandedOffIdleConnections(t *testing.T) {
 	cfg.Timeouts.ClientIdle = time.Hour
 	cfg.Timeouts.Shutdown = time.Hour
 	h := start(t, cfg)
-	cc := dialProxy(t, h)
-	cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`))
-	if _, body := cc.response(); body != handoffEvents {
-		t.Fatalf("stream %q", body)
+	for _, given := range []bool{false, true} {
+		cc := dialProxy(t, h)
+		cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`))
+		if _, body := cc.response(); body != handoffEvents {
+			t.Fatalf("stream %q", body)
+		}
+		eventually(t, "the stream did not end", func() bool { return h.srv.handoffs.Open() == 0 })
+		if !given {
+			// One connection waits on, and another to come is given
+			// back as the listener closes.
+			defer func() {
+				if !cc.closedWithin(3 * time.Second) {
+					t.Error("the idle connection was not closed at once")
+				}
+			}()
+			continue
+		}
+		h.cancel()
+		if !cc.closedWithin(3 * time.Second) {
+			t.Error("the idle connection was not closed at once")
+		}
 	}
-	eventually(t, "the stream did not end", func() bool { return h.srv.handoffs.idleCount() == 1 })
-	h.cancel()
 	if !h.served() {
 		t.Fatal("Serve waited for a connection that only waited for a next request")
-	}
-	if !cc.closedByProxy() {
-		t.Error("the idle connection was not closed")
 	}
 }
 
@@ -401,11 +437,16 @@ func TestHandedOffStreamUpstreamFailure(t *testing.T) {
 // logged, the client key's concurrency slot given back.
 func TestHandedOffGatewayStreamSettles(t *testing.T) {
 	t.Parallel()
+	release := make(chan struct{}) // the first stream waits for it after its first event
+	var first atomic.Bool
 	fake := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "text/event-stream")
 		io.WriteString(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n")
 		w.(http.Flusher).Flush()
+		if first.CompareAndSwap(false, true) {
+			<-release
+		}
 		io.WriteString(w, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":5,\"total_tokens\":12}}\n\ndata: [DONE]\n\n")
 	}), nil)
 	cfg := gatewayConfig(t, func(cfg *config.Config) {
@@ -423,14 +464,26 @@ func TestHandedOffGatewayStreamSettles(t *testing.T) {
 		}
 	})
 	cc := dialProxy(t, h)
+	request := postRequest("/v1/chat/completions", `{"model":"m","stream":true,"messages":[]}`, "Authorization: Bearer "+aliceKey+"\r\n")
 	for i := range 3 { // one at a time: each ends before the next starts, within the limit of one
-		cc.send(postRequest("/v1/chat/completions", `{"model":"m","stream":true,"messages":[]}`, "Authorization: Bearer "+aliceKey+"\r\n"))
-		resp, body := cc.response()
+		var resp *http.Response
+		var body string
+		if i == 0 {
+			var br *bufio.Reader
+			resp, br, body = cc.openStream(request)
+			handedOff(t, h, 1)
+			close(release)
+			rest, err := io.ReadAll(br)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body += string(rest)
+		} else {
+			cc.send(request)
+			resp, body = cc.response()
+		}
 		if resp.StatusCode != 200 || !strings.Contains(body, `"content":"hi"`) || strings.Contains(body, `"usage"`) {
 			t.Fatalf("stream %d: %d %q", i, resp.StatusCode, body)
-		}
-		if i == 0 {
-			handedOff(t, h, 1)
 		}
 	}
 	logs := h.waitLog(3)
@@ -447,19 +500,6 @@ func TestChunkSize(t *testing.T) {
 			t.Errorf("chunkSize(%d) = %q, want %q", n, got, want)
 		}
 	}
-}
-
-// idleCount is how many handed-off connections wait for a next request.
-func (hs *handoffs) idleCount() int {
-	hs.mu.Lock()
-	defer hs.mu.Unlock()
-	n := 0
-	for h := range hs.m {
-		if h.idle() {
-			n++
-		}
-	}
-	return n
 }
 
 // A next request sent while the stream still runs waits in the socket

@@ -446,6 +446,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	fl := newFramingListener(ln, s.cfg.MaxHeaderBytes)
 	fl.lazy.interval = s.lazyEvery
+	fl.readHeader = s.cfg.Timeouts.ReadHeader
 	ln = fl
 	if fl.watch != nil {
 		defer fl.watch.close() // after the handed-off streams, drained below
