@@ -789,6 +789,15 @@ func (a *answer) Relay(next func() []byte, put func(n int) bool) error {
 	return relay.Reads(a.body, &a.pending, next, put)
 }
 
+// Ready reports whether Relay would hand over bytes without waiting: the
+// first-read bytes, or the body's ready ones (relay.Readier).
+func (a *answer) Ready() bool {
+	if a.pending != nil {
+		return false
+	}
+	return len(a.prefix) > 0 || relay.Ready(a.body)
+}
+
 func (a *answer) Close() error {
 	err := a.body.Close()
 	a.once.Do(func() {

@@ -52,6 +52,22 @@ func (m *meter) Relay(next func() []byte, put func(n int) bool) error {
 	return err
 }
 
+// Ready reports whether Relay would hand over bytes without waiting: the
+// body's are ready (relay.Readier), or, with StripUsageChunk, bytes an
+// earlier read left ready. With held bytes of an event not yet complete,
+// the relay may still find nothing to hand over; relay.TryRead then
+// returns nothing rather than wait.
+func (m *meter) Ready() bool {
+	m.mu.Lock()
+	held := m.off < m.ready
+	failed := m.err != nil || m.pending != nil
+	m.mu.Unlock()
+	if failed {
+		return false
+	}
+	return held || relay.Ready(m.body)
+}
+
 // relayHeld is Relay with StripUsageChunk, readHeld's counterpart: each read
 // goes into buf, and what may go out (complete events but the usage-only
 // chunk) is handed to put through next's buffers at once, within the read.

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/llmproxy/llmproxy/fallback"
+	"github.com/llmproxy/llmproxy/internal/relay"
 	"github.com/llmproxy/llmproxy/privacy"
 )
 
@@ -79,7 +80,8 @@ func (s *Server) forward(w *logWriter, r *http.Request, rt http.RoundTripper) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	if stream && canHandOff(w, r, resp) && l.unlink() {
-		if s.handOff(w, r, resp, ctx.cancel) {
+		var done bool
+		if done, err = s.handOff(w, r, resp, ctx.cancel); done {
 			resp, ctx = nil, nil // the relay's now
 			if s.afterHandOff != nil {
 				s.afterHandOff(s)
@@ -91,7 +93,13 @@ func (s *Server) forward(w *logWriter, r *http.Request, rt http.RoundTripper) {
 
 	// SSE, and any body of unknown length, is flushed on every write: each
 	// event reaches the client the moment it arrives.
-	if err := copyBody(w, resp.Body, stream || resp.ContentLength < 0); err != nil {
+	switch err {
+	case nil:
+		err = copyBody(w, resp.Body, stream || resp.ContentLength < 0)
+	case io.EOF: // the whole body came with the head
+		err = nil
+	}
+	if err != nil {
 		w.reason = "upstream failed mid-response"
 		w.failed = !clientLeft(r)
 		s.log.Debug("response body failed", "error", err)
@@ -164,6 +172,22 @@ func copyBody(w http.ResponseWriter, src io.Reader, flush bool) error {
 			return rerr
 		}
 	}
+}
+
+// writeReady writes what body hands over without waiting, flushed with the
+// response's head; io.EOF when the body ended.
+func writeReady(w *logWriter, body relay.Readier) error {
+	var buf bodyBuffer
+	defer buf.release()
+	b := buf.get()
+	n, err := relay.TryRead(body, b)
+	if n > 0 {
+		if _, werr := w.Write(b[:n]); werr != nil {
+			return werr
+		}
+		w.Flush()
+	}
+	return err
 }
 
 // bodyBuffer is a body copy's buffer: small, or large while reads fill

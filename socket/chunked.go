@@ -120,6 +120,28 @@ func (d *chunked) Read(p []byte) (n int, err error) {
 	return n, d.err
 }
 
+// ready reports whether Read would return data from the buffer alone,
+// without reading the connection: what is left of a chunk's data, or a
+// whole size line of a chunk that is not the last and some of its data.
+func (d *chunked) ready() bool {
+	if d.err != nil {
+		return false
+	}
+	switch d.state {
+	case chunkData:
+		return d.br.Buffered() > 0
+	case chunkSizeLine:
+		b, _ := d.br.Peek(d.br.Buffered())
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return false
+		}
+		size, err := chunkSize(b[:i+1])
+		return err == nil && size > 0 && len(b) > i+1
+	}
+	return false
+}
+
 // fail returns err, kept unless the read would only have blocked; the
 // connection ending mid-body is io.ErrUnexpectedEOF.
 func (d *chunked) fail(err error) error {

@@ -379,7 +379,10 @@ func (b *body) Relay(next func() []byte, put func(n int) bool) error {
 						// of the read the skip follows.
 						ic.readBy(ic.readFrom.Add(recheckAfter))
 					}
-					put(0) // the wait holds no buffer of next's
+					if !put(0) { // the wait holds no buffer of next's
+						paused = true // asked not to wait
+						return false
+					}
 					return true
 				}
 				if err != nil {
@@ -408,6 +411,23 @@ func (b *body) Relay(next func() []byte, put func(n int) bool) error {
 		}
 		ic.setRead(due)
 	}
+}
+
+// Ready reports whether Relay would hand over bytes without waiting for
+// the socket: the chunked body's next data is in the connection's buffer
+// already (relay.Readier), as an event stream's first event usually is,
+// read with the response's head.
+func (b *body) Ready() bool {
+	if b.done.Load() || !b.chunked || b.read {
+		return false
+	}
+	if _, ok := b.c.ic.Conn.(readLooper); !ok {
+		return false
+	}
+	if b.dec != nil {
+		return b.dec.ready()
+	}
+	return (&chunked{br: b.c.br}).ready()
 }
 
 // readLooper is a socket of sockio's (sockio.Conn).

@@ -1,6 +1,7 @@
 package socket
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -531,5 +533,117 @@ func TestHeaderLimitDropsWouldBlockWithBytes(t *testing.T) {
 	l = &headerLimit{r: &errWith{"data", io.ErrUnexpectedEOF}}
 	if n, err := l.Read(buf); n != 4 || err != io.ErrUnexpectedEOF {
 		t.Fatalf("bytes with another error: %d, %v", n, err)
+	}
+}
+
+// TestReadyAndTryRead: an event that came with the response's head is
+// ready (relay.Readier) and TryRead hands it over; with nothing buffered
+// the body is not ready and TryRead returns nothing rather than wait; the
+// relay then goes on where TryRead stopped.
+func TestReadyAndTryRead(t *testing.T) {
+	t.Parallel()
+	const head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+	for _, withHead := range []bool{true, false} {
+		t.Run(fmt.Sprintf("first event with the head %v", withHead), func(t *testing.T) {
+			t.Parallel()
+			next := make(chan struct{})
+			raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
+				if _, _, err := c.ReadRequest(); err != nil {
+					return
+				}
+				if withHead {
+					io.WriteString(c, head+"5\r\none\n\n\r\n") // one write: one TLS record
+				} else {
+					io.WriteString(c, head)
+				}
+				<-next
+				if !withHead {
+					io.WriteString(c, "5\r\none\n\n\r\n")
+				}
+				io.WriteString(c, "5\r\ntwo\n\n\r\n0\r\n\r\n")
+				c.R.ReadByte()
+			})
+			release := sync.OnceFunc(func() { close(next) })
+			t.Cleanup(release) // before the upstream's: a failed test lets it end
+			tr := newTransport(t)
+			req, _ := http.NewRequest("GET", raw.URL+"/stream", nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			r, ok := resp.Body.(relay.Readier)
+			if !ok {
+				t.Fatalf("the body %T is not a relay.Readier", resp.Body)
+			}
+			if r.Ready() != withHead {
+				t.Fatalf("Ready() = %v with the first event %v", !withHead, map[bool]string{true: "read with the head", false: "not sent yet"}[withHead])
+			}
+			tryRead := func() (string, error) {
+				type result struct {
+					s   string
+					err error
+				}
+				done := make(chan result, 1)
+				go func() {
+					p := make([]byte, 64)
+					n, err := relay.TryRead(r, p)
+					done <- result{string(p[:n]), err}
+				}()
+				select {
+				case res := <-done:
+					return res.s, res.err
+				case <-time.After(5 * time.Second):
+					t.Fatal("TryRead waited for bytes")
+					return "", nil
+				}
+			}
+			want := "one\n\n"
+			if !withHead {
+				want = ""
+			}
+			if got, err := tryRead(); got != want || err != nil {
+				t.Fatalf("TryRead = %q, %v; want %q, nil", got, err, want)
+			}
+			if r.Ready() {
+				t.Fatal("Ready() with nothing buffered")
+			}
+			if got, err := tryRead(); got != "" || err != nil {
+				t.Fatalf("TryRead with nothing buffered = %q, %v", got, err)
+			}
+			release()
+			rest, err := relayAll(t, resp, 64, nil)
+			if err != io.EOF || want+rest != "one\n\ntwo\n\n" {
+				t.Fatalf("the relay went on with %q, %v after %q", rest, err, want)
+			}
+		})
+	}
+}
+
+func TestChunkedReady(t *testing.T) {
+	for _, tc := range []struct {
+		buffered string
+		state    chunkState
+		left     uint64
+		want     bool
+	}{
+		{"", chunkSizeLine, 0, false},
+		{"5\r", chunkSizeLine, 0, false},       // a size line under way
+		{"5\r\n", chunkSizeLine, 0, false},     // no data yet
+		{"5\r\nab", chunkSizeLine, 0, true},    // some data
+		{"5;x=y\r\na", chunkSizeLine, 0, true}, // with an extension
+		{"0\r\n\r\n", chunkSizeLine, 0, false}, // the last chunk: no data
+		{"zz\r\nab", chunkSizeLine, 0, false},  // not a size: Read's error, not data
+		{"5\n\nab", chunkSizeLine, 0, false},   // a bare LF
+		{"ab", chunkData, 3, true},
+		{"", chunkData, 3, false},
+		{"\r\n5\r\nab", chunkDataEnd, 0, false}, // Read would return it, but ready says only what is sure
+	} {
+		br := bufio.NewReaderSize(strings.NewReader(tc.buffered), 64)
+		br.Peek(len(tc.buffered)) // buffered, as a read of the connection leaves it
+		d := &chunked{br: br, state: tc.state, left: tc.left}
+		if got := d.ready(); got != tc.want {
+			t.Errorf("%q in state %d: ready() = %v, want %v", tc.buffered, tc.state, got, tc.want)
+		}
 	}
 }

@@ -24,11 +24,46 @@ import (
 //
 // put(0) says the relay is about to wait for more: until it calls next
 // again it holds no buffer of next's, so the caller may give its buffer
-// back meanwhile (an open stream waits far longer than it reads). Its
-// result is ignored. A relay that never waits within Relay (a loop of
-// Reads) need not say so.
+// back meanwhile (an open stream waits far longer than it reads). Returning
+// false, the caller asks it not to wait: Relay returns ErrPaused and goes
+// on at its next call, as after put(n) (TryRead). A relay that never waits
+// within Relay (a loop of Reads, which waits inside Read) need not say so,
+// and cannot be asked not to wait: it is not a Readier.
 type Relayer interface {
 	Relay(next func() []byte, put func(n int) bool) error
+}
+
+// Readier is a Relayer that can tell whether its next Relay would hand
+// over bytes without waiting for them (they are buffered: an event
+// stream's first event usually comes with the response's head). Its Relay
+// waits only where it calls put(0), and stops there when put says false.
+type Readier interface {
+	Relayer
+	Ready() bool
+}
+
+// Ready reports whether r is a Readier with bytes ready.
+func Ready(r any) bool {
+	rd, ok := r.(Readier)
+	return ok && rd.Ready()
+}
+
+// TryRead reads once from r into p, as Read does, except that where the
+// relay would wait for bytes it returns (0, nil) instead: for a Readier
+// (see Ready), it never waits.
+func TryRead(r Readier, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n := 0
+	err := r.Relay(func() []byte { return p }, func(m int) bool {
+		n = m
+		return false // after m bytes; or, m == 0, rather than wait
+	})
+	if err == ErrPaused {
+		return n, nil
+	}
+	return n, err
 }
 
 // ErrPaused is what Relay returns when put asked it to stop.
