@@ -84,7 +84,7 @@ func (s *Server) forward(w *logWriter, r *http.Request, rt http.RoundTripper) {
 		if done, err = s.handOff(w, r, resp, ctx.cancel); done {
 			resp, ctx = nil, nil // the relay's now
 			if s.afterHandOff != nil {
-				s.afterHandOff(s)
+				s.afterHandOff(s, w)
 			}
 			return
 		}

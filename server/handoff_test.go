@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -236,7 +237,7 @@ func TestBothFramingHeadersBehindAHandedOffStream(t *testing.T) {
 	h := start(t, testConfigTB(t, fake.URL), func(o *Options) {
 		// The handler returns only once the relay gave the connection
 		// back: the server may be reading the next head already.
-		o.afterHandOff = func(s *Server) {
+		o.afterHandOff = func(s *Server, _ *logWriter) {
 			deadline := time.Now().Add(5 * time.Second)
 			for s.handoffs.Open() > 0 && time.Now().Before(deadline) {
 				time.Sleep(time.Millisecond)
@@ -612,5 +613,57 @@ func TestPipelinedClientLeavingCancelsUpstream(t *testing.T) {
 	case <-upstreamDone:
 	case <-time.After(5 * time.Second):
 		t.Fatal("upstream request still running 5s after the client left")
+	}
+}
+
+// A stream's first event that came with the response's head goes out with
+// it, before the hand-off (one write; the relay's would come a write and a
+// goroutine later). One that did not come with it is not waited for: the
+// head goes out and the stream is handed off at once.
+func TestFirstEventGoesWithTheHead(t *testing.T) {
+	t.Parallel()
+	for _, withHead := range []bool{true, false} {
+		t.Run(fmt.Sprintf("with the head %v", withHead), func(t *testing.T) {
+			t.Parallel()
+			handedOff := make(chan struct{})
+			before := make(chan int64, 1) // the bytes of the body written before the hand-off
+			fake := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "text/event-stream")
+				if withHead {
+					io.WriteString(w, "data: one\n\n")
+				}
+				w.(http.Flusher).Flush() // the head, with the first event or alone
+				select {
+				case <-handedOff:
+				case <-r.Context().Done():
+					return
+				}
+				if !withHead {
+					io.WriteString(w, "data: one\n\n")
+				}
+				io.WriteString(w, "data: [DONE]\n\n")
+			}), nil)
+			h := start(t, testConfigTB(t, fake.URL), func(o *Options) {
+				o.afterHandOff = func(_ *Server, w *logWriter) {
+					// The relay writes nothing more until the upstream
+					// sends its next bytes, after this.
+					before <- w.bytesOut
+					close(handedOff)
+				}
+			})
+			cc := dialProxy(t, h)
+			cc.send(postRequest("/openai/v1/chat/completions", `{"stream":true}`))
+			if _, body := cc.response(); body != "data: one\n\ndata: [DONE]\n\n" {
+				t.Fatalf("stream %q", body)
+			}
+			want := int64(len("data: one\n\n"))
+			if !withHead {
+				want = 0
+			}
+			if n := <-before; n != want {
+				t.Errorf("%d bytes of the body written before the hand-off, want %d", n, want)
+			}
+		})
 	}
 }

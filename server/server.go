@@ -63,8 +63,8 @@ type Options struct {
 	// Collectors are more Prometheus collectors for /metrics.
 	Collectors []prometheus.Collector
 
-	afterHandOff  func(*Server) // tests: runs in the handler after a stream was handed off
-	lazyReadAfter time.Duration // tests: the background reads' wait (lazyReadAfter when 0)
+	afterHandOff  func(*Server, *logWriter) // tests: runs in the handler after a stream was handed off
+	lazyReadAfter time.Duration             // tests: the background reads' wait (lazyReadAfter when 0)
 }
 
 // Server is the proxy. It is an http.Handler; Serve runs it on a listener
@@ -99,12 +99,12 @@ type Server struct {
 	translator func(name string, next http.RoundTripper) http.RoundTripper
 
 	ws           *wsproxy.Relay
-	handoffs     handoffs      // streams relayed outside their handlers
-	afterHandOff func(*Server) // Options.afterHandOff
-	lazyEvery    time.Duration // Options.lazyReadAfter
-	cutting      atomic.Bool   // the shutdown's drain timeout passed: what is left is cut off
-	dashboard    http.Handler  // nil when turned off
-	admin        http.Handler  // nil when turned off
+	handoffs     handoffs                  // streams relayed outside their handlers
+	afterHandOff func(*Server, *logWriter) // Options.afterHandOff
+	lazyEvery    time.Duration             // Options.lazyReadAfter
+	cutting      atomic.Bool               // the shutdown's drain timeout passed: what is left is cut off
+	dashboard    http.Handler              // nil when turned off
+	admin        http.Handler              // nil when turned off
 	onUsage      func(gateway.Result, time.Time)
 	status       func() (bool, map[string]string)
 	extra        []prometheus.Collector
