@@ -111,7 +111,9 @@ func TestPanelInBrowser(t *testing.T) {
 	}
 	click := func(sel string) {
 		t.Helper()
-		run(10*time.Second, chromedp.Click(sel))
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		must(browsertest.Click(sctx, sel))
 	}
 	shot := func(name string) {
 		t.Helper()

@@ -191,9 +191,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	click := func(sel string) {
 		t.Helper()
-		sctx, cancel := step(ctx, 10*time.Second)
+		sctx, cancel := step(ctx, 20*time.Second)
 		defer cancel()
-		must(chromedp.Do(sctx, chromedp.Click(sel)))
+		must(browsertest.Click(sctx, sel))
 	}
 	shot := func(name string) {
 		t.Helper()

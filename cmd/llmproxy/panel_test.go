@@ -468,7 +468,9 @@ func TestPanelWalkThroughTheBinary(t *testing.T) {
 	}
 	click := func(sel string) {
 		t.Helper()
-		do(chromedp.Click(sel))
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		must(browsertest.Click(sctx, sel))
 	}
 	shot := func(name string) {
 		t.Helper()

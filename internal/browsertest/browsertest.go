@@ -12,8 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/log"
@@ -148,4 +150,24 @@ func Start(t testing.TB, chrome string, acceptDialogs bool) (context.Context, *E
 		t.Fatalf("starting Chromium: %v", err)
 	}
 	return ctx, events
+}
+
+// Click clicks the element sel selects, once it is there on a loaded page.
+// chromedp finds the element's node, then clicks it; a page that replaced
+// the node in between (a navigation still settling in chromedp's view of
+// the page, after a form post) fails the click with "Could not find node
+// with given id", before anything was clicked, and the click is tried
+// again.
+func Click(ctx context.Context, sel string) error {
+	ready := fmt.Sprintf(`document.readyState === "complete" && document.querySelector(%q) !== null`, sel)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](ready, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+		return fmt.Errorf("waiting for %s: %w", sel, err)
+	}
+	for try := 1; ; try++ {
+		err := chromedp.Do(ctx, chromedp.Click(sel))
+		if err != nil && try < 3 && strings.Contains(err.Error(), "Could not find node with given id") {
+			continue
+		}
+		return err
+	}
 }
