@@ -359,8 +359,8 @@ func TestShutdownClosesHandedOffIdleConnections(t *testing.T) {
 		}
 		eventually(t, "the stream did not end", func() bool { return h.srv.handoffs.Open() == 0 })
 		if !given {
-			// One connection waits on, and another to come is given
-			// back as the listener closes.
+			// Two connections wait for their next request; the
+			// shutdown closes both.
 			defer func() {
 				if !cc.closedWithin(3 * time.Second) {
 					t.Error("the idle connection was not closed at once")
