@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/llmproxy/llmproxy/fallback"
-	"github.com/llmproxy/llmproxy/internal/relay"
 	"github.com/llmproxy/llmproxy/privacy"
 )
 
@@ -172,22 +171,6 @@ func copyBody(w http.ResponseWriter, src io.Reader, flush bool) error {
 			return rerr
 		}
 	}
-}
-
-// writeReady writes what body hands over without waiting, flushed with the
-// response's head; io.EOF when the body ended.
-func writeReady(w *logWriter, body relay.Readier) error {
-	var buf bodyBuffer
-	defer buf.release()
-	b := buf.get()
-	n, err := relay.TryRead(body, b)
-	if n > 0 {
-		if _, werr := w.Write(b[:n]); werr != nil {
-			return werr
-		}
-		w.Flush()
-	}
-	return err
 }
 
 // bodyBuffer is a body copy's buffer: small, or large while reads fill

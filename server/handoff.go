@@ -226,6 +226,22 @@ func (s *Server) handOff(w *logWriter, r *http.Request, resp *http.Response, can
 	return true, nil
 }
 
+// writeReady writes what body hands over without waiting, flushed with the
+// response's head; io.EOF when the body ended.
+func writeReady(w *logWriter, body relay.Readier) error {
+	var buf bodyBuffer
+	defer buf.release()
+	b := buf.get()
+	n, err := relay.TryRead(body, b)
+	if n > 0 {
+		if _, werr := w.Write(b[:n]); werr != nil {
+			return werr
+		}
+		w.Flush()
+	}
+	return err
+}
+
 // bodyRead reports whether the request's body was read to its end, so
 // that the next bytes on the connection are the next request's.
 func bodyRead(w *logWriter, r *http.Request) bool {

@@ -27,7 +27,7 @@ func TestIdleTimeoutHonoured(t *testing.T) {
 		if _, _, err := c.ReadRequest(); err != nil {
 			return
 		}
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+		io.WriteString(c, sseHead)
 		for i := range 8 {
 			ev := fmt.Sprintf("data: %d\n\n", i)
 			fmt.Fprintf(c, "%x\r\n%s\r\n", len(ev), ev)

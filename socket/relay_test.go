@@ -22,6 +22,9 @@ import (
 
 // Relay: a chunked body read within the socket's ReadLoop (body.Relay).
 
+// sseHead is the head of an event stream of unknown length.
+const sseHead = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
 // relayAll relays resp's body to the end with a buffer of size n, calling
 // Relay again after each pause; pause says which puts ask for one.
 func relayAll(t *testing.T, resp *http.Response, n int, pause func(i int) bool) (string, error) {
@@ -55,7 +58,7 @@ func relayAll(t *testing.T, resp *http.Response, n int, pause func(i int) bool) 
 // across two writes and the size lines of some across two more, then a
 // trailer; it returns what the body holds.
 func chunkedEvents(c io.Writer, n int) string {
-	io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+	io.WriteString(c, sseHead)
 	var all strings.Builder
 	for i := range n {
 		ev := fmt.Sprintf("data: {\"i\":%d}\n\n", i)
@@ -94,7 +97,7 @@ func recordEvents(t *testing.T, n int, gap time.Duration) (raw *providertest.Raw
 		if _, _, err := c.ReadRequest(); err != nil {
 			return
 		}
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+		io.WriteString(c, sseHead)
 		var all strings.Builder
 		for i := range n {
 			time.Sleep(gap)
@@ -352,7 +355,7 @@ func TestRelayNoticesAnEndThatCameWithTheData(t *testing.T) {
 			if _, _, err := c.ReadRequest(); err != nil {
 				return
 			}
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+			io.WriteString(c, sseHead)
 			<-go1
 			io.WriteString(c, "e\r\ndata: partial\n\r\n")
 			tcp := c.Conn.(*tls.Conn).NetConn().(*net.TCPConn)
@@ -395,7 +398,7 @@ func TestRelayIdleTimeout(t *testing.T) {
 		if _, _, err := c.ReadRequest(); err != nil {
 			return
 		}
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+		io.WriteString(c, sseHead)
 		for i := range 8 {
 			ev := fmt.Sprintf("data: %d\n\n", i)
 			fmt.Fprintf(c, "%x\r\n%s\r\n", len(ev), ev)
@@ -443,7 +446,7 @@ func TestRelayCanceled(t *testing.T) {
 		if _, _, err := c.ReadRequest(); err != nil {
 			return
 		}
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n9\r\ndata: 1\n\n\r\n")
+		io.WriteString(c, sseHead+"9\r\ndata: 1\n\n\r\n")
 		c.R.ReadByte()
 	})
 	tr := newTransport(t)
@@ -477,7 +480,7 @@ func TestRelayEndsAfterAPauseOnTheLastRead(t *testing.T) {
 		if _, _, err := c.ReadRequest(); err != nil {
 			return
 		}
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n9\r\ndata: 1\n\n\r\n0\r\n\r\n")
+		io.WriteString(c, sseHead+"9\r\ndata: 1\n\n\r\n0\r\n\r\n")
 		c.R.ReadByte()
 	})
 	tr := newTransport(t)
@@ -542,7 +545,6 @@ func TestHeaderLimitDropsWouldBlockWithBytes(t *testing.T) {
 // relay then goes on where TryRead stopped.
 func TestReadyAndTryRead(t *testing.T) {
 	t.Parallel()
-	const head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 	for _, withHead := range []bool{true, false} {
 		t.Run(fmt.Sprintf("first event with the head %v", withHead), func(t *testing.T) {
 			t.Parallel()
@@ -552,9 +554,9 @@ func TestReadyAndTryRead(t *testing.T) {
 					return
 				}
 				if withHead {
-					io.WriteString(c, head+"5\r\none\n\n\r\n") // one write: one TLS record
+					io.WriteString(c, sseHead+"5\r\none\n\n\r\n") // one write: one TLS record
 				} else {
-					io.WriteString(c, head)
+					io.WriteString(c, sseHead)
 				}
 				<-next
 				if !withHead {

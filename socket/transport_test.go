@@ -388,7 +388,7 @@ func TestIdleTimeoutOnBody(t *testing.T) {
 	t.Parallel()
 	raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
 		c.ReadRequest()
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+		io.WriteString(c, sseHead)
 		io.WriteString(c, "7\r\ndata: 1\r\n")
 		c.R.ReadByte() // then silence
 	})

@@ -52,18 +52,8 @@ func Ready(r any) bool {
 // relay would wait for bytes it returns (0, nil) instead: for a Readier
 // (see Ready), it never waits.
 func TryRead(r Readier, p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	n := 0
-	err := r.Relay(func() []byte { return p }, func(m int) bool {
-		n = m
-		return false // after m bytes; or, m == 0, rather than wait
-	})
-	if err == ErrPaused {
-		return n, nil
-	}
-	return n, err
+	rd := Reader{noWait: true}
+	return rd.Read(r, p)
 }
 
 // ErrPaused is what Relay returns when put asked it to stop.
@@ -81,10 +71,11 @@ func Read(r Relayer, p []byte) (int, error) {
 // Relay began), with the callbacks made once rather than per Read. The
 // zero value is ready to use.
 type Reader struct {
-	p    []byte
-	n    int
-	next func() []byte
-	put  func(int) bool
+	p      []byte
+	n      int
+	next   func() []byte
+	put    func(int) bool
+	noWait bool // TryRead's: where the relay would wait, the read returns nothing
 }
 
 // Read reads once from r into p, as the package's Read does.
@@ -96,7 +87,7 @@ func (rd *Reader) Read(r Relayer, p []byte) (int, error) {
 		rd.next = func() []byte { return rd.p }
 		rd.put = func(n int) bool {
 			if n == 0 {
-				return true // a wait: the read goes on
+				return !rd.noWait // a wait: the read goes on, or stops (TryRead)
 			}
 			rd.n = n
 			return false
