@@ -218,16 +218,20 @@ func (s *Server) Conns() int {
 }
 
 // RefusedURL returns an https URL on loopback where nothing listens: a
-// connection to it is refused.
-func RefusedURL(t TB) string {
+// connection to it is refused. The port stays taken until the test ends,
+// so that no other test's listener gets it meanwhile (where the platform
+// allows: see refusedAddr).
+func RefusedURL(t interface {
+	TB
+	Cleanup(func())
+}) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, release, err := refusedAddr()
 	if err != nil {
-		t.Fatalf("listen: %v", err)
+		t.Fatalf("a port where nothing listens: %v", err)
 	}
-	url := "https://" + ln.Addr().String()
-	ln.Close()
-	return url
+	t.Cleanup(release)
+	return "https://" + addr
 }
 
 // Raw is a TLS listener whose connections a test script handles directly.

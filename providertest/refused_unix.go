@@ -1,0 +1,37 @@
+//go:build unix
+
+package providertest
+
+import (
+	"net"
+	"strconv"
+	"syscall"
+)
+
+// refusedAddr binds a loopback TCP socket and never listens on it: a
+// connection to its port is refused (nothing listens there), and while it
+// stays bound no listener can take the port.
+func refusedAddr() (addr string, release func(), err error) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return "", nil, err
+	}
+	syscall.CloseOnExec(fd)
+	sa, err := bindLoopback(fd)
+	if err != nil {
+		syscall.Close(fd)
+		return "", nil, err
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.Port)), func() { syscall.Close(fd) }, nil
+}
+
+func bindLoopback(fd int) (*syscall.SockaddrInet4, error) {
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return nil, err
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		return nil, err
+	}
+	return sa.(*syscall.SockaddrInet4), nil
+}
