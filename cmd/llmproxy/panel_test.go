@@ -124,9 +124,16 @@ func (p *llmproxyProc) hangup() {
 // eventually polls cond for up to 10 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(25 * time.Millisecond) {
+	eventuallyWithin(t, 10*time.Second, "still waiting for "+what, cond)
+}
+
+// eventuallyWithin polls cond until it holds; once wait has passed it
+// fails the test, saying what.
+func eventuallyWithin(t *testing.T, wait time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(wait); !cond(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("after %s: %s", wait, what)
 		}
 	}
 }

@@ -112,7 +112,7 @@ client_keys:
 			t.Fatalf("the provider saw key 1 %d times, want the one 429", alpha.KeyRequests(replicaKey1))
 		}
 		for _, rp := range reps[1:] {
-			replicaEventually(t, 5*time.Second, fmt.Sprintf("replica %d does not show key 1 cooling", rp.n), func() bool {
+			eventuallyWithin(t, 5*time.Second, fmt.Sprintf("replica %d does not show key 1 cooling", rp.n), func() bool {
 				return rp.keyState(t, "alpha", replicaKey1) == "cooling"
 			})
 		}
@@ -193,23 +193,23 @@ client_keys:
 			t.Errorf("%d of %d requests failed with Redis killed:\n%s", len(failed), 3*perReplica, strings.Join(failed, "\n"))
 		}
 		for i, rp := range reps {
-			replicaEventually(t, 5*time.Second, fmt.Sprintf("replica %d's /health is not degraded", rp.n), func() bool {
+			eventuallyWithin(t, 5*time.Second, fmt.Sprintf("replica %d's /health is not degraded", rp.n), func() bool {
 				h := rp.health(t)
 				return h["status"] == "degraded" && h["redis"] == "unreachable: serving on local counters"
 			})
 			// The log is written in batches (logsink.go).
-			replicaEventually(t, 5*time.Second, fmt.Sprintf("replica %d does not log the fallback", rp.n), func() bool {
+			eventuallyWithin(t, 5*time.Second, fmt.Sprintf("replica %d does not log the fallback", rp.n), func() bool {
 				return strings.Count(rp.logs.String()[before[i]:], "redis unreachable") == 1
 			})
 			before[i] = len(rp.logs.String())
 		}
 		rds.start(t)
 		for i, rp := range reps {
-			replicaEventually(t, 10*time.Second, fmt.Sprintf("replica %d is not back on Redis", rp.n), func() bool {
+			eventuallyWithin(t, 10*time.Second, fmt.Sprintf("replica %d is not back on Redis", rp.n), func() bool {
 				h := rp.health(t)
 				return h["status"] == "ok" && h["redis"] == "up"
 			})
-			replicaEventually(t, 5*time.Second, fmt.Sprintf("replica %d does not log its return", rp.n), func() bool {
+			eventuallyWithin(t, 5*time.Second, fmt.Sprintf("replica %d does not log its return", rp.n), func() bool {
 				return strings.Count(rp.logs.String()[before[i]:], "redis is back") == 1
 			})
 		}
@@ -234,7 +234,7 @@ client_keys:
 		// Both slots come back on another replica once the dead one's
 		// leases run out.
 		for i := range 2 {
-			replicaEventually(t, 10*time.Second, fmt.Sprintf("slot %d of the dead replica is not free", i), func() bool {
+			eventuallyWithin(t, 10*time.Second, fmt.Sprintf("slot %d of the dead replica is not free", i), func() bool {
 				code, _ := reps[1].openStream(ctx, t, client, key)
 				return code == http.StatusOK
 			})
@@ -303,7 +303,7 @@ func (r *replicaRedis) start(t *testing.T) {
 	r.mu.Lock()
 	r.cmd = cmd
 	r.mu.Unlock()
-	replicaEventually(t, 10*time.Second, "redis-server does not answer", func() bool {
+	eventuallyWithin(t, 10*time.Second, "redis-server does not answer", func() bool {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", r.port), time.Second)
 		if err != nil {
 			return false
@@ -387,7 +387,7 @@ func (rp *replicaProc) kill(t *testing.T) {
 
 func (rp *replicaProc) waitReady(t *testing.T) {
 	t.Helper()
-	replicaEventually(t, 15*time.Second, fmt.Sprintf("replica %d does not answer /health", rp.n), func() bool {
+	eventuallyWithin(t, 15*time.Second, fmt.Sprintf("replica %d does not answer /health", rp.n), func() bool {
 		resp, err := http.Get("http://" + rp.addr + "/health")
 		if err != nil {
 			return false
@@ -480,15 +480,4 @@ func (rp *replicaProc) openStream(ctx context.Context, t *testing.T, client *htt
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
-}
-
-func replicaEventually(t *testing.T, wait time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", wait, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
