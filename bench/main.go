@@ -74,7 +74,7 @@ func main() {
 	out := flag.String("out", "bench/results", "where to write latest.md and latest.svg")
 	quick := flag.Bool("quick", false, "short run: 2s wrk, 1 round, 4 latency streams, 10×1000 CPU events, 200 idle streams")
 	skipNginx := flag.Bool("skip-nginx", false, "do not run nginx (same as -skip nginx)")
-	skipList := flag.String("skip", "", "comma-separated target names not to run: direct, 'llmproxy socket', 'llmproxy fetch', httputil.ReverseProxy, floor, nginx")
+	skipList := flag.String("skip", "", "comma-separated target names not to run: direct, 'llmproxy socket', 'llmproxy fetch', 'llmproxy gateway', 'llmproxy socket 1P', httputil.ReverseProxy, floor, nginx")
 	flag.Parse()
 	if *quick {
 		*duration, *rounds, *streams, *idleCounts = 2*time.Second, 1, 4, "200"
@@ -295,6 +295,16 @@ client_keys:
 				[]string{"BENCH_PROVIDER_KEY=sk-upstream-bench-000000", "BENCH_CLIENT_KEY=ck-bench-client-key-000000"}, "")
 			t.headers = map[string]string{"Authorization": "Bearer ck-bench-client-key-000000"}
 			t.chatStream = true
+			return t, ""
+		}},
+		{"llmproxy socket 1P", func() (*target, string) {
+			// The socket preset on one P (GOMAXPROCS=1), as an nginx worker
+			// runs on one thread: what Go's scheduler adds with a second P
+			// (a thread that spins looking for work after each event), and
+			// what one P costs in throughput. Its memory is the socket
+			// row's: the idle-stream test skips it.
+			t := startLLMProxy(work, bin, "llmproxy socket 1P", "socket", upstream, caFile, "GOMAXPROCS=1")
+			t.fresh = nil
 			return t, ""
 		}},
 		{"httputil.ReverseProxy", func() (*target, string) { return startHTTPUtil(work, self, upstream, caFile), "" }},

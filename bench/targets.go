@@ -152,15 +152,15 @@ func waitListening(name, addr string) {
 }
 
 // startLLMProxy runs the built binary with one preset, "bench", pointing at
-// the upstream.
-func startLLMProxy(work, bin, name, transport, upstream, caFile string) *target {
+// the upstream; env adds "NAME=value" entries to its environment.
+func startLLMProxy(work, bin, name, transport, upstream, caFile string, env ...string) *target {
 	addr := freePort()
-	cmd := start(work, name, addr, bin,
+	cmd := startEnv(work, name, addr, env, bin,
 		"--listen", addr, "--transport", transport, "--log-format", "json",
 		"--preset", "bench="+upstream, "--upstream-ca", caFile)
 	return &target{name: name, base: "http://" + addr + "/bench", cmd: cmd, proxy: true,
 		metrics: "http://" + addr + "/metrics",
-		fresh:   func() *target { return startLLMProxy(work, bin, name, transport, upstream, caFile) }}
+		fresh:   func() *target { return startLLMProxy(work, bin, name, transport, upstream, caFile, env...) }}
 }
 
 // startLLMProxyConfig runs the built binary with a configuration file and
