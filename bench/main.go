@@ -298,10 +298,10 @@ client_keys:
 			return t, ""
 		}},
 		{"llmproxy socket 1P", func() (*target, string) {
-			// The socket preset on one P (GOMAXPROCS=1), as an nginx worker
-			// runs on one thread: what Go's scheduler adds with a second P
-			// (a thread that spins looking for work after each event), and
-			// what one P costs in throughput. Its memory is the socket
+			// The socket preset held on one P (GOMAXPROCS=1, which also
+			// turns llmproxy's own switching off): what one P costs at full
+			// load, which is why llmproxy runs on one only while lightly
+			// loaded (cmd/llmproxy/procs.go). Its memory is the socket
 			// row's: the idle-stream test skips it.
 			t := startLLMProxy(work, bin, "llmproxy socket 1P", "socket", upstream, caFile, "GOMAXPROCS=1")
 			t.fresh = nil

@@ -170,6 +170,7 @@ func serve(c *cli.Context) error {
 		return err
 	}
 	defer tuneGC(minHeapGoal)()
+	defer tuneProcs(procsWindow, procsSettle)()
 	redactor := privacy.NewRedactor(cfg.AuthToken)
 	sink := newLogSink(c.App.ErrWriter)
 	defer sink.Flush()
