@@ -19,11 +19,12 @@ import (
 // workers 9.4). One P does not pay it, but caps the proxy at one core of
 // Go code: small requests at full load ran 10% slower on one P.
 //
-// So while the process uses less than procsDown of a core, it runs on one
-// P, and as soon as a window's use reaches procsUp of a core it goes back
-// to the runtime's default (all CPUs, or the cgroup's quota). A burst that
-// begins on one P waits at most one window (procsWindow) for the others.
-// An operator who sets GOMAXPROCS decides alone.
+// So once the process has used less than procsDown of a core for
+// procsSettle, it runs on one P, and as soon as a window's use reaches
+// procsUp of a core it goes back to the runtime's default (all CPUs, or
+// the cgroup's quota). A burst that begins on one P waits at most one
+// window (procsWindow) for the others. An operator who sets GOMAXPROCS
+// decides alone.
 
 const (
 	procsWindow = 100 * time.Millisecond // how often the CPU use is read
@@ -79,9 +80,11 @@ func (t *procTuner) start() (stop func()) {
 			select {
 			case <-done:
 				return
-			case now := <-tick.C:
+			case <-tick.C:
+				// The time of the reading, not of the tick: a tick read
+				// late would count the delay's CPU into the wrong window.
 				if c, ok := t.cpu(); ok {
-					t.observe(now, c)
+					t.observe(time.Now(), c)
 				}
 			}
 		}
