@@ -17,21 +17,15 @@ func refusedAddr() (addr string, release func(), err error) {
 		return "", nil, err
 	}
 	syscall.CloseOnExec(fd)
-	sa, err := bindLoopback(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		syscall.Close(fd)
+		return "", nil, err
+	}
+	sa, err := syscall.Getsockname(fd)
 	if err != nil {
 		syscall.Close(fd)
 		return "", nil, err
 	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.Port)), func() { syscall.Close(fd) }, nil
-}
-
-func bindLoopback(fd int) (*syscall.SockaddrInet4, error) {
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		return nil, err
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		return nil, err
-	}
-	return sa.(*syscall.SockaddrInet4), nil
+	port := sa.(*syscall.SockaddrInet4).Port
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), func() { syscall.Close(fd) }, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,7 +83,7 @@ func TestProcTunerSwitches(t *testing.T) {
 	if got = feed(tu, f, &at, &cpu, 0.1); got[0] != 1 {
 		t.Fatalf("then 1 s of low use: GOMAXPROCS %d, want 1", got[0])
 	}
-	if want := []int{1, 4, 1}; !equalInts(f.calls, want) {
+	if want := []int{1, 4, 1}; !slices.Equal(f.calls, want) {
 		t.Fatalf("switches %v, want %v", f.calls, want)
 	}
 }
@@ -126,18 +127,6 @@ func TestProcTunerStaysOff(t *testing.T) {
 			t.Errorf("%s: switches %v, GOMAXPROCS %d; want none", tc.name, f.calls, f.n)
 		}
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // The tuner on the real runtime: an idle process goes to one P, a busy
