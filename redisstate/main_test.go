@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 
 	"github.com/llmproxy/llmproxy/access"
 	"github.com/llmproxy/llmproxy/internal/leaktest"
+	"github.com/llmproxy/llmproxy/internal/proctest"
 )
 
 func TestMain(m *testing.M) { leaktest.Main(m) }
@@ -70,7 +70,7 @@ func (r *redisServer) start() {
 	cmd := exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--save", "", "--appendonly", "no",
 		"--bind", "127.0.0.1", "--protected-mode", "no")
 	cmd.Stdout, cmd.Stderr = &r.out, &r.out
-	dieWithParent(cmd)
+	proctest.Prepare(cmd, nil)
 	if err := cmd.Start(); err != nil {
 		r.mu.Unlock()
 		r.t.Fatalf("redis-server: %v", err)
@@ -125,7 +125,7 @@ func (r *redisServer) kill() {
 	if r.cmd == nil {
 		return
 	}
-	r.cmd.Process.Signal(syscall.SIGCONT) // a frozen server dies too
+	proctest.Thaw(r.cmd.Process) // a frozen server dies too
 	r.cmd.Process.Kill()
 	r.cmd.Wait()
 	r.cmd = nil
@@ -133,14 +133,16 @@ func (r *redisServer) kill() {
 
 // freeze stops redis-server without closing its connections (SIGSTOP): a
 // network partition, as its clients see it; thaw resumes it, data intact.
-func (r *redisServer) freeze() { r.signal(syscall.SIGSTOP) }
-func (r *redisServer) thaw()   { r.signal(syscall.SIGCONT) }
+func (r *redisServer) freeze() { r.signal(proctest.Freeze) }
+func (r *redisServer) thaw()   { r.signal(proctest.Thaw) }
 
-func (r *redisServer) signal(sig syscall.Signal) {
+func (r *redisServer) signal(f func(*os.Process) error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.cmd != nil {
-		r.cmd.Process.Signal(sig)
+		if err := f(r.cmd.Process); err != nil {
+			r.t.Skip(err)
+		}
 	}
 }
 

@@ -9,9 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -19,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/llmproxy/llmproxy/internal/proctest"
 )
 
 // The PostgreSQL tests run against a real server that the package starts
@@ -32,9 +32,6 @@ const pgTestsEnv = "LLMPROXY_PG_TESTS"
 // pgPassword is the test superuser's password: tests check that no error
 // shows it.
 const pgPassword = "pg-test-Pass-7f3a9c"
-
-// errNoPostgres: the binaries are not installed.
-var errNoPostgres = errors.New("PostgreSQL is not installed (initdb and postgres not in PATH nor in /usr/lib/postgresql/*/bin)")
 
 type pgServer struct {
 	port int
@@ -60,7 +57,7 @@ func postgresServer(t testing.TB) *pgServer {
 	t.Helper()
 	pgOnce.Do(func() { pgSrv, pgErr = startPostgres() })
 	if pgErr != nil {
-		if errors.Is(pgErr, errNoPostgres) && os.Getenv(pgTestsEnv) == "" {
+		if errors.Is(pgErr, proctest.ErrNoPostgres) && os.Getenv(pgTestsEnv) == "" {
 			t.Skipf("%v; set %s=1 to make this a failure", pgErr, pgTestsEnv)
 		}
 		t.Fatalf("PostgreSQL for the tests: %v", pgErr)
@@ -75,47 +72,12 @@ func stopPostgres() {
 	}
 }
 
-// pgBinDir finds initdb and postgres: in PATH, else the newest
-// /usr/lib/postgresql/N/bin (Debian keeps them out of PATH).
-func pgBinDir() (string, error) {
-	if p, err := exec.LookPath("initdb"); err == nil {
-		return filepath.Dir(p), nil
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	slices.SortFunc(dirs, func(a, b string) int {
-		va, _ := strconv.Atoi(filepath.Base(filepath.Dir(a)))
-		vb, _ := strconv.Atoi(filepath.Base(filepath.Dir(b)))
-		return vb - va
-	})
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
-			return d, nil
-		}
-	}
-	return "", errNoPostgres
-}
-
-// pgCredential: PostgreSQL refuses to run as root, so as root (CI) the
-// server runs as the postgres user that the Debian package creates.
-func pgCredential() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("running as root, and no postgres user to run the server as: %w", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
 func startPostgres() (*pgServer, error) {
-	bin, err := pgBinDir()
+	bin, err := proctest.PostgresBinDir()
 	if err != nil {
 		return nil, err
 	}
-	cred, err := pgCredential()
+	cred, err := proctest.PostgresUser()
 	if err != nil {
 		return nil, err
 	}
@@ -132,17 +94,13 @@ func startPostgres() (*pgServer, error) {
 	if err := os.WriteFile(pwfile, []byte(pgPassword+"\n"), 0o600); err != nil {
 		return fail(err)
 	}
-	if cred != nil {
-		for _, f := range []string{base, pwfile} {
-			if err := os.Chown(f, int(cred.Uid), int(cred.Gid)); err != nil {
-				return fail(err)
-			}
-		}
+	if err := proctest.Chown(cred, base, pwfile); err != nil {
+		return fail(err)
 	}
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", filepath.Join(base, "data"), "-U", "llmproxy",
 		"--pwfile", pwfile, "--auth-local", "trust", "--auth-host", "scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync")
 	initdb.Dir = base
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	proctest.Prepare(initdb, cred)
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fail(fmt.Errorf("initdb: %v\n%s", err, out))
 	}
@@ -156,7 +114,7 @@ func startPostgres() (*pgServer, error) {
 	return fail(err)
 }
 
-func (p *pgServer) start(bin string, cred *syscall.Credential) error {
+func (p *pgServer) start(bin string, cred *proctest.User) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -173,7 +131,7 @@ func (p *pgServer) start(bin string, cred *syscall.Credential) error {
 	p.cmd.Dir = p.base
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	// Killed with the test binary, whatever way it ends.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+	proctest.Prepare(p.cmd, cred)
 	if err := p.cmd.Start(); err != nil {
 		return err
 	}

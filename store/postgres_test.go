@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llmproxy/llmproxy/internal/proctest"
 )
 
 // No error from Open shows the database password, whatever is wrong:
@@ -75,7 +77,7 @@ func TestDatabaseURLErrorsHideThePassword(t *testing.T) {
 // installed and not required (the rest of the test still runs).
 func postgresServerIfAny(t *testing.T) *pgServer {
 	t.Helper()
-	if _, err := pgBinDir(); err != nil && os.Getenv(pgTestsEnv) == "" {
+	if _, err := proctest.PostgresBinDir(); err != nil && os.Getenv(pgTestsEnv) == "" {
 		return nil
 	}
 	return postgresServer(t)

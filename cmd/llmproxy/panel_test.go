@@ -35,9 +35,10 @@ import (
 	aoption "github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/chromedp/chromedp"
 
-	"github.com/llmproxy/llmproxy/internal/browsertest"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+
+	"github.com/llmproxy/llmproxy/internal/browsertest"
 
 	"github.com/llmproxy/llmproxy/admin"
 	"github.com/llmproxy/llmproxy/providertest"
@@ -118,23 +119,6 @@ func (p *llmproxyProc) hangup() {
 	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		p.t.Fatal(err)
-	}
-}
-
-// eventually polls cond for up to 10 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	eventuallyWithin(t, 10*time.Second, "still waiting for "+what, cond)
-}
-
-// eventuallyWithin polls cond until it holds; once wait has passed it
-// fails the test, saying what.
-func eventuallyWithin(t *testing.T, wait time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(wait); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", wait, what)
-		}
 	}
 }
 

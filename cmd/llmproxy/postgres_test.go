@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/llmproxy/llmproxy/access"
 	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/internal/proctest"
 	"github.com/llmproxy/llmproxy/providertest"
 	"github.com/llmproxy/llmproxy/store"
 )
@@ -155,7 +155,7 @@ func startPGReplica(t *testing.T, name, bin string, env, args []string) *pgRepli
 	r.cmd.Dir = t.TempDir()
 	r.cmd.Env = env
 	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	proctest.Prepare(r.cmd, nil)
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -202,37 +202,18 @@ func (r *pgReplica) waitListening(t *testing.T) {
 // LLMPROXY_PG_TESTS is set (CI), then it fails.
 func startPGServer(t *testing.T) (dbURL, password string) {
 	t.Helper()
-	bin := ""
-	if p, err := exec.LookPath("initdb"); err == nil {
-		bin = filepath.Dir(p)
-	} else {
-		dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-		slices.SortFunc(dirs, func(a, b string) int {
-			va, _ := strconv.Atoi(filepath.Base(filepath.Dir(a)))
-			vb, _ := strconv.Atoi(filepath.Base(filepath.Dir(b)))
-			return vb - va
-		})
-		if len(dirs) > 0 {
-			bin = dirs[0]
-		}
-	}
-	if bin == "" {
+	bin, err := proctest.PostgresBinDir()
+	if err != nil {
 		if os.Getenv("LLMPROXY_PG_TESTS") == "" {
-			t.Skip("PostgreSQL is not installed; set LLMPROXY_PG_TESTS=1 to make this a failure")
+			t.Skipf("%v; set LLMPROXY_PG_TESTS=1 to make this a failure", err)
 		}
-		t.Fatal("PostgreSQL is not installed (initdb, postgres) and LLMPROXY_PG_TESTS is set")
+		t.Fatalf("%v and LLMPROXY_PG_TESTS is set", err)
 	}
 	// PostgreSQL refuses to run as root: as root (CI), run it as the
 	// postgres user that the package creates.
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatalf("running as root, and no postgres user to run the server as: %v", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	pgUser, err := proctest.PostgresUser()
+	if err != nil {
+		t.Fatal(err)
 	}
 	base, err := os.MkdirTemp("", "llmproxy-pg-")
 	if err != nil {
@@ -244,17 +225,13 @@ func startPGServer(t *testing.T) (dbURL, password string) {
 	if err := os.WriteFile(pwfile, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if cred != nil {
-		for _, f := range []string{base, pwfile} {
-			if err := os.Chown(f, int(cred.Uid), int(cred.Gid)); err != nil {
-				t.Fatal(err)
-			}
-		}
+	if err := proctest.Chown(pgUser, base, pwfile); err != nil {
+		t.Fatal(err)
 	}
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", filepath.Join(base, "data"), "-U", "llmproxy", "--pwfile", pwfile,
 		"--auth-local", "trust", "--auth-host", "scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync")
 	initdb.Dir = base
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	proctest.Prepare(initdb, pgUser)
 	if out, err := initdb.CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
@@ -269,7 +246,7 @@ func startPGServer(t *testing.T) (dbURL, password string) {
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off")
 	srv.Dir = base
 	srv.Stdout, srv.Stderr = logs, logs
-	srv.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+	proctest.Prepare(srv, pgUser)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -17,11 +17,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/internal/proctest"
 	"github.com/llmproxy/llmproxy/providertest"
 )
 
@@ -296,7 +296,7 @@ func (r *replicaRedis) start(t *testing.T) {
 	t.Helper()
 	cmd := exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--save", "", "--appendonly", "no",
 		"--bind", "127.0.0.1", "--protected-mode", "no")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	proctest.Prepare(cmd, nil)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("redis-server: %v", err)
 	}
@@ -365,7 +365,7 @@ func startReplica(t *testing.T, bin string, n int, yaml, redisURL string) *repli
 	rp.cmd.Dir = dir
 	rp.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
 	rp.cmd.Stdout, rp.cmd.Stderr = rp.logs, rp.logs
-	rp.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	proctest.Prepare(rp.cmd, nil)
 	if err := rp.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,18 @@
+//go:build !unix
+
+package proctest
+
+import (
+	"errors"
+	"os"
+	"syscall"
+)
+
+// attr: no user to switch to (u is nil where the tests cannot run as
+// root) and no death signal.
+func attr(*User) *syscall.SysProcAttr { return nil }
+
+var errNoFreeze = errors.New("proctest: this system cannot stop a process without ending it")
+
+func freeze(*os.Process) error { return errNoFreeze }
+func thaw(*os.Process) error   { return nil }
