@@ -38,9 +38,8 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
-	"github.com/llmproxy/llmproxy/internal/browsertest"
-
 	"github.com/llmproxy/llmproxy/admin"
+	"github.com/llmproxy/llmproxy/internal/browsertest"
 	"github.com/llmproxy/llmproxy/providertest"
 )
 
