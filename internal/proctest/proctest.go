@@ -1,8 +1,9 @@
-// Package proctest starts the helper processes of tests (redis-server,
-// PostgreSQL, llmproxy replicas) the same way on every system the tests
+// Package proctest prepares the helper processes that tests start
+// (redis-server, PostgreSQL, llmproxy replicas) on every system the tests
 // build on: on Linux they die with the test binary, however it ends (a
-// timeout's panic runs no cleanup); elsewhere they are stopped by the
-// tests' cleanup only.
+// timeout's panic runs no cleanup); elsewhere only the tests' cleanup
+// stops them. It also finds PostgreSQL and the user to run it as, and
+// freezes a process to stand for a network partition.
 package proctest
 
 import (
