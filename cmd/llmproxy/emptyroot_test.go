@@ -173,27 +173,33 @@ func buildStatic(t *testing.T, img image, stamp string) string {
 
 // makeRoot lays out an otherwise empty root: the binary, the CA bundle,
 // the files given, and the image's data directory owned by its user.
+//
+// The binary is linked into the root, not written: a file this process
+// has open for writing is open in every child another test forks
+// meanwhile, until that child's exec, and executing the file then fails
+// with "text file busy" (ETXTBSY, golang.org/issue/22315). A copy is
+// written only where the root is on another file system than bin.
 func makeRoot(t *testing.T, bin string, files map[string][]byte) string {
 	t.Helper()
 	root := t.TempDir()
 	if err := os.Chmod(root, 0o755); err != nil { // TempDir is 0700: the user must get in
 		t.Fatal(err)
 	}
-	exe, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
+	if err := os.Link(bin, filepath.Join(root, "llmproxy")); err != nil {
+		exe, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "llmproxy"), exe, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
-	files["/llmproxy"] = exe
 	for name, content := range files {
 		path := filepath.Join(root, name)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		mode := os.FileMode(0o644)
-		if name == "/llmproxy" {
-			mode = 0o755
-		}
-		if err := os.WriteFile(path, content, mode); err != nil {
+		if err := os.WriteFile(path, content, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
