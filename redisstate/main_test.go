@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -140,8 +141,10 @@ func (r *redisServer) signal(f func(*os.Process) error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.cmd != nil {
-		if err := f(r.cmd.Process); err != nil {
+		if err := f(r.cmd.Process); errors.Is(err, errors.ErrUnsupported) {
 			r.t.Skip(err)
+		} else if err != nil {
+			r.t.Fatalf("redis-server: %v", err)
 		}
 	}
 }

@@ -84,7 +84,8 @@ func Chown(u *User, files ...string) error {
 }
 
 // Freeze stops p without ending it (SIGSTOP: its connections stay open, as
-// in a network partition); Thaw resumes it.
+// in a network partition); Thaw resumes it. Where the system cannot, the
+// error wraps errors.ErrUnsupported.
 func Freeze(p *os.Process) error { return freeze(p) }
 
 // Thaw resumes a process Freeze stopped; for a running one it does

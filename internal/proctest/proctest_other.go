@@ -4,6 +4,7 @@ package proctest
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
 )
@@ -12,7 +13,7 @@ import (
 // root) and no death signal.
 func attr(*User) *syscall.SysProcAttr { return nil }
 
-var errNoFreeze = errors.New("proctest: this system cannot stop a process without ending it")
+var errNoFreeze = fmt.Errorf("proctest: this system cannot stop a process without ending it: %w", errors.ErrUnsupported)
 
 func freeze(*os.Process) error { return errNoFreeze }
 func thaw(*os.Process) error   { return nil }
