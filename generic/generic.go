@@ -144,10 +144,10 @@ func parseHost(scheme, hostport string) (string, error) {
 		host = strings.ToLower(host)
 	}
 	if port != "" {
-		// Digits only: Atoi would also take a sign ("+1"), which no URL
-		// parser reads as a port.
-		n, err := strconv.Atoi(port)
-		if err != nil || strings.ContainsFunc(port, notDigit) || n < 1 || n > 65535 || port[0] == '0' {
+		// Digits only (ParseUint takes no sign: Atoi would read "+1",
+		// which no URL parser reads as a port), at most 65535.
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || n < 1 || port[0] == '0' {
 			return "", errPort
 		}
 		if !(n == 443 && (scheme == "https" || scheme == "wss") || n == 80 && (scheme == "http" || scheme == "ws")) {
@@ -171,8 +171,6 @@ func validHostname(h string) bool {
 	}
 	return true
 }
-
-func notDigit(r rune) bool { return r < '0' || r > '9' }
 
 // isControl also covers the space: no valid request target holds one.
 func isControl(r rune) bool { return r <= 0x20 || r == 0x7f }

@@ -4,7 +4,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -331,25 +330,8 @@ type replicaProc struct {
 	n    int
 	addr string
 	cmd  *exec.Cmd
-	logs *replicaLog
+	logs *lockedBuffer
 	once sync.Once
-}
-
-type replicaLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *replicaLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *replicaLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func startReplica(t *testing.T, bin string, n int, yaml, redisURL string) *replicaProc {
@@ -359,7 +341,7 @@ func startReplica(t *testing.T, bin string, n int, yaml, redisURL string) *repli
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rp := &replicaProc{n: n, addr: fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t)), logs: &replicaLog{}}
+	rp := &replicaProc{n: n, addr: fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t)), logs: &lockedBuffer{}}
 	rp.cmd = exec.Command(bin, "--config", file, "--listen", rp.addr, "--redis-url", redisURL,
 		"--upstream-ca", providertest.CA(t).CAFile, "--log-format", "json")
 	rp.cmd.Dir = dir
