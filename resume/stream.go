@@ -38,6 +38,7 @@ type stream struct {
 	resumeReason string          // why the current attempt must be continued
 	lastAbnormal string          // the last ending held back
 	failed       map[string]any  // the error event the stream ended with
+	failedStatus int             // …and the HTTP status it stands for
 	finished     bool
 	endErr       error
 
@@ -367,12 +368,12 @@ func (s *stream) resume(reason string) {
 	}
 	for {
 		if s.resumes >= s.o.MaxResumes {
-			s.fail(googleError(503, "UNAVAILABLE", fmt.Sprintf(
+			s.fail(503, googleError(503, "UNAVAILABLE", fmt.Sprintf(
 				"llmproxy: the answer was cut off and %d continuations did not complete it", s.o.MaxResumes)))
 			return
 		}
 		if time.Since(s.start) > s.o.TotalTimeout {
-			s.fail(googleError(504, "DEADLINE_EXCEEDED", "llmproxy: the answer was cut off and the time allowed for continuing it is over"))
+			s.fail(504, googleError(504, "DEADLINE_EXCEEDED", "llmproxy: the answer was cut off and the time allowed for continuing it is over"))
 			return
 		}
 		s.resumes++
@@ -415,18 +416,19 @@ func (s *stream) resume(reason string) {
 		resp.Body.Close()
 		if resp.StatusCode >= 400 && resp.StatusCode < 500 {
 			// 400/401/403/404/429: another try will not help.
-			s.fail(upstreamError(resp.StatusCode, body))
+			s.fail(resp.StatusCode, upstreamError(resp.StatusCode, body))
 			return
 		}
 		reason = fmt.Sprintf("http_%d", resp.StatusCode)
 	}
 }
 
-// fail ends the stream with an error event in Google's format.
-func (s *stream) fail(errObj map[string]any) {
+// fail ends the stream with an error event in Google's format; status is
+// the HTTP status it stands for (a unary answer's, when nothing came).
+func (s *stream) fail(status int, errObj map[string]any) {
 	s.w.object(errObj)
 	s.w.end()
-	s.failed = errObj
+	s.failed, s.failedStatus = errObj, status
 	s.finish(io.EOF)
 }
 

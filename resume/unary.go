@@ -25,17 +25,9 @@ func (s *stream) collect(resp *http.Response) (*http.Response, error) {
 		if s.failed == nil {
 			return nil, io.ErrUnexpectedEOF
 		}
-		merged = s.failed
-		status = http.StatusBadGateway
-		if eo, ok := s.failed["error"].(map[string]any); ok {
-			if c, ok := eo["code"].(int); ok {
-				status = c
-			} else if n, ok := eo["code"].(interface{ Int64() (int64, error) }); ok {
-				if c, err := n.Int64(); err == nil {
-					status = int(c)
-				}
-			}
-		}
+		// The status is the refusal's own (or llmproxy's 503 or 504), never
+		// the error object's "code": a provider's body may say anything.
+		merged, status = s.failed, s.failedStatus
 	}
 	body := mustJSON(merged)
 	resp.StatusCode, resp.Status = status, strconv.Itoa(status)+" "+http.StatusText(status)
