@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/llmproxy/llmproxy/internal/leaktest"
 )
@@ -220,5 +222,114 @@ func TestBadProxyURL(t *testing.T) {
 		} else if strings.Contains(err.Error(), "u:p") {
 			t.Errorf("error repeats credentials: %v", err)
 		}
+	}
+}
+
+// A proxy that sends the first bytes of the tunnel in the same packet as
+// its 200: they are the target's, and the caller reads them first.
+func TestHTTPConnectKeepsBytesSentWithTheAnswer(t *testing.T) {
+	t.Parallel()
+	p := startProxy(t, func(p *proxyServer, c net.Conn) {
+		r := bufio.NewReader(c)
+		req, err := http.ReadRequest(r)
+		if err != nil {
+			return
+		}
+		p.record(req.Host)
+		io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\ngreeting from the target\n")
+		line, _ := r.ReadString('\n')
+		io.WriteString(c, "echo: "+line)
+	})
+	d, err := New(Options{Proxy: "http://" + p.addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.DialContext(context.Background(), "tcp", "api.example:443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second)) // lost bytes would leave the read waiting
+	br := bufio.NewReader(c)
+	if line, err := br.ReadString('\n'); err != nil || line != "greeting from the target\n" {
+		t.Fatalf("first line %q, %v: the bytes that came with the 200 were lost", line, err)
+	}
+	io.WriteString(c, "hello\n")
+	if line, err := br.ReadString('\n'); err != nil || line != "echo: hello\n" {
+		t.Errorf("then %q, %v", line, err)
+	}
+	if len(p.targets) != 1 || p.targets[0] != "api.example:443" {
+		t.Errorf("proxy asked for %v", p.targets)
+	}
+}
+
+// A proxy that never answers, or answers with something other than HTTP,
+// fails the dial with an error that names the CONNECT (and the timeout)
+// and repeats no credential; the connection to the proxy is closed (the
+// listener's cleanup waits for the proxy's side to see it).
+func TestHTTPConnectFails(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		answer  string // "" answers nothing
+		wantErr string
+	}{
+		{"silent proxy", "", "deadline exceeded"},
+		{"not HTTP", "SSH-2.0-OpenSSH_9.6\r\n", "malformed HTTP"},
+		{"closed before answering", "close", "EOF"},
+		{"bad gateway", "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n", "status 502"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := startProxy(t, func(p *proxyServer, c net.Conn) {
+				r := bufio.NewReader(c)
+				if _, err := http.ReadRequest(r); err != nil {
+					return
+				}
+				switch tc.answer {
+				case "":
+					io.Copy(io.Discard, r) // until the dialer gives up and closes
+				case "close":
+				default:
+					io.WriteString(c, tc.answer)
+					io.Copy(io.Discard, r)
+				}
+			})
+			d, err := New(Options{Proxy: "http://carol:hunter2@" + p.addr, Timeout: 300 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := d.DialContext(context.Background(), "tcp", "api.example:443")
+			if err == nil {
+				c.Close()
+				t.Fatal("dial succeeded")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "egress proxy") || !strings.Contains(msg, tc.wantErr) {
+				t.Errorf("error %q, want it to name the egress proxy and %q", msg, tc.wantErr)
+			}
+			if strings.Contains(msg, "hunter2") || strings.Contains(msg, "carol") {
+				t.Errorf("error repeats the proxy's credentials: %q", msg)
+			}
+		})
+	}
+}
+
+// A SOCKS5 proxy that never finishes its handshake is bounded by Timeout.
+func TestSOCKS5Timeout(t *testing.T) {
+	t.Parallel()
+	p := startProxy(t, func(p *proxyServer, c net.Conn) { io.Copy(io.Discard, c) })
+	d, err := New(Options{Proxy: "socks5://" + p.addr, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.DialContext(context.Background(), "tcp", "api.example:443")
+	if err == nil {
+		c.Close()
+		t.Fatal("dial succeeded")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("error %v, want the timeout", err)
 	}
 }
