@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 )
 
 // GeminiAttempt scripts one request to the fake Gemini.
@@ -19,8 +20,11 @@ type GeminiAttempt struct {
 	// sends before breaking off; 0 sends the whole rest, -1 none of it.
 	Cut int
 	// How it breaks off: "eof" ends the stream cleanly without a
-	// finishReason, "reset" drops the TCP connection, anything else is the
-	// finishReason sent (OTHER, MALFORMED_FUNCTION_CALL, MAX_TOKENS, STOP).
+	// finishReason, "reset" drops the TCP connection, "stall" sends nothing
+	// more and keeps the connection open until the client goes (for
+	// generateContent, which answers whole, nothing at all), anything
+	// else is the finishReason sent (OTHER, MALFORMED_FUNCTION_CALL,
+	// MAX_TOKENS, STOP).
 	How string
 	// Repeat re-sends this many characters of what the client already has
 	// before continuing, as models do.
@@ -28,6 +32,10 @@ type GeminiAttempt struct {
 	// FunctionCall sends a functionCall part before the text.
 	FunctionCall bool
 }
+
+// stallFor bounds a "stall": long past any idle timeout a test sets, short
+// of a test's own timeout.
+const stallFor = 20 * time.Second
 
 // Gemini is a fake Gemini API that answers with Answer, broken up as the
 // attempts say (one script per request, in order; requests beyond the
@@ -100,7 +108,7 @@ func (g *Gemini) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a.How != "" {
 		finish = a.How
 	}
-	if finish == "eof" || finish == "reset" {
+	if finish == "eof" || finish == "reset" || finish == "stall" {
 		finish = ""
 	}
 	resp := func(i int, parts []any, fr string, tokens int) map[string]any {
@@ -129,8 +137,15 @@ func (g *Gemini) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, c := range chunks {
 			all = append(all, c...)
 		}
-		if a.How == "reset" {
+		switch a.How {
+		case "reset":
 			reset(w)
+			return
+		case "stall":
+			select {
+			case <-r.Context().Done():
+			case <-time.After(stallFor):
+			}
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -165,8 +180,17 @@ func (g *Gemini) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			w.(http.Flusher).Flush()
 		}
-		if a.How == "reset" {
+		switch a.How {
+		case "reset":
 			reset(w)
+			return
+		case "stall":
+			// Until the client goes; a client that never gives up sees
+			// the stream end, without a finishReason, after a while.
+			select {
+			case <-r.Context().Done():
+			case <-time.After(stallFor):
+			}
 			return
 		}
 		if !sse && a.How != "eof" {
