@@ -301,16 +301,7 @@ func TestHTTPConnectFails(t *testing.T) {
 			if tc.answer == "" {
 				timeout = 300 * time.Millisecond
 			}
-			d, err := New(Options{Proxy: "http://carol:hunter2@" + p.addr, Timeout: timeout})
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := d.DialContext(context.Background(), "tcp", "api.example:443")
-			if err == nil {
-				c.Close()
-				t.Fatal("dial succeeded")
-			}
-			msg := err.Error()
+			msg := dialFails(t, Options{Proxy: "http://carol:hunter2@" + p.addr, Timeout: timeout}).Error()
 			if !strings.Contains(msg, "egress proxy") || !strings.Contains(msg, tc.wantErr) {
 				t.Errorf("error %q, want it to name the egress proxy and %q", msg, tc.wantErr)
 			}
@@ -325,7 +316,17 @@ func TestHTTPConnectFails(t *testing.T) {
 func TestSOCKS5Timeout(t *testing.T) {
 	t.Parallel()
 	p := startProxy(t, func(p *proxyServer, c net.Conn) { io.Copy(io.Discard, c) })
-	d, err := New(Options{Proxy: "socks5://" + p.addr, Timeout: 300 * time.Millisecond})
+	err := dialFails(t, Options{Proxy: "socks5://" + p.addr, Timeout: 300 * time.Millisecond})
+	if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("error %v, want the timeout", err)
+	}
+}
+
+// dialFails dials api.example:443 through a Dialer for opts and returns the
+// error; a dial that succeeds fails the test.
+func dialFails(t *testing.T, opts Options) error {
+	t.Helper()
+	d, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +335,5 @@ func TestSOCKS5Timeout(t *testing.T) {
 		c.Close()
 		t.Fatal("dial succeeded")
 	}
-	if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "timeout") {
-		t.Errorf("error %v, want the timeout", err)
-	}
+	return err
 }

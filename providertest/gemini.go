@@ -33,10 +33,6 @@ type GeminiAttempt struct {
 	FunctionCall bool
 }
 
-// stallFor bounds a "stall": long past any idle timeout a test sets, short
-// of a test's own timeout.
-const stallFor = 20 * time.Second
-
 // Gemini is a fake Gemini API that answers with Answer, broken up as the
 // attempts say (one script per request, in order; requests beyond the
 // script get the rest of the answer in full). It serves
@@ -142,10 +138,7 @@ func (g *Gemini) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			reset(w)
 			return
 		case "stall":
-			select {
-			case <-r.Context().Done():
-			case <-time.After(stallFor):
-			}
+			stall(r)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -185,12 +178,7 @@ func (g *Gemini) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			reset(w)
 			return
 		case "stall":
-			// Until the client goes; a client that never gives up sees
-			// the stream end, without a finishReason, after a while.
-			select {
-			case <-r.Context().Done():
-			case <-time.After(stallFor):
-			}
+			stall(r)
 			return
 		}
 		if !sse && a.How != "eof" {
@@ -215,6 +203,19 @@ func modelTurnText(contents []any) string {
 		}
 	}
 	return b.String()
+}
+
+// stallFor bounds a stall: long past any idle timeout a test sets, short of
+// a test's own timeout.
+const stallFor = 20 * time.Second
+
+// stall sends nothing more until the client goes; a client that never
+// gives up sees the answer end, without a finishReason, after stallFor.
+func stall(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-time.After(stallFor):
+	}
 }
 
 // reset drops the client's connection without ending the response.

@@ -110,7 +110,7 @@ func askGemini(t *testing.T, h *harness, method string, body string) (int, *gemi
 
 const userPrompt = `{"contents":[{"role":"user","parts":[{"text":"Tell me a long story."}]}],"generationConfig":{"temperature":0.7}}`
 
-func startGemini(t *testing.T, fake *providertest.Gemini, mutate ...func(*config.Config)) *harness {
+func startGemini(t *testing.T, fake http.Handler, mutate ...func(*config.Config)) *harness {
 	srv := providertest.NewServer(t, fake, nil)
 	cfg := testConfig(t, map[string]string{"gemini": srv.URL})
 	cfg.Gemini.ResumeDelay = time.Millisecond

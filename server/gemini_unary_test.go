@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/llmproxy/llmproxy/providertest"
 )
@@ -42,7 +41,7 @@ func TestGeminiUnaryContinuationRefused(t *testing.T) {
 			// text; the continuation is refused with 429 and an error
 			// object whose code may be anything.
 			var n atomic.Int32
-			srv := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := startGemini(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				io.Copy(io.Discard, r.Body)
 				if n.Add(1) == 1 {
 					w.Header().Set("Content-Type", "application/json")
@@ -56,10 +55,7 @@ func TestGeminiUnaryContinuationRefused(t *testing.T) {
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusTooManyRequests)
 				io.WriteString(w, `{"error":{"code":`+code+`,"message":"slow down","status":"RESOURCE_EXHAUSTED"}}`)
-			}), nil)
-			cfg := testConfig(t, map[string]string{"gemini": srv.URL})
-			cfg.Gemini.ResumeDelay = time.Millisecond
-			h := start(t, cfg)
+			}))
 
 			resp, err := h.client.Post(h.URL+"/gemini/v1beta/models/gemini-2.5-pro:generateContent", "application/json", strings.NewReader(userPrompt))
 			if err != nil {
