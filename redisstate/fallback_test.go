@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/llmproxy/llmproxy/access"
+	"github.com/llmproxy/llmproxy/internal/logbuf"
 )
 
 func metric(t *testing.T, s *Shared, name string) float64 {
@@ -39,8 +40,8 @@ func metric(t *testing.T, s *Shared, name string) float64 {
 func TestRedisKilledThenBack(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
-	var logs logBuffer
-	s := newShared(t, r, Options{Timeout: outageTimeout, ProbeEvery: 50 * time.Millisecond, Logger: logs.logger()})
+	var logs logbuf.Buffer
+	s := newShared(t, r, Options{Timeout: outageTimeout, ProbeEvery: 50 * time.Millisecond, Logger: jsonLogger(&logs)})
 	l := s.Limiter(nil)
 	k := testKey(t, access.Key{RPM: 1000, MaxParallel: 100})
 	ctx := context.Background()
@@ -86,10 +87,10 @@ func TestRedisKilledThenBack(t *testing.T) {
 	if got := metric(t, s, "llmproxy_redis_up"); got != 1 {
 		t.Errorf("llmproxy_redis_up %v, want 1", got)
 	}
-	if n := logs.count("redis unreachable"); n != 1 {
+	if n := logs.Count("redis unreachable"); n != 1 {
 		t.Errorf("%d lines say Redis is unreachable, want 1:\n%s", n, logs.String())
 	}
-	if n := logs.count("redis is back"); n != 1 {
+	if n := logs.Count("redis is back"); n != 1 {
 		t.Errorf("%d lines say Redis is back, want 1:\n%s", n, logs.String())
 	}
 }
@@ -200,8 +201,8 @@ func TestStartWithoutRedis(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
 	r.kill()
-	var logs logBuffer
-	s := newShared(t, r, Options{Timeout: outageTimeout, ProbeEvery: 50 * time.Millisecond, Logger: logs.logger()})
+	var logs logbuf.Buffer
+	s := newShared(t, r, Options{Timeout: outageTimeout, ProbeEvery: 50 * time.Millisecond, Logger: jsonLogger(&logs)})
 	if s.Up() {
 		t.Fatal("Up() with no Redis")
 	}

@@ -2,14 +2,12 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 
 	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/internal/leaktest"
+	"github.com/llmproxy/llmproxy/internal/logbuf"
 	"github.com/llmproxy/llmproxy/preset"
 	"github.com/llmproxy/llmproxy/providertest"
 )
@@ -34,27 +33,10 @@ type harness struct {
 	URL    string // http://127.0.0.1:port
 	Addr   string
 	srv    *Server
-	logs   *syncBuffer
+	logs   *logbuf.Buffer
 	client *http.Client
 	cancel context.CancelFunc
 	done   chan error
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // testConfig returns a configuration trusting the fake providers' CA, with
@@ -77,7 +59,7 @@ func testConfigTB(t testing.TB, openai string) *config.Config {
 // start runs a server with cfg and logs at debug level into a buffer.
 func start(t *testing.T, cfg *config.Config, opts ...func(*Options)) *harness {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	o := Options{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Version: "test"}
 	for _, f := range opts {
 		f(&o)

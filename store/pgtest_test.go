@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/llmproxy/llmproxy/internal/logbuf"
 	"github.com/llmproxy/llmproxy/internal/proctest"
 )
 
@@ -38,7 +39,7 @@ type pgServer struct {
 	base string // the data dir, the socket dir and the password file
 	cmd  *exec.Cmd
 	exit chan error
-	logs *syncBuffer
+	logs *logbuf.Buffer
 
 	mu     sync.Mutex // one CREATE DATABASE at a time
 	admin  *pgx.Conn
@@ -85,7 +86,7 @@ func startPostgres() (*pgServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pgServer{base: base, logs: &syncBuffer{}}
+	p := &pgServer{base: base, logs: &logbuf.Buffer{}}
 	fail := func(err error) (*pgServer, error) {
 		p.stop()
 		return nil, err

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/llmproxy/llmproxy/internal/logbuf"
 )
 
 func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
@@ -225,25 +226,6 @@ func testRecorderWritesEveryInterval(t *testing.T, b backend) {
 	}
 }
 
-// syncBuffer is a log sink the recorder's goroutine writes to while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestRecorderKeepsFailedRows(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, testRecorderKeepsFailedRows)
@@ -251,7 +233,7 @@ func TestRecorderKeepsFailedRows(t *testing.T) {
 
 func testRecorderKeepsFailedRows(t *testing.T, b backend) {
 	s := newStoreOn(t, b)
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	var fail atomic.Int32
 	fail.Store(3)
 	r := newRecorder(s, 5*time.Millisecond, slog.New(slog.NewTextHandler(&logs, nil)), func(ctx context.Context, rows []UsageRow) error {

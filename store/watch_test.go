@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/llmproxy/llmproxy/internal/logbuf"
 )
 
 // watchTimeout bounds every wait for a Watch callback: generous, since
@@ -272,7 +274,7 @@ func TestWatchReconnects(t *testing.T) {
 	proxy := newCutProxy(t, fmt.Sprintf("127.0.0.1:%d", srv.port))
 	u, _ := url.Parse(dbURL)
 	u.Host = proxy.addr()
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	watched := openWith(t, Options{DatabaseURL: u.String(), SecretKey: testKey,
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 
@@ -319,7 +321,7 @@ func TestWatchUnreachable(t *testing.T) {
 	proxy := newCutProxy(t, fmt.Sprintf("127.0.0.1:%d", srv.port))
 	u, _ := url.Parse(srv.newDatabase(t))
 	u.Host = proxy.addr()
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	s := openWith(t, Options{DatabaseURL: u.String(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	proxy.cut()
 	startWatch(t, s, -1, func(int64) { t.Error("a revision was reported from an unreachable database") })
@@ -455,7 +457,7 @@ func TestWatchChecksWhenSilent(t *testing.T) {
 	t.Parallel()
 	srv := postgresServer(t)
 	dbURL := srv.newDatabase(t)
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	s := openWith(t, Options{DatabaseURL: dbURL, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	s.listenCheck = 20 * time.Millisecond
 	got := newRevisions()

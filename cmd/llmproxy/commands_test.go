@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llmproxy/llmproxy/internal/logbuf"
 )
 
 func TestVersionSaysWhatBuiltIt(t *testing.T) {
@@ -109,7 +111,7 @@ func TestHealthCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"llmproxy", "--listen", addr, "--log-format", "json"}, &lockedBuffer{}, &lockedBuffer{})
+		done <- run(ctx, []string{"llmproxy", "--listen", addr, "--log-format", "json"}, &logbuf.Buffer{}, &logbuf.Buffer{})
 	}()
 	defer func() { cancel(); <-done }()
 	// Wait for the port with a plain dial first: two run() calls parsing
@@ -178,11 +180,11 @@ func TestExposureWarning(t *testing.T) {
 		{[]string{"--listen", "0.0.0.0:0", "--auth-token", "operator-token-abcdef0123456789", "--preset-auth"}, false},
 		{[]string{"--listen", "127.0.0.1:0"}, false},
 	} {
-		var errb lockedBuffer
+		var errb logbuf.Buffer
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan int, 1)
 		go func() {
-			done <- run(ctx, append([]string{"llmproxy", "--log-format", "json"}, tc.args...), &lockedBuffer{}, &errb)
+			done <- run(ctx, append([]string{"llmproxy", "--log-format", "json"}, tc.args...), &logbuf.Buffer{}, &errb)
 		}()
 		waitListening(&errb)
 		cancel()

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,28 +13,10 @@ import (
 
 	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/internal/leaktest"
+	"github.com/llmproxy/llmproxy/internal/logbuf"
 )
 
 func TestMain(m *testing.M) { leaktest.Main(m) }
-
-// lockedBuffer is a log that a process or a server writes while the test
-// reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // eventually polls cond for up to 10 s.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -192,7 +173,7 @@ func TestBooleansAcceptSeedSpellings(t *testing.T) {
 // waitListening waits up to 10 s for run's log to say it listens (within
 // the log sink's flush), however long a busy machine takes to start it;
 // the caller's own checks of the log say what is missing if it never does.
-func waitListening(errb *lockedBuffer) {
+func waitListening(errb *logbuf.Buffer) {
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(errb.String(), "llmproxy listening") && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -200,7 +181,7 @@ func waitListening(errb *lockedBuffer) {
 
 func TestServeRunsAndStops(t *testing.T) {
 	clearEnv(t)
-	var out, errb lockedBuffer
+	var out, errb logbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/llmproxy/llmproxy/access"
 	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/internal/logbuf"
 	"github.com/llmproxy/llmproxy/internal/proctest"
 	"github.com/llmproxy/llmproxy/providertest"
 	"github.com/llmproxy/llmproxy/store"
@@ -141,14 +142,14 @@ func pgLogTail(log string, n int) string {
 type pgReplica struct {
 	name string
 	cmd  *exec.Cmd
-	logs *lockedBuffer
+	logs *logbuf.Buffer
 	exit chan error
 	addr string
 }
 
 func startPGReplica(t *testing.T, name, bin string, env, args []string) *pgReplica {
 	t.Helper()
-	r := &pgReplica{name: name, logs: &lockedBuffer{}, exit: make(chan error, 1)}
+	r := &pgReplica{name: name, logs: &logbuf.Buffer{}, exit: make(chan error, 1)}
 	// Each its own data dir and working dir: nothing of the store may
 	// end up in a file when it lives in PostgreSQL.
 	r.cmd = exec.Command(bin, append(slices.Clone(args), "--data-dir", t.TempDir())...)
@@ -241,7 +242,7 @@ func startPGServer(t *testing.T) (dbURL, password string) {
 	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	srv := exec.Command(filepath.Join(bin, "postgres"), "-D", filepath.Join(base, "data"), "-p", port, "-k", base,
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off")
 	srv.Dir = base

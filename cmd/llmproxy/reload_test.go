@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmproxy/llmproxy/internal/logbuf"
 	"github.com/llmproxy/llmproxy/providertest"
 )
 
@@ -39,7 +40,7 @@ func TestSIGHUPReloadsTheConfigFile(t *testing.T) {
 		}
 	}
 	write("first")
-	var errb lockedBuffer
+	var errb logbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/internal/logbuf"
 	"github.com/llmproxy/llmproxy/internal/proctest"
 	"github.com/llmproxy/llmproxy/providertest"
 )
@@ -330,7 +331,7 @@ type replicaProc struct {
 	n    int
 	addr string
 	cmd  *exec.Cmd
-	logs *lockedBuffer
+	logs *logbuf.Buffer
 	once sync.Once
 }
 
@@ -341,7 +342,7 @@ func startReplica(t *testing.T, bin string, n int, yaml, redisURL string) *repli
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rp := &replicaProc{n: n, addr: fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t)), logs: &lockedBuffer{}}
+	rp := &replicaProc{n: n, addr: fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t)), logs: &logbuf.Buffer{}}
 	rp.cmd = exec.Command(bin, "--config", file, "--listen", rp.addr, "--redis-url", redisURL,
 		"--upstream-ca", providertest.CA(t).CAFile, "--log-format", "json")
 	rp.cmd.Dir = dir
