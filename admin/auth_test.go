@@ -1,10 +1,13 @@
 package admin
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -267,6 +270,82 @@ func TestLoginThrottle(t *testing.T) {
 	}
 	if got := attempt(a, "one slip"); got != http.StatusUnauthorized {
 		t.Errorf("a slip after a success: %d (the count was not reset)", got)
+	}
+}
+
+// heldBody is a login form whose first Read reports that the handler got
+// that far (the attempt was let through), then waits for release.
+type heldBody struct {
+	r       io.Reader
+	once    sync.Once
+	reached chan<- bool
+	release <-chan struct{}
+}
+
+func (b *heldBody) Read(p []byte) (int, error) {
+	b.once.Do(func() { b.reached <- true; <-b.release })
+	return b.r.Read(p)
+}
+
+// Attempts sent together, their bodies held back until all have arrived,
+// are let through one by one against the count: a fresh address gets its
+// free tries and no more, one whose wait is over gets one — not as many as
+// it sends at once.
+func TestLoginThrottleHoldsForAttemptsSentTogether(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	together := func(addr string, n int) (checked int) {
+		t.Helper()
+		reached := make(chan bool, n) // true: let through; false: answered without reading
+		release := make(chan struct{})
+		codes := make([]int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			form := url.Values{"password": {"guess " + strconv.Itoa(i)}}.Encode()
+			r := httptest.NewRequest(http.MethodPost, "/admin/login",
+				&heldBody{r: strings.NewReader(form), reached: reached, release: release})
+			r.RemoteAddr = addr
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			wg.Go(func() {
+				w := httptest.NewRecorder()
+				e.h.ServeHTTP(w, r)
+				codes[i] = w.Code
+				if w.Code == http.StatusTooManyRequests {
+					reached <- false
+				}
+			})
+		}
+		for range n { // every attempt let through or turned away, none answered yet
+			<-reached
+		}
+		close(release)
+		wg.Wait()
+		for i, c := range codes {
+			switch c {
+			case http.StatusUnauthorized:
+				checked++
+			case http.StatusTooManyRequests:
+			default:
+				t.Fatalf("attempt %d: %d", i, c)
+			}
+		}
+		return checked
+	}
+	const addr = "198.51.100.70:1000"
+	if got := together(addr, 20); got != freeFailures {
+		t.Fatalf("20 attempts at once from a fresh address: %d checked against the password, want %d", got, freeFailures)
+	}
+	e.advance(maxBackoff) // the wait is over: one attempt is due
+	if got := together(addr, 20); got != 1 {
+		t.Fatalf("20 attempts at once after the wait: %d checked against the password, want 1", got)
+	}
+	// The right password, let through, still clears the count.
+	e.advance(maxBackoff)
+	if got := e.do(request{path: "/admin/login", addr: addr, form: url.Values{"password": {testPassword}}}).Code; got != http.StatusSeeOther {
+		t.Fatalf("the right password after the wait: %d", got)
+	}
+	if got := together(addr, 8); got != freeFailures {
+		t.Fatalf("after a success, 8 attempts at once: %d checked, want %d", got, freeFailures)
 	}
 }
 

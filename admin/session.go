@@ -270,25 +270,20 @@ func sessionOf(r *http.Request) *session {
 	return s
 }
 
-// throttled says how long an address must still wait before its next
-// login attempt.
-func (h *Handler) throttled(addr string) time.Duration {
+// attempt admits a login attempt from addr, or says how long addr must
+// still wait. An admitted attempt is counted as a failure at once, before
+// its password is read, and a right password takes the count back
+// (succeeded): attempts sent together, their bodies held back, are
+// admitted one by one against the count, not all against the count before
+// any of them ended.
+func (h *Handler) attempt(addr string) time.Duration {
 	now := h.now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	f := h.failures[addr]
-	if f == nil || !now.Before(f.until) {
-		return 0
+	if f != nil && now.Before(f.until) {
+		return f.until.Sub(now)
 	}
-	return f.until.Sub(now)
-}
-
-// failed counts a wrong password from addr.
-func (h *Handler) failed(addr string) {
-	now := h.now()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	f := h.failures[addr]
 	if f == nil {
 		if len(h.failures) >= maxFailures {
 			h.pruneFailures(now)
@@ -304,6 +299,7 @@ func (h *Handler) failed(addr string) {
 		wait := firstBackoff << min(f.count-freeFailures, 20)
 		f.until = now.Add(min(wait, maxBackoff))
 	}
+	return 0
 }
 
 // pruneFailures forgets addresses that may try again; if that is not
@@ -342,7 +338,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	addr := clientAddr(r)
 	v := h.view(w, r, "", "")
-	if wait := h.throttled(addr); wait > 0 {
+	if wait := h.attempt(addr); wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		v.Data = v.T("login_throttled", secs)
@@ -351,7 +347,6 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if !h.passwordOK(r.PostFormValue("password")) {
-		h.failed(addr)
 		h.log.Warn("admin login failed", "client", addr)
 		v.Data = v.T("login_wrong")
 		h.render(w, r, http.StatusUnauthorized, "login", v)
