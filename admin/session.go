@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -222,6 +223,14 @@ func csrfOK(r *http.Request, s *session) bool {
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) == 1
 }
 
+// formError says why a form could not be read, without echoing it.
+func formError(err error) string {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return "it is over 1 MiB"
+	}
+	return "it is not a valid URL-encoded form"
+}
+
 type ctxSession struct{}
 
 // auth lets a handler run only within a live session; a state change
@@ -251,6 +260,12 @@ func (h *Handler) authWith(next http.HandlerFunc, touch bool) http.HandlerFunc {
 		}
 		if !safe {
 			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+			// Parsed here, whichever way the token comes: the handlers
+			// read r.PostForm.
+			if err := r.ParseForm(); err != nil {
+				http.Error(w, "the form could not be read: "+formError(err), http.StatusBadRequest)
+				return
+			}
 			if !csrfOK(r, s) {
 				http.Error(w, "missing or wrong CSRF token: reload the page and try again", http.StatusForbidden)
 				return
