@@ -124,20 +124,21 @@ func benchStream(b *testing.B, events []string, opts Options) {
 	}
 }
 
+// The streams are metered as the gateway meters them: with RequireEnd.
 func BenchmarkOpenAI(b *testing.B) {
-	benchStream(b, openAIBenchStream(), Options{Format: OpenAI, Stream: true})
+	benchStream(b, openAIBenchStream(), Options{Format: OpenAI, Stream: true, RequireEnd: true})
 }
 
 func BenchmarkOpenAIStrip(b *testing.B) {
-	benchStream(b, openAIBenchStream(), Options{Format: OpenAI, Stream: true, StripUsageChunk: true})
+	benchStream(b, openAIBenchStream(), Options{Format: OpenAI, Stream: true, StripUsageChunk: true, RequireEnd: true})
 }
 
 func BenchmarkAnthropic(b *testing.B) {
-	benchStream(b, anthropicBenchStream(), Options{Format: Anthropic, Stream: true})
+	benchStream(b, anthropicBenchStream(), Options{Format: Anthropic, Stream: true, RequireEnd: true})
 }
 
 func BenchmarkGemini(b *testing.B) {
-	benchStream(b, geminiBenchStream(), Options{Format: Gemini, Stream: true})
+	benchStream(b, geminiBenchStream(), Options{Format: Gemini, Stream: true, RequireEnd: true})
 }
 
 // BenchmarkGeminiArray: streamGenerateContent without alt=sse.

@@ -103,3 +103,71 @@ func readAll(data []byte, f Format, stream, strip bool) (error, bool) {
 	}
 	return err, complete
 }
+
+// The model's text may name a format's last event ("data: [DONE]",
+// message_stop, response.completed, an error event): a stream cut right
+// after such text was still cut. The last event is read from the event's
+// structure — its event: and data: lines, quoted keys — not from words.
+func TestRequireEndIgnoresTextThatNamesTheEnd(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		format Format
+		data   string
+	}{
+		{"openai [DONE] in text", OpenAI,
+			"data: {\"choices\":[{\"delta\":{\"content\":\"An SSE stream ends with data: [DONE]\"},\"finish_reason\":null}]}\n\n"},
+		{"openai finish_reason in text", OpenAI,
+			"data: {\"choices\":[{\"delta\":{\"content\":\"\\\"finish_reason\\\": \\\"stop\\\"\"},\"finish_reason\":null}]}\n\n"},
+		{"anthropic message_stop in text", Anthropic,
+			"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"The last event is message_stop\"}}\n\n"},
+		{"anthropic event: error in text", Anthropic,
+			"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"event: error\"}}\n\n"},
+		{"anthropic, no event lines, message_stop in text", Anthropic,
+			"data: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"message_stop\"}}\n\n"},
+		{"responses completed in text", OpenAIResponses,
+			"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"then response.completed and response.failed\"}\n\n"},
+		{"gemini finishReason in text", Gemini,
+			"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\\\"finishReason\\\": {\\\"error\\\" \\\"blockReason\\\"\"}]}}]}\n\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if err, complete := readAll([]byte(tc.data), tc.format, true, false); !errors.Is(err, io.ErrUnexpectedEOF) || complete {
+				t.Errorf("err %v, complete %v; want io.ErrUnexpectedEOF, incomplete", err, complete)
+			}
+		})
+	}
+}
+
+// Last events that come in less usual forms still end a stream: without
+// event: lines (the data's type says it), with CRLF line ends, and a
+// Gemini answer to a blocked prompt, which has a blockReason and no
+// candidates (so no finishReason).
+func TestRequireEndLastEventForms(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		format Format
+		stream bool
+		data   string
+	}{
+		{"anthropic, data lines alone", Anthropic, true,
+			"data: {\"type\":\"message_start\"}\n\ndata: {\"type\":\"message_stop\"}\n\n"},
+		{"responses, data lines alone", OpenAIResponses, true,
+			"data: {\"type\":\"response.created\"}\n\ndata: {\"type\":\"response.completed\",\"response\":{}}\n\n"},
+		{"anthropic, CRLF", Anthropic, true,
+			"event: message_start\r\ndata: {\"type\":\"message_start\"}\r\n\r\nevent: message_stop\r\ndata: {\"type\":\"message_stop\"}\r\n\r\n"},
+		{"openai [DONE], CRLF, no space", OpenAI, true, "data:[DONE]\r\n\r\n"},
+		{"gemini blocked prompt, sse", Gemini, true,
+			"data: {\"promptFeedback\":{\"blockReason\":\"PROHIBITED_CONTENT\"},\"usageMetadata\":{\"promptTokenCount\":3}}\n\n"},
+		{"gemini blocked prompt, array", Gemini, false,
+			"[{\"promptFeedback\":{\"blockReason\":\"SAFETY\"},\"usageMetadata\":{\"promptTokenCount\":3}}]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if err, complete := readAll([]byte(tc.data), tc.format, tc.stream, false); err != nil || !complete {
+				t.Errorf("err %v, complete %v; want a clean end", err, complete)
+			}
+		})
+	}
+}

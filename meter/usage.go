@@ -658,20 +658,81 @@ func (g *geminiUsage) usage() Usage {
 }
 
 // endsStream reports whether a unit of a stream is its format's last event
-// (or an error event, which ends a stream honestly).
+// (or an error event, which ends a stream honestly). It reads the event's
+// structure — its event: and data: lines, quoted JSON keys — never words
+// that the model's text may hold: inside a JSON string a newline and a
+// quote are escaped, so an answer that says "data: [DONE]" or
+// "message_stop" ends nothing.
 func endsStream(f Format, raw []byte) bool {
 	switch f {
 	case OpenAI:
-		return bytes.Contains(raw, []byte("[DONE]")) || stringValue(raw, []byte(`"finish_reason"`))
+		if stringValue(raw, keyFinishReason) {
+			return true
+		}
+		d, ok := sseField(raw, "data")
+		return ok && string(d) == "[DONE]"
 	case OpenAIResponses:
-		return bytes.Contains(raw, []byte("response.completed")) || bytes.Contains(raw, []byte("response.incomplete")) ||
-			bytes.Contains(raw, []byte("response.failed")) || bytes.Contains(raw, []byte("event: error"))
+		switch string(eventType(raw)) {
+		case "response.completed", "response.incomplete", "response.failed", "error":
+			return true
+		}
+		return false
 	case Anthropic:
-		return bytes.Contains(raw, []byte("message_stop")) || bytes.Contains(raw, []byte("event: error"))
+		switch string(eventType(raw)) {
+		case "message_stop", "error":
+			return true
+		}
+		return false
 	case Gemini:
-		return bytes.Contains(raw, []byte(`"finishReason"`)) || bytes.Contains(raw, []byte(`{"error"`))
+		// A finishReason ends a candidate's answer; a blockReason (a
+		// refused prompt, answered without candidates) or an error the
+		// whole answer.
+		return bytes.Contains(raw, keyFinishReason2) || stringValue(raw, keyBlockReason) ||
+			bytes.Contains(raw, []byte(`{"error"`))
 	}
 	return true
+}
+
+var (
+	keyFinishReason  = []byte(`"finish_reason"`)
+	keyFinishReason2 = []byte(`"finishReason"`)
+	keyBlockReason   = []byte(`"blockReason"`)
+)
+
+// eventType is an SSE event's type: its event: line, or, without one (a
+// provider that sends data: lines alone), its data's top-level "type".
+func eventType(raw []byte) []byte {
+	if ev, ok := sseField(raw, "event"); ok {
+		return ev
+	}
+	d, ok := sseField(raw, "data")
+	if !ok {
+		return nil
+	}
+	t, _, _ := jsonscan.String(d, "type")
+	return []byte(t)
+}
+
+// sseField returns the value of the first line of the SSE event raw whose
+// field is name, as the SSE rules read it: the name, a colon, one optional
+// space, the rest of the line without its CR.
+func sseField(raw []byte, name string) ([]byte, bool) {
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if len(line) > len(name) && line[len(name)] == ':' && string(line[:len(name)]) == name {
+			v := bytes.TrimSuffix(line[len(name)+1:], []byte("\r"))
+			if len(v) > 0 && v[0] == ' ' {
+				v = v[1:]
+			}
+			return v, true
+		}
+	}
+	return nil, false
 }
 
 // stringValue reports whether key appears in raw with a string value
