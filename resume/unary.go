@@ -38,7 +38,8 @@ func (s *stream) collect(resp *http.Response) (*http.Response, error) {
 }
 
 // merge joins the collected chunks into the last one: all parts in order,
-// adjacent answer text in one part.
+// adjacent answer text in one part. Without any candidate it returns a
+// blocked prompt's answer, or nil.
 func (s *stream) merge() map[string]any {
 	var base *event
 	var parts []any
@@ -59,6 +60,13 @@ func (s *stream) merge() map[string]any {
 		}
 	}
 	if base == nil {
+		// No candidate: a blocked prompt's answer (promptFeedback's
+		// blockReason and usage) is whole as it is.
+		for _, e := range s.w.events {
+			if e.blockReason() != "" {
+				return e.obj
+			}
+		}
 		return nil
 	}
 	base.setParts(parts)

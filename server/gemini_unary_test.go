@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/providertest"
 )
 
@@ -81,5 +82,50 @@ func TestGeminiUnaryContinuationRefused(t *testing.T) {
 				t.Errorf("%d requests, want the first and one continuation", n.Load())
 			}
 		})
+	}
+}
+
+// A blocked prompt's answer — promptFeedback's blockReason and usage, no
+// candidate, hence no finishReason — is whole: through the gemini preset
+// and through the gateway, as generateContent and as a stream (SSE and
+// the JSON array), the client gets it with 200 and a clean end, and the
+// provider is asked once.
+func TestGeminiBlockedPromptIsAnAnswer(t *testing.T) {
+	t.Parallel()
+	for _, via := range []string{"preset", "gateway"} {
+		for _, method := range []string{":generateContent", ":streamGenerateContent?alt=sse", ":streamGenerateContent"} {
+			t.Run(via+method, func(t *testing.T) {
+				t.Parallel()
+				fake := &providertest.Gemini{Answer: "never", Attempts: []providertest.GeminiAttempt{{Block: "PROHIBITED_CONTENT"}}}
+				var h *harness
+				path := "/gemini/v1beta/models/gemini-2.5-pro" + method
+				hdr := http.Header{}
+				if via == "preset" {
+					h = startGemini(t, fake)
+				} else {
+					up := providertest.NewServer(t, fake, nil)
+					h = startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+						mustAdd(t, cfg, config.Provider{Name: "google", Kind: "gemini", BaseURL: up.URL, Keys: []string{"env:GEMINI_1"}, Models: []string{"gemini-*"}})
+					}))
+					path = "/v1beta/models/gemini-x" + method
+					hdr.Set("X-Goog-Api-Key", aliceKey)
+				}
+				req, _ := http.NewRequest(http.MethodPost, h.URL+path, strings.NewReader(userPrompt))
+				req.Header = hdr
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := h.client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				body, err := io.ReadAll(resp.Body)
+				if resp.StatusCode != http.StatusOK || err != nil || !strings.Contains(string(body), `"blockReason":"PROHIBITED_CONTENT"`) {
+					t.Errorf("status %d, read error %v, body %.300q; want 200, the whole block answer, a clean end", resp.StatusCode, err, body)
+				}
+				if n := len(fake.Bodies()); n != 1 {
+					t.Errorf("%d requests: a blocked prompt is not tried again", n)
+				}
+			})
+		}
 	}
 }
