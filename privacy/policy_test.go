@@ -180,6 +180,32 @@ func TestCleanResponse(t *testing.T) {
 	}
 }
 
+// A trailer goes through the header's filter: what a header may not carry
+// does not come as a trailer, and the header's Connection names count.
+func TestCleanTrailer(t *testing.T) {
+	t.Parallel()
+	h := request("Content-Type", "text/event-stream", "Connection", "X-Upstream-Hop")
+	connection := CleanResponse(h, false)
+	tr := request(
+		"Set-Cookie", "__cf_bm=abc",
+		"Alt-Svc", `h3=":443"`,
+		"Nel", `{"report_to":"cf-nel"}`,
+		"Strict-Transport-Security", "max-age=31536000",
+		"Access-Control-Allow-Origin", "*",
+		"X-Upstream-Hop", "1",
+		"X-Usage-Tokens", "42",
+	)
+	CleanTrailer(tr, connection, false)
+	if len(tr) != 1 || tr.Get("X-Usage-Tokens") != "42" {
+		t.Errorf("trailer kept %v, want X-Usage-Tokens only", tr)
+	}
+	tr = request("Set-Cookie", "a=1")
+	CleanTrailer(tr, nil, true)
+	if tr.Get("Set-Cookie") != "a=1" {
+		t.Error("keepCookies did not keep a Set-Cookie trailer")
+	}
+}
+
 func TestRedactor(t *testing.T) {
 	t.Parallel()
 	const token = "tok-abcdefghijklmnop"

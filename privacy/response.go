@@ -27,9 +27,25 @@ func neverInResponse(name string) bool {
 
 // CleanResponse removes from h, in place, the response headers that must not
 // reach the client. Set-Cookie (a provider CDN's tracking cookie) goes too
-// unless keepCookies is set.
-func CleanResponse(h http.Header, keepCookies bool) {
-	hop := parseConnection(h["Connection"])
+// unless keepCookies is set. It returns the values of the Connection header
+// it removed: the fields they name are hop-by-hop in the trailer too
+// (CleanTrailer).
+func CleanResponse(h http.Header, keepCookies bool) (connection []string) {
+	connection = h["Connection"]
+	cleanResponse(h, connection, keepCookies)
+	return connection
+}
+
+// CleanTrailer removes from t, in place, the trailer fields of a response
+// that must not reach the client: a field the header filter drops must not
+// come through as a trailer either. connection is what CleanResponse
+// returned for the response's header.
+func CleanTrailer(t http.Header, connection []string, keepCookies bool) {
+	cleanResponse(t, connection, keepCookies)
+}
+
+func cleanResponse(h http.Header, connection []string, keepCookies bool) {
+	hop := parseConnection(connection)
 	if hop.all {
 		// An upstream listing more names than any real one does: every
 		// header counts as named (see MaxConnectionTokens).

@@ -56,7 +56,12 @@ func (s *Server) forward(w *logWriter, r *http.Request, rt http.RoundTripper) {
 		return
 	}
 
-	privacy.CleanResponse(resp.Header, s.cfg.KeepSetCookie)
+	// Trailers pass the same filter as headers, announced ones here and
+	// all that came once the body is read; most responses have none.
+	connection := privacy.CleanResponse(resp.Header, s.cfg.KeepSetCookie)
+	if len(resp.Trailer) > 0 {
+		privacy.CleanTrailer(resp.Trailer, connection, s.cfg.KeepSetCookie)
+	}
 	stream := isEventStream(resp.Header.Get("Content-Type"))
 	if stream {
 		// Tell nginx and similar fronts not to buffer the stream either.
@@ -104,7 +109,11 @@ func (s *Server) forward(w *logWriter, r *http.Request, rt http.RoundTripper) {
 		s.log.Debug("response body failed", "error", err)
 		panic(http.ErrAbortHandler)
 	}
-	resp.Body.Close() // fills resp.Trailer
+	resp.Body.Close() // fills resp.Trailer, unannounced fields and all
+	if len(resp.Trailer) == 0 {
+		return
+	}
+	privacy.CleanTrailer(resp.Trailer, connection, s.cfg.KeepSetCookie)
 	for name, values := range resp.Trailer {
 		dst[http.TrailerPrefix+name] = values
 	}

@@ -115,6 +115,56 @@ func TestPrivacyPolicyOnBothTransports(t *testing.T) {
 	}
 }
 
+// PRIVACY.md "Response headers" holds for trailers too: a field the
+// response filter drops from the header does not reach the client as a
+// trailer, announced or not, on either transport; the rest pass.
+func TestResponseTrailersAreCleaned(t *testing.T) {
+	t.Parallel()
+	dropped := []string{"Set-Cookie", "Alt-Svc", "Strict-Transport-Security", "Nel", "Access-Control-Allow-Origin"}
+	fake := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Trailer", "Set-Cookie, Alt-Svc, X-Usage-Tokens")
+		io.WriteString(w, `{"ok":true}`)
+		w.(http.Flusher).Flush() // chunked: the trailers follow the body
+		w.Header().Set("Set-Cookie", "__cf_bm=tracking; Domain=.openai.com")
+		w.Header().Set("Alt-Svc", `h3=":443"; ma=86400`)
+		w.Header().Set("X-Usage-Tokens", "42")
+		// Not announced.
+		w.Header().Set(http.TrailerPrefix+"Strict-Transport-Security", "max-age=31536000")
+		w.Header().Set(http.TrailerPrefix+"Nel", `{"report_to":"cf-nel"}`)
+		w.Header().Set(http.TrailerPrefix+"Access-Control-Allow-Origin", "https://platform.openai.com")
+	}), &providertest.Options{HTTP2: true})
+
+	for _, mode := range []string{"socket", "fetch"} {
+		cfg := testConfig(t, map[string]string{"openai": fake.URL})
+		cfg.Transport = mode
+		h := start(t, cfg)
+		req, _ := http.NewRequest("POST", h.URL+"/openai/v1/chat/completions", strings.NewReader(`{"model":"gpt-4o"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := h.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		announced := slices.Sorted(maps.Keys(resp.Trailer))
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != `{"ok":true}` {
+			t.Fatalf("%s: status %d body %q", mode, resp.StatusCode, body)
+		}
+		if !slices.Equal(announced, []string{"X-Usage-Tokens"}) {
+			t.Errorf("%s: trailers announced: %v", mode, announced)
+		}
+		for _, name := range dropped {
+			if v := resp.Trailer.Get(name); v != "" {
+				t.Errorf("%s: the provider's %s reached the client as a trailer: %q", mode, name, v)
+			}
+		}
+		if resp.Trailer.Get("X-Usage-Tokens") != "42" {
+			t.Errorf("%s: the provider's own trailer must reach the client: %v", mode, resp.Trailer)
+		}
+	}
+}
+
 func TestPresetExtrasAndDefaults(t *testing.T) {
 	t.Parallel()
 	fake := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), nil)
