@@ -121,8 +121,11 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// A first segment before a route only the token has is a token
+	// attempt: refused, it may be a near miss and is never logged.
 	second, after := splitSegment(rest)
-	tokenAttempt := snap.Preset(second) != nil || generic.IsScheme(second)
+	tokenAttempt := snap.Preset(second) != nil || generic.IsScheme(second) ||
+		second == "stats" || second == "metrics"
 	if !s.hasToken || first == "" {
 		s.notFound(w, tokenAttempt && generic.IsScheme(second), snap)
 		return
