@@ -58,73 +58,95 @@ func IsGatewayPath(path string) bool {
 }
 
 // ParseCall reads the call from a gateway request's method, escaped path
-// and headers. A path the gateway cannot route by model gets an *Error.
+// and headers. A path the gateway cannot route by model gets an *Error,
+// with a Call that holds only the API whose format the error is written
+// in: the path's family (refusedAPI).
 func ParseCall(method, escapedPath string, h http.Header) (Call, error) {
 	path, err := url.PathUnescape(escapedPath)
 	if err != nil || strings.ContainsAny(path, "\x00\r\n") {
-		return Call{}, errBadPath
+		return Call{API: refusedAPI(escapedPath, h)}, errBadPath
 	}
 	get := method == http.MethodGet || method == http.MethodHead
 	switch {
 	case path == "/models" || path == "/v1/models":
-		if !get {
-			return Call{}, errMethod
-		}
 		api := OpenAI
 		if path == "/v1/models" && h.Get("Anthropic-Version") != "" {
 			api = Anthropic // the Anthropic SDK lists models at the same path
 		}
+		if !get {
+			return Call{API: api}, errMethod
+		}
 		return Call{API: api, List: true}, nil
 	case path == "/v1beta/models":
 		if !get {
-			return Call{}, errMethod
+			return Call{API: Gemini}, errMethod
 		}
 		return Call{API: Gemini, List: true, Version: "v1beta"}, nil
 	}
 	if rest, ok := strings.CutPrefix(path, "/v1beta/models/"); ok {
-		return geminiCall("v1beta", rest, method)
+		return geminiCall("v1beta", rest, method, Gemini)
 	}
 	if rest, ok := strings.CutPrefix(path, "/v1/models/"); ok {
 		// Gemini's v1 generates at POST /v1/models/{model}:{method}; a GET
 		// is OpenAI's retrieve, whose fine-tuned ids hold colons too
-		// (ft:gpt-4o-mini:acme::abc).
-		if strings.Contains(rest, ":") && !get {
-			return geminiCall("v1", rest, method)
-		}
-		if !get || rest == "" {
-			return Call{}, errMethod
-		}
+		// (ft:gpt-4o-mini:acme::abc), and so do the ones a DELETE names:
+		// only a POST's refusal is written in Google's format.
 		api := OpenAI
 		if h.Get("Anthropic-Version") != "" {
 			api = Anthropic
 		}
+		if strings.Contains(rest, ":") && !get {
+			refused := api
+			if method == http.MethodPost {
+				refused = Gemini
+			}
+			return geminiCall("v1", rest, method, refused)
+		}
+		if !get || rest == "" {
+			return Call{API: api}, errMethod
+		}
 		return Call{API: api, Retrieve: true, Model: rest}, nil
 	}
 	rest, ok := strings.CutPrefix(path, "/v1/")
-	if !ok || rest == "" {
-		return Call{}, errNoModelRoute
+	if !ok || rest == "" || method != http.MethodPost {
+		return Call{API: refusedAPI(path, h)}, errNoModelRoute
 	}
 	endpoint := path[len("/v1"):] // "/" + rest
-	if method != http.MethodPost {
-		return Call{}, errNoModelRoute
-	}
 	if endpoint == "/messages" || endpoint == "/messages/count_tokens" {
 		return Call{API: Anthropic, Endpoint: endpoint}, nil
 	}
 	return Call{API: OpenAI, Endpoint: endpoint}, nil
 }
 
-func geminiCall(version, rest, httpMethod string) (Call, error) {
+// refusedAPI is the format of the error for a gateway path that cannot be
+// routed: Google's under /v1beta, Anthropic's under /v1/messages (and on
+// /v1/models… with an Anthropic-Version header, as for a list), OpenAI's
+// otherwise.
+func refusedAPI(path string, h http.Header) API {
+	switch {
+	case path == "/v1beta" || strings.HasPrefix(path, "/v1beta/"):
+		return Gemini
+	case path == "/v1/messages" || strings.HasPrefix(path, "/v1/messages/"):
+		return Anthropic
+	case (path == "/v1/models" || strings.HasPrefix(path, "/v1/models/")) && h.Get("Anthropic-Version") != "":
+		return Anthropic
+	}
+	return OpenAI
+}
+
+// geminiCall reads /…/models/{rest}; a refusal's Call holds refused, the
+// API whose format the error is written in.
+func geminiCall(version, rest, httpMethod string, refused API) (Call, error) {
 	model, method, ok := strings.Cut(rest, ":")
 	if !ok {
 		get := httpMethod == http.MethodGet || httpMethod == http.MethodHead
 		if get && model != "" && !strings.Contains(model, "/") {
 			return Call{API: Gemini, Retrieve: true, Model: model, Version: version}, nil
 		}
-		return Call{}, errNoModelRoute
+		return Call{API: refused}, errNoModelRoute
 	}
 	if httpMethod != http.MethodPost || model == "" || method == "" || strings.ContainsAny(method, "/:") || strings.Contains(model, "/") {
-		return Call{}, errNoModelRoute
+		return Call{API: refused}, errNoModelRoute
 	}
 	return Call{API: Gemini, Version: version, Model: model, Endpoint: method}, nil
 }

@@ -196,3 +196,58 @@ func FuzzParseCall(f *testing.F) {
 		}
 	})
 }
+
+// A path ParseCall refuses is answered in its family's error format, the
+// API of the Call returned with the error: Google's under /v1beta,
+// Anthropic's under /v1/messages, OpenAI's elsewhere — where a GET or a
+// DELETE on /v1/models/{id} with a colon is OpenAI's (a fine-tuned model)
+// and only a POST is Gemini's v1.
+func TestParseCallRefusalsNameTheirFormat(t *testing.T) {
+	t.Parallel()
+	anthropic := http.Header{"Anthropic-Version": {"2023-06-01"}}
+	for _, tc := range []struct {
+		method, path string
+		header       http.Header
+		want         API
+	}{
+		{"POST", "/v1beta/models", nil, Gemini},
+		{"GET", "/v1beta/models/gemini-pro:generateContent", nil, Gemini},
+		{"POST", "/v1beta/models/a/b:generateContent", nil, Gemini},
+		{"GET", "/v1beta/models/a/b", nil, Gemini},
+		{"POST", "/v1beta/cachedContents", nil, Gemini},
+		{"POST", "/v1beta", nil, Gemini},
+		{"POST", "/v1beta/models/m%00:generateContent", nil, Gemini},
+		{"POST", "/v1beta/models/m%zz", nil, Gemini},
+		{"POST", "/v1/models/a/b:generateContent", nil, Gemini},
+		{"PUT", "/v1/models/gemini-pro:generateContent", nil, OpenAI},
+		{"DELETE", "/v1/models/ft:gpt-4o-mini:acme::abc", nil, OpenAI},
+		{"DELETE", "/v1/models/ft:gpt-4o-mini:acme::abc", anthropic, Anthropic},
+		{"GET", "/v1/messages", nil, Anthropic},
+		{"PUT", "/v1/messages/count_tokens", nil, Anthropic},
+		{"GET", "/v1/messages/batches/b1", nil, Anthropic},
+		{"POST", "/v1/messages/%zz", nil, Anthropic},
+		{"POST", "/v1/models", anthropic, Anthropic},
+		{"POST", "/v1/models/claude-x", anthropic, Anthropic},
+		{"POST", "/v1/models", nil, OpenAI},
+		{"POST", "/models", anthropic, OpenAI},
+		{"POST", "/v1/models/gpt-4o", nil, OpenAI},
+		{"GET", "/v1/chat/completions", anthropic, OpenAI},
+		{"GET", "/v1/files", nil, OpenAI},
+		{"POST", "/v1", nil, OpenAI},
+		{"GET", "/v1/messagesx", nil, OpenAI},
+		{"POST", "/v1betax/models", nil, OpenAI},
+	} {
+		h := tc.header
+		if h == nil {
+			h = http.Header{}
+		}
+		call, err := ParseCall(tc.method, tc.path, h)
+		if _, ok := err.(*Error); !ok {
+			t.Errorf("%s %s: %+v, %v; want a refusal", tc.method, tc.path, call, err)
+			continue
+		}
+		if call.API != tc.want {
+			t.Errorf("%s %s (anthropic-version %v): refused as %s, want %s", tc.method, tc.path, tc.header != nil, call.API, tc.want)
+		}
+	}
+}

@@ -15,7 +15,7 @@ import (
 func (s *Server) serveGateway(w *logWriter, r *http.Request, snap *gateway.Snapshot, path string) {
 	w.route = "gateway"
 	call, err := gateway.ParseCall(r.Method, path, r.Header)
-	w.api = kindOf(call.API)
+	w.api = kindOf(call.API) // a refused path's too: its family's format
 	if err != nil {
 		s.gatewayError(w, r, err)
 		return

@@ -77,6 +77,11 @@ func TestGatewayAnthropicSDK(t *testing.T) {
 	if !errors.As(err, &aerr) || aerr.StatusCode != 404 || !strings.Contains(aerr.RawJSON(), `"not_found_error"`) {
 		t.Errorf("unknown model: %v", err)
 	}
+	// So is a path the gateway does not route.
+	_, err = client.Messages.Batches.Get(t.Context(), "msgbatch_1", anthropic.MessageBatchGetParams{})
+	if !errors.As(err, &aerr) || aerr.StatusCode != 404 || !strings.Contains(aerr.RawJSON(), `"not_found_error"`) {
+		t.Errorf("unrouted path: %v", err)
+	}
 }
 
 func msgText(m *anthropic.Message) string {
@@ -148,6 +153,11 @@ func TestGatewayGenAISDK(t *testing.T) {
 	var gerr genai.APIError
 	if !errors.As(err, &gerr) || gerr.Code != 401 || gerr.Status != "UNAUTHENTICATED" {
 		t.Errorf("wrong key: %v", err)
+	}
+	// So is a path the gateway does not route.
+	_, err = client.Caches.Create(t.Context(), "flash", nil)
+	if !errors.As(err, &gerr) || gerr.Code != 404 || gerr.Status != "NOT_FOUND" {
+		t.Errorf("unrouted path: %v", err)
 	}
 	noSecretIn(t, "the log", h.waitLog(3))
 }

@@ -214,3 +214,64 @@ func TestGatewayErrorsInOpenAIFormat(t *testing.T) {
 	}
 	noSecretIn(t, "the log", h.logs.String())
 }
+
+// README "Serving", Errors: a gateway path that cannot be routed is
+// refused in the caller's format all the same — Google's under /v1beta,
+// Anthropic's under /v1/messages — with its status (405 for a method the
+// endpoint does not take, 404 for no such endpoint), before any key is
+// checked.
+func TestGatewayPathErrorsInTheCallersFormat(t *testing.T) {
+	t.Parallel()
+	alpha := providertest.NewOpenAI(t, nil, nil)
+	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg, config.Provider{Name: "alpha", BaseURL: alpha.URL + "/v1", Keys: []string{"env:ALPHA_KEY_1"}, Models: []string{"*"}})
+	}))
+	for _, tc := range []struct {
+		method, path string
+		header       http.Header
+		status       int
+		format       string
+	}{
+		{"POST", "/v1beta/models", nil, 405, "google"},
+		{"GET", "/v1beta/models/gemini-x:generateContent", nil, 404, "google"},
+		{"POST", "/v1beta/models/a/b:generateContent", nil, 404, "google"},
+		{"POST", "/v1beta/cachedContents", nil, 404, "google"},
+		{"POST", "/v1/models/a/b:generateContent", nil, 404, "google"},
+		{"GET", "/v1/messages", nil, 404, "anthropic"},
+		{"GET", "/v1/messages/batches/b1", nil, 404, "anthropic"},
+		{"POST", "/v1/models", http.Header{"Anthropic-Version": {"2023-06-01"}}, 405, "anthropic"},
+		{"GET", "/v1/chat/completions", nil, 404, "openai"},
+		{"DELETE", "/v1/models/ft:gpt-4o-mini:acme::abc", nil, 404, "openai"},
+		{"POST", "/v1/models", nil, 405, "openai"},
+	} {
+		code, _, body := h.do(tc.method, tc.path, tc.header, "{}")
+		var e struct {
+			Type  string `json:"type"`
+			Error struct {
+				Code    any    `json:"code"`
+				Type    string `json:"type"`
+				Status  string `json:"status"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error.Message == "" {
+			t.Errorf("%s %s: %d %q", tc.method, tc.path, code, body)
+			continue
+		}
+		var format string
+		switch {
+		case e.Type == "error" && e.Error.Type != "":
+			format = "anthropic"
+		case e.Error.Status != "" && e.Error.Code == float64(code):
+			format = "google"
+		case e.Error.Type != "" && e.Error.Code != nil:
+			format = "openai"
+		}
+		if code != tc.status || format != tc.format {
+			t.Errorf("%s %s: %d in format %q, want %d in %q: %s", tc.method, tc.path, code, format, tc.status, tc.format, strings.TrimSpace(body))
+		}
+	}
+	if n := len(alpha.Requests()); n != 0 {
+		t.Errorf("refused requests reached the provider: %d", n)
+	}
+}
