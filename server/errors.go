@@ -75,6 +75,13 @@ func writeError(w http.ResponseWriter, status int, typ, msg string) {
 // writeErrorCode is writeError with a machine-readable code (OpenAI's
 // "code": model_not_found, rate_limit_exceeded, …).
 func writeErrorCode(w http.ResponseWriter, status int, typ, code, msg string) {
+	writeErrorParam(w, status, typ, code, "", msg)
+}
+
+// writeErrorParam is writeErrorCode with the request field at fault
+// (OpenAI's "param", e.g. "model"; null when ""). Anthropic's and Google's
+// formats have no such field.
+func writeErrorParam(w http.ResponseWriter, status int, typ, code, param, msg string) {
 	h := w.Header()
 	h.Del("Content-Length")
 	h.Del("Content-Encoding")
@@ -98,6 +105,9 @@ func writeErrorCode(w http.ResponseWriter, status int, typ, code, msg string) {
 		e.Error.Type, e.Error.Message = typ, msg
 		if code != "" {
 			e.Error.Code = &code
+		}
+		if param != "" {
+			e.Error.Param = &param
 		}
 		body = e
 	}
@@ -191,6 +201,7 @@ type failure struct {
 	msg        string
 	reason     string // short cause for the log line
 	code       string
+	param      string // the request field at fault, for OpenAI's "param"
 	retryAfter time.Duration
 }
 
@@ -214,7 +225,7 @@ func (s *Server) classify(left bool, err error, clientBody bool) failure {
 		return fail(http.StatusRequestEntityTooLarge, typeTooLarge,
 			fmt.Sprintf("request body is larger than %d bytes (max_body_bytes)", maxBytes.Limit), "body too large")
 	case errors.As(err, &ge):
-		return failure{status: ge.Status, typ: typeOf(ge.Status), msg: ge.Message, reason: ge.Code, code: ge.Code, retryAfter: ge.RetryAfter}
+		return failure{status: ge.Status, typ: typeOf(ge.Status), msg: ge.Message, reason: ge.Code, code: ge.Code, param: ge.Param, retryAfter: ge.RetryAfter}
 	case errors.As(err, &se) && se.Op == socket.OpBody, clientBody:
 		// The client's body broke (bad chunk sizes, a short body): its
 		// error, not the upstream's.
@@ -274,7 +285,7 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	if f.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((f.retryAfter+time.Second-1)/time.Second)))
 	}
-	writeErrorCode(w, f.status, f.typ, f.code, f.msg)
+	writeErrorParam(w, f.status, f.typ, f.code, f.param, f.msg)
 }
 
 // bodyProblem names what was wrong with a client's body, without its bytes.

@@ -72,7 +72,7 @@ func (s *Server) gatewayError(w *logWriter, r *http.Request, err error) {
 		if ge.RetryAfter > 0 {
 			w.Header().Set("Retry-After", (&access.LimitError{RetryAfter: ge.RetryAfter}).RetryAfterSeconds())
 		}
-		writeErrorCode(w, ge.Status, typeOf(ge.Status), ge.Code, ge.Message)
+		writeErrorParam(w, ge.Status, typeOf(ge.Status), ge.Code, ge.Param, ge.Message)
 		return
 	}
 	s.proxyError(w, r, err) // the client's body could not be read, or was too large

@@ -177,7 +177,7 @@ func TestGatewayStrippedStreamDropsItsContentLength(t *testing.T) {
 
 // Errors in OpenAI's format with the status the SDK maps to its usual
 // exception: 401 without or with a wrong key, 403 for a model the key may
-// not use, 404 model_not_found.
+// not use, 404 model_not_found; the param names the field at fault.
 func TestGatewayErrorsInOpenAIFormat(t *testing.T) {
 	t.Parallel()
 	alpha := providertest.NewOpenAI(t, nil, nil)
@@ -190,12 +190,12 @@ func TestGatewayErrorsInOpenAIFormat(t *testing.T) {
 	for _, tc := range []struct {
 		name, key, model string
 		status           int
-		code             string
+		code, param      string
 	}{
-		{"no key", "", "super-brain", 401, "invalid_api_key"},
-		{"wrong key", "ck-wrong-0000000000000000", "super-brain", 401, "invalid_api_key"},
-		{"model not allowed", bobKey, "other", 403, "model_not_allowed"},
-		{"unknown model", aliceKey, "nonexistent", 404, "model_not_found"},
+		{"no key", "", "super-brain", 401, "invalid_api_key", ""},
+		{"wrong key", "ck-wrong-0000000000000000", "super-brain", 401, "invalid_api_key", ""},
+		{"model not allowed", bobKey, "other", 403, "model_not_allowed", "model"},
+		{"unknown model", aliceKey, "nonexistent", 404, "model_not_found", "model"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client := openaiClient(h, tc.key)
@@ -204,8 +204,9 @@ func TestGatewayErrorsInOpenAIFormat(t *testing.T) {
 			if !errors.As(err, &apiErr) {
 				t.Fatalf("err = %v, want an *openai.Error", err)
 			}
-			if apiErr.StatusCode != tc.status || apiErr.Code != tc.code {
-				t.Errorf("status %d code %q, want %d %q (%s)", apiErr.StatusCode, apiErr.Code, tc.status, tc.code, apiErr.Message)
+			if apiErr.StatusCode != tc.status || apiErr.Code != tc.code || apiErr.Param != tc.param {
+				t.Errorf("status %d code %q param %q, want %d %q %q (%s)", apiErr.StatusCode, apiErr.Code, apiErr.Param,
+					tc.status, tc.code, tc.param, apiErr.Message)
 			}
 		})
 	}
@@ -269,6 +270,55 @@ func TestGatewayPathErrorsInTheCallersFormat(t *testing.T) {
 		}
 		if code != tc.status || format != tc.format {
 			t.Errorf("%s %s: %d in format %q, want %d in %q: %s", tc.method, tc.path, code, format, tc.status, tc.format, strings.TrimSpace(body))
+		}
+	}
+	if n := len(alpha.Requests()); n != 0 {
+		t.Errorf("refused requests reached the provider: %d", n)
+	}
+}
+
+// The gateway's own refusals in OpenAI's format name the request field at
+// fault in "param" (null when none), whether the plan refused the body or
+// an attempt did (stream_options); Anthropic's and Google's formats have
+// no param.
+func TestGatewayErrorsNameTheParam(t *testing.T) {
+	t.Parallel()
+	alpha := providertest.NewOpenAI(t, nil, nil)
+	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg, config.Provider{Name: "alpha", BaseURL: alpha.URL + "/v1", Keys: []string{"env:ALPHA_KEY_1"}, Models: []string{"gpt-*"}})
+	}))
+	auth := http.Header{"Authorization": {"Bearer " + aliceKey}}
+	for _, tc := range []struct {
+		body   string
+		status int
+		param  any
+	}{
+		{`{"model":"gpt-x","model":"gpt-y","messages":[]}`, 400, "model"},
+		{`{"messages":[]}`, 400, "model"},
+		{`{"model":"nope","messages":[]}`, 404, "model"},
+		{`{"model":"gpt-x","stream":true,"stream":false,"messages":[]}`, 400, "stream"},
+		{`{"model":"gpt-x","stream":true,"stream_options":1,"messages":[]}`, 400, "stream_options"},
+		{`{"model":"gpt-x",`, 400, nil},
+	} {
+		code, _, out := h.do("POST", "/v1/chat/completions", auth, tc.body)
+		var e struct {
+			Error map[string]any `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(out), &e); err != nil || code != tc.status {
+			t.Errorf("%s: %d %q", tc.body, code, out)
+			continue
+		}
+		if param, ok := e.Error["param"]; !ok || param != tc.param {
+			t.Errorf("%s: %d %s; want param %v", tc.body, code, strings.TrimSpace(out), tc.param)
+		}
+	}
+	for _, tc := range []struct{ path, body string }{
+		{"/v1/messages", `{"model":"nope","max_tokens":1,"messages":[]}`},
+		{"/v1beta/models/nope:generateContent", `{"contents":[]}`},
+	} {
+		code, _, out := h.do("POST", tc.path, http.Header{"X-Api-Key": {aliceKey}, "X-Goog-Api-Key": {aliceKey}}, tc.body)
+		if code != 404 || strings.Contains(out, "param") {
+			t.Errorf("%s: %d %s; want a 404 without param", tc.path, code, strings.TrimSpace(out))
 		}
 	}
 	if n := len(alpha.Requests()); n != 0 {
