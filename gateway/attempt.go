@@ -586,6 +586,10 @@ func (p *Plan) request(in *http.Request, t *target, k *Key, more bool) (*http.Re
 		if ah := p.s.keys.AuthHeader(); ah != "" {
 			delete(h, ah)
 		}
+		// Nor the WebSocket subprotocol that may carry it
+		// (openai-insecure-api-key.<key>), which means nothing outside a
+		// handshake: a WebSocket's own is offered through its dialer.
+		delete(h, "Sec-Websocket-Protocol")
 		delete(h, "Openai-Organization")
 		delete(h, "Openai-Project")
 	}

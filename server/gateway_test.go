@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3"
 
 	"github.com/llmproxy/llmproxy/config"
@@ -42,7 +43,11 @@ func TestGatewayChatWithOpenAISDK(t *testing.T) {
 		t.Errorf("answer %q", got)
 	}
 
-	stream := client.Chat.Completions.NewStreaming(t.Context(), chatParams("super-brain", "hi again"))
+	// The streaming request also carries the client key the way a browser
+	// sends it to the Realtime API (a subprotocol), on a plain request:
+	// it must not go upstream either.
+	stream := client.Chat.Completions.NewStreaming(t.Context(), chatParams("super-brain", "hi again"),
+		option.WithHeader("Sec-WebSocket-Protocol", "openai-insecure-api-key."+aliceKey))
 	var acc openai.ChatCompletionAccumulator
 	chunks := 0
 	for stream.Next() {

@@ -31,6 +31,8 @@ func TestPresetWithServerKeys(t *testing.T) {
 	}{
 		{"client key", "/openai/v1/chat/completions", http.Header{"Authorization": {"Bearer " + aliceKey}}, 200},
 		{"client key in x-api-key", "/openai/v1/chat/completions", http.Header{"X-Api-Key": {aliceKey}}, 200},
+		// The Realtime API's browser form, sent on a plain request.
+		{"client key in a websocket subprotocol", "/openai/v1/chat/completions", http.Header{"Sec-Websocket-Protocol": {"openai-insecure-api-key." + aliceKey}}, 200},
 		{"operator token in the path", "/" + testToken + "/openai/v1/chat/completions", nil, 200},
 		{"anonymous", "/openai/v1/chat/completions", nil, 401},
 		{"the client's own provider key", "/openai/v1/chat/completions", http.Header{"Authorization": {"Bearer sk-clients-own-key-123456"}}, 401},
@@ -56,6 +58,13 @@ func TestPresetWithServerKeys(t *testing.T) {
 			if strings.Contains(last.URI, testToken) {
 				t.Error("the token went upstream")
 			}
+			for name, values := range last.Header {
+				for _, v := range values {
+					if strings.Contains(v, aliceKey) {
+						t.Errorf("the client key went upstream in %s: %q", name, v)
+					}
+				}
+			}
 		})
 	}
 	// preset_auth closes the presets that relay the client's own key; a
@@ -73,8 +82,8 @@ func TestPresetWithServerKeys(t *testing.T) {
 		t.Errorf("unkeyed preset under preset_auth without the token: %d", code)
 	}
 	// Usage on a keyed preset counts toward the client key.
-	usageRow(t, h, func(u stats.UsageRow) bool { return u.Client == "alice" && u.Provider == "openai" && u.Requests == 2 })
-	noSecretIn(t, "the log", h.waitLog(6))
+	usageRow(t, h, func(u stats.UsageRow) bool { return u.Client == "alice" && u.Provider == "openai" && u.Requests == 3 })
+	noSecretIn(t, "the log", h.waitLog(7))
 }
 
 // A preset's upstreams are tried in turn, and one that cannot be reached
