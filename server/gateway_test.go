@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 
 	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/providertest"
