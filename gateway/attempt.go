@@ -277,7 +277,7 @@ func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome,
 	// first byte has shown the client nothing and may go elsewhere.
 	var first *[]byte
 	if more {
-		first = firstBuffers.Get().(*[]byte)
+		first = getFirst()
 		n, rerr := readFirst(resp, *first)
 		*first = (*first)[:n]
 		if n == 0 && rerr == io.EOF && isEventStream(resp.Header.Get("Content-Type")) {
@@ -312,6 +312,16 @@ func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome,
 }
 
 var firstBuffers = sync.Pool{New: func() any { b := make([]byte, 2<<10); return &b }}
+
+// getFirst returns a buffer for an answer's first bytes, whole: one goes
+// back to the pool cut to the bytes it held, and a read into none would
+// return nothing, which is no failure — the attempt would commit before
+// the provider's first byte.
+func getFirst() *[]byte {
+	b := firstBuffers.Get().(*[]byte)
+	*b = (*b)[:cap(*b)]
+	return b
+}
 
 // readFirst reads an answer's first bytes. The body of an event stream that
 // relays itself (the socket transport's) is read through its Relay, which

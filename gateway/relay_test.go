@@ -63,7 +63,7 @@ func relayTo(r relay.Relayer, size int) ([]byte, error) {
 func TestAnswerRelays(t *testing.T) {
 	data := []byte("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n\ndata: [DONE]\n\n")
 	body := &relaying{data: bytes.Clone(data), size: 9}
-	first := firstBuffers.Get().(*[]byte)
+	first := getFirst()
 	resp := &http.Response{Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: body}
 	n, err := readFirst(resp, *first)
 	if err != nil || n != 9 {
@@ -149,3 +149,18 @@ func (l *lastWith) Read(p []byte) (int, error) {
 type failing struct{ err error }
 
 func (f *failing) Read([]byte) (int, error) { return 0, f.err }
+
+// A first-bytes buffer goes back to the pool cut to what it held (none,
+// for an answer that broke before its first byte); the next attempt's
+// read gets it whole again, or a read into nothing would return nothing
+// and the attempt commit before the provider's first byte.
+func TestFirstBuffersComeBackWhole(t *testing.T) {
+	for range 100 {
+		b := getFirst()
+		if len(*b) != 2<<10 {
+			t.Fatalf("a first-bytes buffer of %d bytes", len(*b))
+		}
+		*b = (*b)[:0]
+		firstBuffers.Put(b)
+	}
+}
