@@ -116,3 +116,44 @@ func TestUpstreamMarkerIsDropped(t *testing.T) {
 		t.Errorf("preset: %d X-Proxy-Error=%q", code, hdr.Get("X-Proxy-Error"))
 	}
 }
+
+// A translated Responses stream announces the response (response.created)
+// with the provider's first event, not before it: a provider that answers
+// 200 and breaks before its first byte has shown the client nothing, so
+// the gateway fails over and the client gets the next provider's whole
+// answer — as for a native stream.
+func TestTranslatedResponsesStreamFailsOverBeforeTheFirstByte(t *testing.T) {
+	t.Parallel()
+	alpha := providertest.NewOpenAI(t, &providertest.OpenAI{Name: "alpha",
+		Fault: func(providertest.FaultRequest) providertest.Fault { return providertest.CutBeforeFirstByte() }}, nil)
+	beta := providertest.NewOpenAI(t, &providertest.OpenAI{Name: "beta",
+		Reply: []providertest.Delta{providertest.Text("from "), providertest.Text("beta")}}, nil)
+	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg,
+			config.Provider{Name: "alpha", BaseURL: alpha.URL + "/v1", Keys: []string{"env:ALPHA_KEY_1"}, Responses: "translate"},
+			config.Provider{Name: "beta", BaseURL: beta.URL + "/v1", Keys: []string{"env:BETA_KEY_1"}, Responses: "translate"},
+			config.Model{Name: "super-brain", Strategy: "fallback",
+				Targets: []config.Target{{Provider: "alpha", Model: "a-model"}, {Provider: "beta", Model: "b-model"}}})
+	}))
+	client := openaiClient(h, aliceKey)
+	stream := client.Responses.NewStreaming(t.Context(), responses.ResponseNewParams{Model: "super-brain",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("hi")}})
+	var text strings.Builder
+	var types []string
+	for stream.Next() {
+		ev := stream.Current()
+		types = append(types, ev.Type)
+		if ev.Type == "response.output_text.delta" {
+			text.WriteString(ev.Delta)
+		}
+	}
+	if err := stream.Err(); err != nil || text.String() != "from beta" {
+		t.Errorf("stream error %v, text %q, events %v; want beta's whole answer after a failover", err, text.String(), types)
+	}
+	if len(types) == 0 || types[0] != "response.created" || types[len(types)-1] != "response.completed" {
+		t.Errorf("events %v: one announcement, one end", types)
+	}
+	if a, b := len(alpha.Requests()), len(beta.Requests()); a != 1 || b != 1 {
+		t.Errorf("requests: alpha %d, beta %d; want one each", a, b)
+	}
+}

@@ -33,18 +33,20 @@ func (s *streamBody) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// step translates one upstream event (or, first, announces the response).
+// step translates one upstream event. The response is announced
+// (response.created, response.in_progress) together with the provider's
+// first event, not before it: until the provider has sent something the
+// client has seen nothing, and the gateway may still try another provider.
 func (s *streamBody) step() {
-	switch {
-	case !s.started:
-		s.started = true
-		s.t.start()
-		return
-	case s.t.ended:
+	if s.t.ended {
 		s.err = io.EOF
 		return
 	}
 	ev, err := s.sse.Next()
+	if !s.started && err == nil {
+		s.started = true
+		s.t.start()
+	}
 	switch {
 	case err == nil:
 		if _, err := s.t.event(ev); err != nil {

@@ -419,7 +419,8 @@ func TestStreamEdges(t *testing.T) {
 }
 
 // A stream cut or broken upstream is an error from Read, after the events
-// that were ready; never a terminal event.
+// that were ready; never a terminal event. One cut before its first event
+// has announced nothing (the gateway may still try another provider).
 func TestStreamBroken(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("connection reset by peer")
@@ -442,8 +443,9 @@ func TestStreamBroken(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Errorf("error %v, want %v", err, tc.want)
 			}
-			if !bytes.Contains(b, []byte("response.created")) || bytes.Contains(b, []byte("response.completed")) {
-				t.Errorf("stream %s", b)
+			if announced := tc.name != "EOF inside an event"; bytes.Contains(b, []byte("response.created")) != announced ||
+				bytes.Contains(b, []byte("response.completed")) {
+				t.Errorf("stream %q (announced: want %v)", b, announced)
 			}
 			// Not streaming: the same is an error of RoundTrip (or 502).
 			req, _ := http.NewRequestWithContext(context.Background(), "POST", "https://glm.test/v1/responses", strings.NewReader(`{"input":"hi"}`))
@@ -545,15 +547,17 @@ func TestStreamFromCompletion(t *testing.T) {
 	}
 }
 
-// Each Read returns once one event is ready: the first without any chunk,
-// the next as soon as its chunk came; nothing waits for the rest.
+// Each Read returns once one event is ready: the first, the response's
+// announcement, with the provider's first chunk (not before: until then
+// the gateway may still fail over), the next as soon as its chunk came;
+// nothing waits for the rest.
 func TestStreamIncremental(t *testing.T) {
 	t.Parallel()
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	next := &stub{body: func() io.Reader { return pr }}
 	resp := post(t, &Transport{Next: next}, `{"input":"hi","stream":true}`)
-	read := func(want string) {
+	read := func(want string) string {
 		t.Helper()
 		done := make(chan string, 1)
 		go func() {
@@ -573,16 +577,20 @@ func TestStreamIncremental(t *testing.T) {
 			if !strings.Contains(got, want) {
 				t.Fatalf("read %q, want %s", got, want)
 			}
+			return got
 		case <-time.After(10 * time.Second): // a hang guard, not a timing check
 			t.Fatalf("Read waited for more than the chunk that was sent (want %s)", want)
 		}
+		return ""
 	}
 	// A pipe write returns once it was read: the provider sends one chunk
 	// and waits.
 	send := func(s string) { go io.WriteString(pw, s) }
-	read(`"type":"response.in_progress"`)
 	send("data: " + chunkHead + `{"index":0,"delta":{"content":"one"}}]}` + "\n\n")
-	read(`"delta":"one"`)
+	first := read(`"delta":"one"`)
+	if i := strings.Index(first, `"type":"response.in_progress"`); i < 0 || i > strings.Index(first, `"delta":"one"`) {
+		t.Errorf("the first chunk came without the response's announcement before it: %q", first)
+	}
 	send("data: " + chunkHead + `{"index":0,"delta":{"content":"two"}}]}` + "\n\n")
 	read(`"delta":"two"`)
 	send("data: [DONE]\n\n")
