@@ -280,8 +280,10 @@ func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome,
 		first = getFirst()
 		n, rerr := readFirst(resp, *first)
 		*first = (*first)[:n]
-		if n == 0 && rerr == io.EOF && isEventStream(resp.Header.Get("Content-Type")) {
-			rerr = io.ErrUnexpectedEOF // a stream that ended before it began was cut too
+		if n == 0 && rerr == io.EOF && (resp.StatusCode == http.StatusOK || isEventStream(resp.Header.Get("Content-Type"))) {
+			// A stream that ended before it began was cut too, and a 200
+			// without a body answers no model call.
+			rerr = io.ErrUnexpectedEOF
 		}
 		if rerr != nil && rerr != io.EOF && n == 0 {
 			firstBuffers.Put(first)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -294,5 +295,32 @@ func TestGatewayAbortsAStreamThatEndsWithoutItsEnd(t *testing.T) {
 	}
 	if len(alpha2.Requests()) != 1 || len(beta2.Requests()) != 1 {
 		t.Errorf("requests: alpha %d, beta %d", len(alpha2.Requests()), len(beta2.Requests()))
+	}
+}
+
+// A 200 whose body ends before its first byte answers nothing (no model
+// call's answer is empty): as a stream's, the next provider answers.
+func TestGatewayFailsOverAnEmpty200(t *testing.T) {
+	t.Parallel()
+	alpha := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+	}), nil)
+	beta := providertest.NewOpenAI(t, &providertest.OpenAI{Name: "beta", Reply: []providertest.Delta{providertest.Text("from beta")}}, nil)
+	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg,
+			config.Provider{Name: "alpha", BaseURL: alpha.URL + "/v1", Keys: []string{"env:ALPHA_KEY_1"}},
+			config.Provider{Name: "beta", BaseURL: beta.URL + "/v1", Keys: []string{"env:BETA_KEY_1"}},
+			config.Model{Name: "super-brain", Strategy: "fallback", Targets: []config.Target{{Provider: "alpha"}, {Provider: "beta"}}})
+	}))
+	client := openaiClient(h, aliceKey)
+	resp, err := client.Chat.Completions.New(t.Context(), chatParams("super-brain", "hi"))
+	if err != nil || resp.Choices[0].Message.Content != "from beta" {
+		t.Fatalf("answer %+v, error %v; want beta's after alpha's empty 200", resp, err)
+	}
+	if logs := h.waitLog(1); !strings.Contains(logs, `"attempts":2`) {
+		t.Errorf("the log line does not tell the failover: %s", logs)
 	}
 }
