@@ -307,8 +307,35 @@ func Digest(secret string) string {
 	return hex.EncodeToString(d[:])
 }
 
+// Digest returns the hex SHA-256 of the key's secret, as Digest gives it
+// (the form the admin store keeps).
+func (k *Key) Digest() string { return hex.EncodeToString(k.digest[:]) }
+
 // List returns the keys in configuration order.
 func (ks *Keys) List() []*Key { return ks.list }
+
+// Without returns the keys less those drop picks, and how many it took;
+// everything else (the operator's token, the header, public) is kept. ks
+// itself is returned when drop picks none: Keys never change once built.
+func (ks *Keys) Without(drop func(*Key) bool) (*Keys, int) {
+	list := make([]*Key, 0, len(ks.list))
+	for _, k := range ks.list {
+		if !drop(k) {
+			list = append(list, k)
+		}
+	}
+	n := len(ks.list) - len(list)
+	if n == 0 {
+		return ks, 0
+	}
+	out := *ks
+	out.list = list
+	out.byDigest = make(map[[32]byte]*Key, len(list))
+	for _, k := range list {
+		out.byDigest[k.digest] = k
+	}
+	return &out, n
+}
 
 // Public reports whether anonymous callers may use the gateway.
 func (ks *Keys) Public() bool { return ks.public }

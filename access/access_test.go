@@ -212,6 +212,39 @@ func TestKeyIDs(t *testing.T) {
 	}
 }
 
+// Without drops keys by what Digest says of them, keeps the operator's
+// token and the others, and leaves the keys it was called on as they were.
+func TestKeysWithout(t *testing.T) {
+	t.Parallel()
+	ks := testKeys(t)
+	auth := func(ks *Keys, secret string) (*Caller, error) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Authorization", "Bearer "+secret)
+		return ks.Authenticate(r, t0.Add(-time.Hour))
+	}
+	if same, n := ks.Without(func(*Key) bool { return false }); same != ks || n != 0 {
+		t.Errorf("dropping none: %d, a copy %v", n, same != ks)
+	}
+	out, n := ks.Without(func(k *Key) bool { return k.Digest() == Digest(bobKey) })
+	if n != 1 || len(out.List()) != 3 {
+		t.Fatalf("dropped %d, %d left", n, len(out.List()))
+	}
+	if _, err := auth(out, bobKey); !errors.Is(err, ErrWrong) {
+		t.Errorf("the dropped key: %v", err)
+	}
+	for _, secret := range []string{aliceKey, carolKey, daveKey, opToken} {
+		if _, err := auth(out, secret); err != nil {
+			t.Errorf("a key kept: %v", err)
+		}
+	}
+	if out.AuthHeader() != ks.AuthHeader() {
+		t.Error("the extra header is lost")
+	}
+	if c, err := auth(ks, bobKey); err != nil || c.Name() != "bob" {
+		t.Errorf("the original keys changed: %v", err)
+	}
+}
+
 // Compile's refusals: each a *config.SettingError naming the key (never
 // its secret).
 func TestCompileRefusals(t *testing.T) {

@@ -113,6 +113,11 @@ type Options struct {
 	// store and swaps it in, as SIGHUP does; open streams are untouched.
 	// Required.
 	Apply func(ctx context.Context) error
+	// DropRevoked takes every client key the store no longer has active
+	// out of the running configuration, rebuilding nothing else: a
+	// revocation takes effect when Apply cannot rebuild the rest (a
+	// variable unset since start, say). Required.
+	DropRevoked func(ctx context.Context) error
 	// Snapshot returns the running configuration. Required.
 	Snapshot func() *gateway.Snapshot
 	// Gateway is the proxy's own handler, which the Test page sends a
@@ -164,8 +169,8 @@ func New(opts Options) (*Handler, error) {
 	switch {
 	case opts.Store == nil:
 		return nil, errors.New("admin: Options.Store is required")
-	case opts.Check == nil || opts.Apply == nil || opts.Snapshot == nil:
-		return nil, errors.New("admin: Options.Check, Apply and Snapshot are required")
+	case opts.Check == nil || opts.Apply == nil || opts.DropRevoked == nil || opts.Snapshot == nil:
+		return nil, errors.New("admin: Options.Check, Apply, DropRevoked and Snapshot are required")
 	}
 	h := &Handler{
 		opts:     opts,

@@ -23,8 +23,11 @@ type fieldError struct {
 func (e *fieldError) Error() string { return e.Field + ": " + e.Msg }
 
 // applyError is a change that was saved but could not be applied to
-// running traffic.
-type applyError struct{ err error }
+// running traffic. revoked: a revocation took effect all the same.
+type applyError struct {
+	err     error
+	revoked bool
+}
 
 func (e *applyError) Error() string { return e.err.Error() }
 func (e *applyError) Unwrap() error { return e.err }
@@ -39,7 +42,9 @@ func (h *Handler) change(r *http.Request, edit func(tx *store.Tx) error) error {
 
 // commit is change, with the check optional: revoking a key only takes a
 // credential away, and must never be held up by the rest of the
-// configuration (an unset variable, say).
+// configuration (an unset variable, say). Unchecked, a change that cannot
+// be applied still has the keys the store revoked taken out of running
+// traffic.
 func (h *Handler) commit(r *http.Request, edit func(tx *store.Tx) error, check bool) error {
 	// A change the store has begun is finished even if the browser leaves.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
@@ -62,8 +67,16 @@ func (h *Handler) commit(r *http.Request, edit func(tx *store.Tx) error, check b
 		return err
 	}
 	if err := h.opts.Apply(ctx); err != nil {
+		if !check {
+			if derr := h.opts.DropRevoked(ctx); derr != nil {
+				h.log.Error("admin change saved but not applied; revoked keys not taken out", "err", err, "drop_err", derr)
+				return &applyError{err: err}
+			}
+			h.log.Error("admin change saved; revoked keys taken out of running traffic, the rest not applied", "err", err)
+			return &applyError{err: err, revoked: true}
+		}
 		h.log.Error("admin change saved but not applied", "err", err)
-		return &applyError{err}
+		return &applyError{err: err}
 	}
 	return nil
 }

@@ -431,6 +431,11 @@ func (h *Handler) clientKeyRevoke(w http.ResponseWriter, r *http.Request) {
 		}
 		return tx.Audit("client_key.revoke", name, "")
 	}, false)
+	var ae *applyError
+	if errors.As(err, &ae) && ae.revoked {
+		h.redirect(w, r, "/admin/keys", v.T("flash_key_revoked_not_applied", name, ae.Error()))
+		return
+	}
 	if err != nil {
 		_, msg := refusal(v, err, "", "")
 		v.Error = msg

@@ -123,6 +123,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Store:        st,
 		Check:        e.check,
 		Apply:        func(ctx context.Context) error { e.applies.Add(1); return e.apply(ctx) },
+		DropRevoked:  e.dropRevoked,
 		Snapshot:     e.snap.Load,
 		SecretKeySet: !o.noSecretKey,
 		Version:      "1.2.3-test",
@@ -174,6 +175,24 @@ func (e *env) apply(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	e.snap.Store(snap)
+	return nil
+}
+
+// dropRevoked takes the store's keys that are no longer active out of the
+// running snapshot, as the lead's wiring does when apply fails.
+func (e *env) dropRevoked(ctx context.Context) error {
+	entries, err := e.st.Entries(ctx)
+	if err != nil {
+		return err
+	}
+	active := map[string]bool{}
+	for _, k := range entries.ClientKeys {
+		if k.Active() {
+			active[k.Digest] = true
+		}
+	}
+	snap, _ := e.snap.Load().WithoutKeys(func(k *access.Key) bool { return k.Origin == "store" && !active[k.Digest()] })
 	e.snap.Store(snap)
 	return nil
 }

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -470,6 +471,45 @@ func TestRevokeIsNeverHeldUp(t *testing.T) {
 	w := e.do(request{path: "/admin/keys/revoke", form: formValues("id", itoa64(id))})
 	if w.Code != http.StatusSeeOther || e.entries().ClientKeys[0].RevokedAt.IsZero() {
 		t.Fatalf("revoke with a failing check: %d", w.Code)
+	}
+}
+
+// A key revoked while the configuration cannot be rebuilt (a provider
+// key's variable unset since start) is refused on its next request all
+// the same, and the page says both.
+func TestRevokeTakesEffectWhenApplyFails(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	e.login()
+	e.do(request{path: "/admin/keys/save", form: formValues("name", "bob")})
+	created := e.do(request{path: "/admin/keys/created"}).Body.String()
+	m := regexp.MustCompile(`<code id="key-secret" class="mono">(llmp-[A-Za-z0-9_-]{32})</code>`).FindStringSubmatch(created)
+	if m == nil {
+		t.Fatal("no secret shown")
+	}
+	authenticate := func(secret string) error {
+		r, _ := http.NewRequest(http.MethodPost, "/v1/chat/completions", nil)
+		r.Header.Set("Authorization", "Bearer "+secret)
+		_, err := e.snap.Load().Keys().Authenticate(r, e.now())
+		return err
+	}
+	if err := authenticate(m[1]); err != nil {
+		t.Fatalf("the new key does not authenticate: %v", err)
+	}
+	delete(e.vars, "ENV_PROVIDER_KEY")
+	w := e.do(request{path: "/admin/keys/revoke", form: formValues("id", itoa64(e.entries().ClientKeys[0].ID))})
+	if w.Code != http.StatusSeeOther || e.entries().ClientKeys[0].RevokedAt.IsZero() {
+		t.Fatalf("revoke: %d", w.Code)
+	}
+	if err := authenticate(m[1]); !errors.Is(err, access.ErrWrong) {
+		t.Fatalf("the revoked key, on its next request: %v, want %v", err, access.ErrWrong)
+	}
+	if err := authenticate(fileClientKey); err != nil {
+		t.Errorf("the file's client key: %v", err)
+	}
+	flash := regexp.MustCompile(`<div id="flash"[^>]*>([^<]*)</div>`).FindStringSubmatch(e.do(request{path: "/admin/keys"}).Body.String())
+	if flash == nil || !strings.Contains(flash[1], "bob revoked") || !strings.Contains(flash[1], "could not be rebuilt") || !strings.Contains(flash[1], "ENV_PROVIDER_KEY") {
+		t.Errorf("the page does not say the key is revoked and the rest not applied: %q", flash)
 	}
 }
 

@@ -57,8 +57,8 @@ type Snapshot struct {
 	keys         *access.Keys
 	health       *Health
 	maxAttempts  int
-	strategy     Strategy // for models without a route
-	implicit     sync.Map // provider names → *Route: round-robin state of implicit routes
+	strategy     Strategy  // for models without a route
+	implicit     *sync.Map // provider names → *Route: round-robin state of implicit routes
 
 	// Warnings are things the operator should know, logged at start and
 	// on reload.
@@ -78,6 +78,7 @@ func Compile(cfg *config.Config, deps Deps) (*Snapshot, error) {
 		presets:     make(map[string]*Provider),
 		providers:   make(map[string]*Provider),
 		routes:      make(map[string]*Route),
+		implicit:    new(sync.Map),
 		health:      deps.Health,
 		maxAttempts: cmp.Or(cfg.Gateway.MaxAttempts, 3),
 	}
@@ -447,6 +448,21 @@ func (s *Snapshot) On() bool { return len(s.providerList) > 0 }
 
 // Keys returns the client credentials.
 func (s *Snapshot) Keys() *access.Keys { return s.keys }
+
+// WithoutKeys returns a snapshot that is s less the client keys drop
+// picks, and how many it took: nothing is compiled again (a revocation
+// takes effect even when the configuration cannot be rebuilt), and the
+// two share everything else, round-robin state included. s itself is
+// returned when drop picks none.
+func (s *Snapshot) WithoutKeys(drop func(*access.Key) bool) (*Snapshot, int) {
+	keys, n := s.keys.Without(drop)
+	if n == 0 {
+		return s, 0
+	}
+	out := *s
+	out.keys = keys
+	return &out, n
+}
 
 // Preset returns the preset reached by a first path segment, or nil.
 func (s *Snapshot) Preset(segment string) *Provider { return s.presets[segment] }

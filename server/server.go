@@ -282,6 +282,25 @@ func (s *Server) build(cfg *config.Config) (*gateway.Snapshot, error) {
 	return snap, nil
 }
 
+// DropKeys takes the client keys drop picks out of the running snapshot,
+// rebuilding nothing else, and returns how many it took: a revocation
+// takes effect when the configuration cannot be rebuilt (Apply refused).
+// Requests in flight keep the snapshot they started with.
+func (s *Server) DropKeys(drop func(*access.Key) bool) int {
+	for {
+		cur := s.snap.Load()
+		next, n := cur.WithoutKeys(drop)
+		if n == 0 {
+			return 0
+		}
+		// Not over an Apply that swapped in the meantime: drop from that.
+		if s.snap.CompareAndSwap(cur, next) {
+			s.log.Info("client keys taken out of the running configuration", "client_keys", n)
+			return n
+		}
+	}
+}
+
 // Swap installs a snapshot built elsewhere (the admin panel compiles the
 // store's entries with the file's).
 func (s *Server) Swap(snap *gateway.Snapshot) { s.snap.Store(snap) }

@@ -41,6 +41,7 @@ import (
 	"github.com/llmproxy/llmproxy/admin"
 	"github.com/llmproxy/llmproxy/internal/browsertest"
 	"github.com/llmproxy/llmproxy/providertest"
+	"github.com/llmproxy/llmproxy/store"
 )
 
 // ---- llmproxy serve, in this process ----
@@ -902,6 +903,50 @@ func TestPanelChangeServedByTheNextRequest(t *testing.T) {
 	}
 	if err := sc.Err(); err != nil || streamed.String() != "one two three" {
 		t.Errorf("the open stream: %q, %v", streamed.String(), err)
+	}
+}
+
+// A key revoked while the configuration cannot be rebuilt (a provider
+// key's variable unset since start) is refused on its next request all
+// the same: revoked in the panel, or in the store by another process
+// (another replica, which this server's watch picks up). The keys not
+// revoked keep working on the running configuration.
+func TestRevokeTakesEffectWithAnUnsetVariable(t *testing.T) {
+	clearEnv(t)
+	t.Setenv(EnvSecretKey, secretKeyHex())
+	t.Setenv("REVOKE_PROVIDER_KEY", "sk-revoke-provider-key-0000001")
+	fake := providertest.NewOpenAI(t, &providertest.OpenAI{Keys: []string{"sk-revoke-provider-key-0000001"}}, nil)
+	dir := t.TempDir()
+	srv := startLLMProxy(t, "--data-dir", dir, "--upstream-ca", providertest.CA(t).CAFile, "--admin-password", walkPassword)
+	hc := newHTTPClient(t)
+	s := adminLogin(t, srv.base(), walkPassword)
+	s.save("/admin/providers/save", "name", "revp", "base_url", fake.URL+"/v1", "newkey_value", "env:REVOKE_PROVIDER_KEY")
+	s.save("/admin/models/save", "name", "rev-chat", "target_provider", "revp")
+	inPanel, elsewhere, kept := s.createKey("name", "in-panel"), s.createKey("name", "elsewhere"), s.createKey("name", "kept")
+	for _, key := range []string{inPanel, elsewhere, kept} {
+		if code, body := chat(t, hc, srv.base(), key, "rev-chat"); code != http.StatusOK {
+			t.Fatalf("before: %d %s", code, body)
+		}
+	}
+	os.Unsetenv("REVOKE_PROVIDER_KEY") // t.Setenv restores it
+
+	t.Run("in the panel", func(t *testing.T) {
+		s.revokeKey("in-panel")
+		if code, body := chat(t, hc, srv.base(), inPanel, "rev-chat"); code != http.StatusUnauthorized {
+			t.Fatalf("the next request: %d, want 401: %s", code, body)
+		}
+	})
+	t.Run("in the store, by another process", func(t *testing.T) {
+		e, _ := dataDirState(t, dir)
+		i := slices.IndexFunc(e.ClientKeys, func(k store.ClientKey) bool { return k.Name == "elsewhere" })
+		changeDataDir(t, dir, func(tx *store.Tx) error { return tx.RevokeClientKey(e.ClientKeys[i].ID) })
+		eventually(t, "the revocation served", func() bool {
+			code, _ := chat(t, hc, srv.base(), elsewhere, "rev-chat")
+			return code == http.StatusUnauthorized
+		})
+	})
+	if code, body := chat(t, hc, srv.base(), kept, "rev-chat"); code != http.StatusOK {
+		t.Errorf("the key not revoked: %d %s", code, body)
 	}
 }
 

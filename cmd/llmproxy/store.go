@@ -166,6 +166,7 @@ func newPanel(ctx context.Context, cfg *config.Config, build func() (*config.Con
 		Store:        st,
 		Check:        check,
 		Apply:        apply,
+		DropRevoked:  func(ctx context.Context) error { return p.dropRevoked(ctx, *srv) },
 		Snapshot:     func() *gateway.Snapshot { return (*srv).Snapshot() },
 		Gateway:      http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*srv).ServeHTTP(w, r) }),
 		SecretKeySet: secret,
@@ -193,7 +194,10 @@ func (p *panel) watch(ctx context.Context, since int64, srv *server.Server, buil
 			err = srv.Apply(cfg)
 		}
 		if err != nil {
-			logger.Warn("the admin store changed but its entries cannot be applied; the running configuration stays", "revision", rev, "error", err)
+			logger.Warn("the admin store changed but its entries cannot be applied; the running configuration stays, less the client keys revoked", "revision", rev, "error", err)
+			if err := p.dropRevoked(ctx, srv); err != nil {
+				logger.Error("client keys revoked in the admin store may still be accepted", "revision", rev, "error", err)
+			}
 			return
 		}
 		logger.Info("applied a change from the admin store", "revision", rev)
@@ -201,6 +205,26 @@ func (p *panel) watch(ctx context.Context, since int64, srv *server.Server, buil
 	if err != nil && ctx.Err() == nil {
 		logger.Warn("not watching the admin store for changes", "error", err)
 	}
+}
+
+// dropRevoked takes out of srv's running configuration every client key
+// from the store that the store no longer has active (revoked, deleted),
+// rebuilding nothing else: when the configuration cannot be rebuilt (a
+// provider key's variable unset since start, say), a revocation still
+// takes effect on the key's next request.
+func (p *panel) dropRevoked(ctx context.Context, srv *server.Server) error {
+	e, err := p.st.Entries(ctx)
+	if err != nil {
+		return err
+	}
+	active := make(map[string]bool, len(e.ClientKeys))
+	for _, k := range e.ClientKeys {
+		if k.Active() {
+			active[k.Digest] = true
+		}
+	}
+	srv.DropKeys(func(k *access.Key) bool { return k.Origin == "store" && !active[k.Digest()] })
+	return nil
 }
 
 // record keeps an answered request's usage per day in the store.
