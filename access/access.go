@@ -281,6 +281,19 @@ func digestOf(spec string, getenv func(string) string) ([32]byte, error) {
 	return checkSecret(spec)
 }
 
+// SpecDigest resolves a client key spec (a literal, env:NAME or
+// sha256:HEX) as Compile does, with its checks (a secret shorter than
+// MinKeyLength or copied from an example is refused), to the hex digest
+// Digest gives: the form the admin store keeps. Errors never hold the
+// secret.
+func SpecDigest(spec string, getenv func(string) string) (string, error) {
+	d, err := digestOf(spec, getenv)
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(d[:]), nil
+}
+
 // MinKeyLength is the shortest client key accepted.
 const MinKeyLength = 16
 

@@ -242,6 +242,7 @@ func TestImportLoadsAFileInOneChange(t *testing.T) {
 	)
 	t.Setenv("IMPORT_PROVIDER_KEY", providerEnv)
 	t.Setenv("IMPORT_CLIENT_SECRET", clientEnv)
+	t.Setenv("IMPORT_SHORT_SECRET", "ck-short-env-2")
 	fake := providertest.NewOpenAI(t, &providertest.OpenAI{Keys: []string{providerLiteral, providerEnv}}, nil)
 	dir := t.TempDir()
 	// The store exists before the import, with an entry of its own.
@@ -313,7 +314,11 @@ client_keys:
 	}{
 		{name: "a route to an unknown provider", yaml: half + "models:\n  m:\n    targets: [{provider: nosuch}]\n", want: "nosuch"},
 		{name: "a client key from an unset variable", yaml: half + "client_keys:\n  - {name: u, key: env:IMPORT_UNSET_VARIABLE}\n", want: "IMPORT_UNSET_VARIABLE"},
-		{name: "a digest that is not one", yaml: half + "client_keys:\n  - {name: d, key: 'sha256:not-a-digest'}\n", want: "digest"},
+		// Refused as the config file refuses them: never stored as a digest.
+		{name: "a client key copied from an example", yaml: half + "client_keys:\n  - {name: copied, key: my-secret-password-123}\n", want: "client_keys.copied (config file): is a well-known placeholder"},
+		{name: "a client key too short", yaml: half + "client_keys:\n  - {name: short, key: ck-short-key-1}\n", want: "client_keys.short (config file): is shorter than 16"},
+		{name: "a client key from a variable too short", yaml: half + "client_keys:\n  - {name: shortenv, key: env:IMPORT_SHORT_SECRET}\n", want: "client_keys.shortenv (config file): is shorter than 16"},
+		{name: "a digest that is not one", yaml: half + "client_keys:\n  - {name: d, key: 'sha256:not-a-digest'}\n", want: "64 hex digits"},
 		{name: "a client key name the store has", yaml: half + "client_keys:\n  - {name: lit, key: ck-import-other-secret-0000000007}\n", want: "lit"},
 		{name: "a secret the store has", yaml: half + "client_keys:\n  - {name: again, key: " + clientLiteral + "}\n", want: "secret"},
 		{name: "a literal provider key without a secret key", yaml: "providers:\n  half:\n    base_url: https://half.example/v1\n    keys: [sk-import-unsealed-key-0000000008]\n",
@@ -336,7 +341,8 @@ client_keys:
 				if !strings.Contains(stderr, tc.want) {
 					t.Errorf("the error does not name %q: %s", tc.want, stderr)
 				}
-				if l := leaks(out+stderr, []string{clientLiteral, "sk-import-unsealed-key-0000000008", "ck-import-other-secret-0000000007"}); len(l) > 0 {
+				if l := leaks(out+stderr, []string{clientLiteral, "sk-import-unsealed-key-0000000008", "ck-import-other-secret-0000000007",
+					"my-secret-password-123", "ck-short-key-1", "ck-short-env-2"}); len(l) > 0 {
 					t.Errorf("the error holds %v", l)
 				}
 				after, rev2 := dataDirState(t, dir)

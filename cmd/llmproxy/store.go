@@ -477,7 +477,9 @@ func importStore(c *cli.Context) error {
 			n++
 		}
 		for _, k := range in.ClientKeys {
-			digest, err := importDigest(k.Key)
+			// Checked as the config file's client keys are: a short or
+			// example secret is refused, not stored as its digest.
+			digest, err := access.SpecDigest(k.Key, os.Getenv)
 			if err != nil {
 				return &config.SettingError{Setting: "client_keys." + k.Name, Msg: err.Error()}
 			}
@@ -543,21 +545,4 @@ func otherSettings(data []byte) []string {
 		}
 	}
 	return out
-}
-
-// importDigest turns a client key spec into the digest the store keeps.
-func importDigest(spec string) (string, error) {
-	switch {
-	case strings.HasPrefix(spec, "sha256:"):
-		return strings.ToLower(strings.TrimPrefix(spec, "sha256:")), nil
-	case strings.HasPrefix(spec, "env:"):
-		v := os.Getenv(strings.TrimPrefix(spec, "env:"))
-		if v == "" {
-			return "", fmt.Errorf("environment variable %s is not set", strings.TrimPrefix(spec, "env:"))
-		}
-		return access.Digest(v), nil
-	case spec == "":
-		return "", errors.New("key is empty")
-	}
-	return access.Digest(spec), nil
 }
