@@ -13,6 +13,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -246,6 +247,17 @@ func Parse(data []byte) (*Config, error) {
 	if err := checkNode(root.Content[0], reflect.TypeFor[Config](), ""); err != nil {
 		return nil, settingErr("config", "%v", err)
 	}
+	// A provider key written {name: NAME, key: SPEC} is decoded as its
+	// spec, the name kept aside for KeyNames.
+	keyNames, err := takeKeyNames(root.Content[0])
+	if err != nil {
+		return nil, settingErr("config", "%v", err)
+	}
+	if keyNames != nil {
+		if data, err = yaml.Marshal(&root); err != nil {
+			return nil, settingErr("config", "%v", err)
+		}
+	}
 	if err := decodeFile(data, cfg); err != nil {
 		// A yes/no/on/off boolean fails the strict decoder; the checked
 		// node has it as true/false. Its line numbers may differ, so an
@@ -256,12 +268,86 @@ func Parse(data []byte) (*Config, error) {
 			return nil, settingErr("config", "%v", err)
 		}
 	}
+	for name, names := range keyNames {
+		if p, ok := cfg.Providers[name]; ok {
+			p.KeyNames = names
+			cfg.Providers[name] = p
+		}
+	}
 	cfg.providerOrder = mappingKeys(&root, "providers")
 	cfg.modelOrder = mappingKeys(&root, "models")
 	for i := range cfg.ClientKeys {
 		cfg.ClientKeys[i].Origin = "config"
 	}
 	return cfg, nil
+}
+
+// takeKeyNames rewrites each provider key written as a mapping, {name:
+// NAME, key: SPEC}, in the document doc as its SPEC, and returns the names
+// by provider and position ("" where a key is a plain spec); nil when no
+// key is written so.
+func takeKeyNames(doc *yaml.Node) (map[string][]string, error) {
+	providers := mappingValue(doc, "providers")
+	if providers == nil || providers.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	var out map[string][]string
+	for i := 0; i+1 < len(providers.Content); i += 2 {
+		name, keys := providers.Content[i].Value, mappingValue(providers.Content[i+1], "keys")
+		if keys == nil || keys.Kind != yaml.SequenceNode {
+			continue
+		}
+		names := make([]string, len(keys.Content))
+		named := false
+		for j, item := range keys.Content {
+			if item.Kind != yaml.MappingNode {
+				continue
+			}
+			path := fmt.Sprintf("providers.%s.keys[%d]", name, j)
+			var spec *yaml.Node
+			for k := 0; k+1 < len(item.Content); k += 2 {
+				key, val := item.Content[k], item.Content[k+1]
+				switch {
+				case key.Value != "name" && key.Value != "key":
+					return nil, fmt.Errorf("line %d: unknown key %q in %s: a provider key is a literal, env:NAME, or {name: NAME, key: KEY}", key.Line, key.Value, path)
+				case val.Kind != yaml.ScalarNode:
+					return nil, fmt.Errorf("line %d: %s.%s must be a string", val.Line, path, key.Value)
+				case key.Value == "name":
+					names[j] = strings.TrimSpace(val.Value)
+				default:
+					spec = val
+				}
+			}
+			if spec == nil || strings.TrimSpace(spec.Value) == "" {
+				return nil, fmt.Errorf("line %d: %s needs its key: {name: NAME, key: KEY}", item.Line, path)
+			}
+			if names[j] != "" && slices.Contains(names[:j], names[j]) {
+				return nil, fmt.Errorf("line %d: %s: another key of provider %s is called %q", item.Line, path, name, names[j])
+			}
+			keys.Content[j] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: spec.Value, Line: spec.Line, Column: spec.Column}
+			named = true
+		}
+		if named {
+			if out == nil {
+				out = make(map[string][]string)
+			}
+			out[name] = names
+		}
+	}
+	return out, nil
+}
+
+// mappingValue returns the value under key in the mapping n, or nil.
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 func decodeFile(data []byte, cfg *Config) error {

@@ -46,11 +46,13 @@ type Provider struct {
 	// Preset takes a preset's URL (with its SDK path), transport, header
 	// policy and kind instead of BaseURL.
 	Preset string `yaml:"preset"`
-	// Keys are the provider's API keys, each a literal or env:NAME.
+	// Keys are the provider's API keys, each a literal or env:NAME; in
+	// YAML also {name: NAME, key: KEY}, which names it.
 	Keys []string `yaml:"keys"`
 	// KeyNames, when set, names Keys[i] in logs, stats and pages (the
-	// admin store's keys have names; the file's are named after their
-	// variable, or key-N).
+	// admin store's keys have names, and so do the file's written as
+	// {name, key}; the others are named after their variable, or key-N).
+	// "" leaves a key its default name.
 	KeyNames []string `yaml:"-"`
 	// Unusable counts keys the provider has but that cannot be used here
 	// (the admin store's keys that do not decrypt with this process's

@@ -174,6 +174,57 @@ func TestGatewayYAMLUnknownKeys(t *testing.T) {
 	}
 }
 
+// A provider key written {name: NAME, key: KEY} loads as its key, with
+// its name in KeyNames ("" for a key written bare, which keeps its default
+// name); a mapping without its key, with another field or a name used
+// twice is refused, naming the line.
+func TestProviderKeyNames(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadYAML(t, `
+providers:
+  named:
+    base_url: https://n.example/v1
+    keys:
+      - {name: main, key: sk-named-literal-0123456789}
+      - env:N_KEY_2
+      - name: backup
+        key: env:N_KEY_3
+  bare:
+    base_url: https://b.example/v1
+    keys: [env:B_KEY]
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := cfg.Providers["named"]
+	if !reflect.DeepEqual(n.Keys, []string{"sk-named-literal-0123456789", "env:N_KEY_2", "env:N_KEY_3"}) ||
+		!reflect.DeepEqual(n.KeyNames, []string{"main", "", "backup"}) {
+		t.Errorf("named: keys %q, names %q", n.Keys, n.KeyNames)
+	}
+	if b := cfg.Providers["bare"]; !reflect.DeepEqual(b.Keys, []string{"env:B_KEY"}) || b.KeyNames != nil {
+		t.Errorf("bare: keys %q, names %q", b.Keys, b.KeyNames)
+	}
+	if got := cfg.ProviderList(); len(got) != 2 || got[0].Name != "named" {
+		t.Errorf("provider order lost: %+v", got)
+	}
+	const head = "providers:\n  p:\n    base_url: https://p.example/v1\n    keys:\n"
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"no key", head + "      - {name: main}\n", "line 5: providers.p.keys[0] needs its key"},
+		{"an empty key", head + "      - {name: main, key: ''}\n", "providers.p.keys[0] needs its key"},
+		{"another field", head + "      - {name: main, secret: sk-x}\n", `line 5: unknown key "secret" in providers.p.keys[0]`},
+		{"a key that is a list", head + "      - {name: main, key: [a]}\n", "providers.p.keys[0].key must be a string"},
+		{"a name used twice", head + "      - {name: main, key: sk-a}\n      - {name: main, key: sk-b}\n", `line 6: providers.p.keys[1]: another key of provider p is called "main"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadYAML(t, tc.yaml)
+			var se *SettingError
+			if !errors.As(err, &se) || se.Setting != "config" || !strings.Contains(se.Msg, tc.want) {
+				t.Errorf("err %v, want a config error with %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestParseBudget(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

@@ -225,6 +225,60 @@ func TestExportIsAConfigFile(t *testing.T) {
 	})
 }
 
+// `llmproxy export --with-secrets` then `llmproxy import` into an empty
+// data dir (a backup restored) gives back the provider keys by the names
+// the panel, /stats and the usage page show: a key whose name is not the
+// one a bare spec gets is written {name, key}, which import (and --config)
+// read back; the others stay bare.
+func TestExportImportKeepsProviderKeyNames(t *testing.T) {
+	clearEnv(t)
+	t.Setenv(EnvSecretKey, secretKeyHex())
+	t.Setenv("NAMES_ENV_KEY", "sk-names-env-provider-key-0000002")
+	t.Setenv("NAMES_OTHER_KEY", "sk-names-other-provider-key-00003")
+	src := t.TempDir()
+	keys := []store.ProviderKey{
+		{Name: "main", Secret: "sk-names-literal-provider-key-001"},
+		{Name: "backup", Env: "NAMES_ENV_KEY"},
+		{Name: "NAMES_OTHER_KEY", Env: "NAMES_OTHER_KEY"}, // its default name
+		{Name: "key-4", Secret: "sk-names-literal-provider-key-004"},
+	}
+	changeDataDir(t, src, func(tx *store.Tx) error {
+		return tx.PutProvider(store.Provider{Name: "prov", BaseURL: "https://prov.example/v1", Keys: keys})
+	})
+	code, out, stderr := runCLI(t, "export", "--with-secrets", "--data-dir", src)
+	if code != exitOK {
+		t.Fatalf("export: exit %d: %s", code, stderr)
+	}
+	for _, bare := range []string{"- env:NAMES_OTHER_KEY\n", "- sk-names-literal-provider-key-004\n"} {
+		if !strings.Contains(out, bare) {
+			t.Errorf("a key with its default name is not written bare (%q):\n%s", bare, out)
+		}
+	}
+	file := writeFile(t, out)
+	dst := t.TempDir()
+	if code, out, stderr := runCLI(t, "import", "--data-dir", dst, file); code != exitOK {
+		t.Fatalf("import: exit %d: %s%s", code, out, stderr)
+	}
+	e, _ := dataDirState(t, dst)
+	if len(e.Providers) != 1 || len(e.Providers[0].Keys) != len(keys) {
+		t.Fatalf("providers: %+v", e.Providers)
+	}
+	for i, k := range e.Providers[0].Keys {
+		if k.Name != keys[i].Name || k.Env != keys[i].Env || k.Secret != keys[i].Secret {
+			t.Errorf("key %d after export and import: %q (env %q), want %q (env %q)", i, k.Name, k.Env, keys[i].Name, keys[i].Env)
+		}
+	}
+	// The export as a config file names its keys the same way.
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"main", "backup", "", ""}
+	if got := cfg.Providers["prov"].KeyNames; !slices.Equal(got, want) {
+		t.Errorf("KeyNames from --config: %q, want %q", got, want)
+	}
+}
+
 // `llmproxy import FILE` loads providers, models and client keys in one
 // change (a client key as a literal, env:NAME or sha256:…); a bad file
 // changes nothing; a running server serves an import within moments (it

@@ -316,13 +316,20 @@ type exportProvider struct {
 	Kind       string            `yaml:"kind,omitempty"`
 	BaseURL    string            `yaml:"base_url,omitempty"`
 	Preset     string            `yaml:"preset,omitempty"`
-	Keys       []string          `yaml:"keys,omitempty"`
+	Keys       []any             `yaml:"keys,omitempty"` // a spec, or exportProviderKey when named
 	Weight     int               `yaml:"weight,omitempty"`
 	Models     []string          `yaml:"models,omitempty"`
 	Headers    map[string]string `yaml:"headers,omitempty"`
 	Transport  string            `yaml:"transport,omitempty"`
 	Responses  string            `yaml:"responses,omitempty"`
 	APIVersion string            `yaml:"api_version,omitempty"`
+}
+
+// exportProviderKey is a provider key whose name is not the one the
+// config loader would give it: {name, key} keeps the name.
+type exportProviderKey struct {
+	Name string `yaml:"name"`
+	Key  string `yaml:"key"`
 }
 
 type exportModel struct {
@@ -366,15 +373,25 @@ func exportDoc(e store.Entries, withSecrets bool) (doc exportDocument, skipped, 
 		ep := exportProvider{Kind: p.Kind, BaseURL: p.BaseURL, Preset: p.Preset, Weight: p.Weight, Models: p.Models,
 			Headers: p.Headers, Transport: p.Transport, Responses: p.Responses, APIVersion: p.APIVersion}
 		for _, k := range p.Keys {
+			// The name the loader gives a key written bare: its
+			// variable's, else key-N by its place in the list written.
+			var spec, bare string
 			switch {
 			case k.Env != "":
-				ep.Keys = append(ep.Keys, "env:"+k.Env)
+				spec, bare = "env:"+k.Env, k.Env
 			case k.Locked != nil:
 				locked++
+				continue
 			case withSecrets && k.Secret != "":
-				ep.Keys = append(ep.Keys, k.Secret)
+				spec, bare = k.Secret, fmt.Sprintf("key-%d", len(ep.Keys)+1)
 			default:
 				skipped++
+				continue
+			}
+			if k.Name == bare {
+				ep.Keys = append(ep.Keys, spec)
+			} else {
+				ep.Keys = append(ep.Keys, exportProviderKey{Name: k.Name, Key: spec})
 			}
 		}
 		appendPair(&doc.Providers, p.Name, ep)
@@ -455,9 +472,14 @@ func importStore(c *cli.Context) error {
 			sp := store.Provider{Name: p.Name, Kind: p.Kind, BaseURL: p.BaseURL, Preset: p.Preset, Weight: p.Weight,
 				Models: p.Models, Headers: p.Headers, Transport: p.Transport, Responses: p.Responses, APIVersion: p.APIVersion}
 			for i, spec := range p.Keys {
-				k := store.ProviderKey{Name: fmt.Sprintf("key-%d", i+1)}
+				// A key written {name, key} keeps its name; the store
+				// names the others (the variable's name, else key-N).
+				var k store.ProviderKey
+				if i < len(p.KeyNames) {
+					k.Name = p.KeyNames[i]
+				}
 				if env, ok := strings.CutPrefix(spec, "env:"); ok {
-					k.Env, k.Name = env, env
+					k.Env = env
 				} else {
 					k.Secret = spec
 				}
