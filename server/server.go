@@ -301,10 +301,6 @@ func (s *Server) DropKeys(drop func(*access.Key) bool) int {
 	}
 }
 
-// Swap installs a snapshot built elsewhere (the admin panel compiles the
-// store's entries with the file's).
-func (s *Server) Swap(snap *gateway.Snapshot) { s.snap.Store(snap) }
-
 // Snapshot returns the running routing snapshot.
 func (s *Server) Snapshot() *gateway.Snapshot { return s.snap.Load() }
 
