@@ -102,7 +102,10 @@ func ParseCall(method, escapedPath string, h http.Header) (Call, error) {
 			}
 			return geminiCall("v1", rest, method, refused)
 		}
-		if !get || rest == "" {
+		if rest == "" {
+			return Call{API: api}, errNoModelRoute
+		}
+		if !get {
 			return Call{API: api}, errMethod
 		}
 		return Call{API: api, Retrieve: true, Model: rest}, nil
@@ -114,6 +117,11 @@ func ParseCall(method, escapedPath string, h http.Header) (Call, error) {
 	endpoint := path[len("/v1"):] // "/" + rest
 	if endpoint == "/messages" || endpoint == "/messages/count_tokens" {
 		return Call{API: Anthropic, Endpoint: endpoint}, nil
+	}
+	if strings.HasPrefix(endpoint, "/messages/") {
+		// Anthropic's other endpoints under /v1/messages (batches) name no
+		// model a route could follow.
+		return Call{API: Anthropic}, errNoModelRoute
 	}
 	return Call{API: OpenAI, Endpoint: endpoint}, nil
 }

@@ -46,9 +46,8 @@ func TestParseCall(t *testing.T) {
 			want: Call{API: Anthropic, Retrieve: true, Model: "claude-sonnet-4"}},
 		{name: "retrieve with a slash", method: "GET", path: "/v1/models/meta-llama/Llama-3-70b",
 			want: Call{API: OpenAI, Retrieve: true, Model: "meta-llama/Llama-3-70b"}},
-		// BUG: a GET on /v1/models/{id} whose id holds ':' is read as
-		// Gemini's v1 path (which is POST only) and refused, so OpenAI's
-		// fine-tuned models (ft:gpt-4o-mini:org::id) cannot be retrieved.
+		// A GET on /v1/models/{id} whose id holds ':' is OpenAI's
+		// retrieve of a fine-tuned model, not Gemini's v1 path.
 		{name: "retrieve a fine-tuned model", method: "GET", path: "/v1/models/ft:gpt-4o-mini-2024-07-18:acme::abc123",
 			want: Call{API: OpenAI, Retrieve: true, Model: "ft:gpt-4o-mini-2024-07-18:acme::abc123"}},
 
@@ -56,15 +55,15 @@ func TestParseCall(t *testing.T) {
 		{name: "POST v1 models", method: "POST", path: "/v1/models", err: errMethod},
 		{name: "DELETE v1beta models", method: "DELETE", path: "/v1beta/models", err: errMethod},
 		{name: "POST retrieve", method: "POST", path: "/v1/models/gpt-4o", err: errMethod},
+		{name: "retrieve no id", method: "GET", path: "/v1/models/", err: errNoModelRoute},
+		{name: "anthropic batches", method: "POST", path: "/v1/messages/batches", err: errNoModelRoute},
 		{name: "GET chat", method: "GET", path: "/v1/chat/completions", err: errNoModelRoute},
 		{name: "files", method: "GET", path: "/v1/files", err: errNoModelRoute},
 		{name: "v1", method: "POST", path: "/v1", err: errNoModelRoute},
 		{name: "v1 slash", method: "POST", path: "/v1/", err: errNoModelRoute},
 		{name: "v1beta", method: "POST", path: "/v1beta", err: errNoModelRoute},
 		{name: "v1beta other", method: "POST", path: "/v1beta/files", err: errNoModelRoute},
-		// BUG: geminiCall refuses GET but lets every other method through,
-		// so PUT or DELETE …:generateContent is routed (and sent upstream
-		// with that method), where the OpenAI paths accept POST only.
+		// Gemini's calls take POST only, as the OpenAI paths do.
 		{name: "gemini PUT generate", method: "PUT", path: "/v1beta/models/gemini-pro:generateContent", refused: true},
 		{name: "gemini DELETE generate", method: "DELETE", path: "/v1/models/gemini-pro:generateContent", refused: true},
 		{name: "gemini GET generate", method: "GET", path: "/v1beta/models/gemini-pro:generateContent", err: errNoModelRoute},
@@ -225,6 +224,7 @@ func TestParseCallRefusalsNameTheirFormat(t *testing.T) {
 		{"GET", "/v1/messages", nil, Anthropic},
 		{"PUT", "/v1/messages/count_tokens", nil, Anthropic},
 		{"GET", "/v1/messages/batches/b1", nil, Anthropic},
+		{"POST", "/v1/messages/batches", nil, Anthropic},
 		{"POST", "/v1/messages/%zz", nil, Anthropic},
 		{"POST", "/v1/models", anthropic, Anthropic},
 		{"POST", "/v1/models/claude-x", anthropic, Anthropic},

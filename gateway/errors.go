@@ -18,15 +18,17 @@ type Error struct {
 	Param string
 	// RetryAfter, when set, becomes the Retry-After header.
 	RetryAfter time.Duration
+	// Allow, when set, becomes the Allow header (a 405's methods).
+	Allow string
 }
 
 func (e *Error) Error() string { return e.Message }
 
 var (
 	errBadPath      = &Error{Status: http.StatusBadRequest, Code: "invalid_path", Message: "the request path has invalid escaping or a control character"}
-	errMethod       = &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "this endpoint takes another method"}
+	errMethod       = &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "this endpoint takes GET", Allow: "GET, HEAD"}
 	errNoModelRoute = &Error{Status: http.StatusNotFound, Code: "unknown_endpoint",
-		Message: "the gateway routes requests that name a model (POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/messages, /v1beta/models/{model}:generateContent, …); for other endpoints use a preset path such as /openai/v1/…"}
+		Message: "the gateway routes requests that name a model (POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/messages, /v1beta/models/{model}:generateContent, …); for other endpoints use a preset path such as /openai/v1/…, /claude/v1/… or /gemini/v1beta/…"}
 	errNoModel = &Error{Status: http.StatusBadRequest, Code: "missing_model", Param: "model",
 		Message: "the request body must be a JSON object with a \"model\""}
 	errBadJSON = &Error{Status: http.StatusBadRequest, Code: "invalid_json",

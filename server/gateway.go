@@ -72,6 +72,9 @@ func (s *Server) gatewayError(w *logWriter, r *http.Request, err error) {
 		if ge.RetryAfter > 0 {
 			w.Header().Set("Retry-After", (&access.LimitError{RetryAfter: ge.RetryAfter}).RetryAfterSeconds())
 		}
+		if ge.Allow != "" {
+			w.Header().Set("Allow", ge.Allow)
+		}
 		writeErrorParam(w, ge.Status, typeOf(ge.Status), ge.Code, ge.Param, ge.Message)
 		return
 	}

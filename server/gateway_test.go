@@ -223,9 +223,9 @@ func TestGatewayErrorsInOpenAIFormat(t *testing.T) {
 
 // README "Serving", Errors: a gateway path that cannot be routed is
 // refused in the caller's format all the same — Google's under /v1beta,
-// Anthropic's under /v1/messages — with its status (405 for a method the
-// endpoint does not take, 404 for no such endpoint), before any key is
-// checked.
+// Anthropic's under /v1/messages — with its status (405 and Allow for a
+// method the endpoint does not take, 404 for no such endpoint), before any
+// key is checked.
 func TestGatewayPathErrorsInTheCallersFormat(t *testing.T) {
 	t.Parallel()
 	alpha := providertest.NewOpenAI(t, nil, nil)
@@ -245,12 +245,17 @@ func TestGatewayPathErrorsInTheCallersFormat(t *testing.T) {
 		{"POST", "/v1/models/a/b:generateContent", nil, 404, "google"},
 		{"GET", "/v1/messages", nil, 404, "anthropic"},
 		{"GET", "/v1/messages/batches/b1", nil, 404, "anthropic"},
+		{"POST", "/v1/messages/batches", nil, 404, "anthropic"},
+		{"GET", "/v1/models/", nil, 404, "openai"},
 		{"POST", "/v1/models", http.Header{"Anthropic-Version": {"2023-06-01"}}, 405, "anthropic"},
 		{"GET", "/v1/chat/completions", nil, 404, "openai"},
 		{"DELETE", "/v1/models/ft:gpt-4o-mini:acme::abc", nil, 404, "openai"},
 		{"POST", "/v1/models", nil, 405, "openai"},
 	} {
-		code, _, body := h.do(tc.method, tc.path, tc.header, "{}")
+		code, hdr, body := h.do(tc.method, tc.path, tc.header, "{}")
+		if allow := hdr.Get("Allow"); (code == http.StatusMethodNotAllowed) != (allow == "GET, HEAD") {
+			t.Errorf("%s %s: %d with Allow %q (a 405 says GET, HEAD)", tc.method, tc.path, code, allow)
+		}
 		var e struct {
 			Type  string `json:"type"`
 			Error struct {
