@@ -21,7 +21,9 @@ var secretPatterns = []struct {
 	re    *regexp.Regexp
 }{
 	{func(s string) bool { return strings.IndexByte(s, '=') >= 0 },
-		regexp.MustCompile(`(?i)\b((?:api[_-]?key|key|token|access_token|auth|password|secret|client_secret|signature|sig)=)[^&\s"'#]+`)},
+		// A name that ends in one of these words counts too: auth_token,
+		// x_api_key, refresh_token, client_secret, db_password.
+		regexp.MustCompile(`(?i)\b(\w*?(?:api[_-]?key|key|token|auth|password|passwd|secret|signature|sig)=)[^&\s"'#]+`)},
 	{func(s string) bool { return containsFold(s, "bearer") },
 		regexp.MustCompile(`(?i)\b(bearer\s+)[^\s"',;]+`)},
 	{func(s string) bool { return containsFold(s, "bot") },

@@ -107,6 +107,16 @@ func TestRedactorSpellingsOfQueryKeys(t *testing.T) {
 	r := NewRedactor()
 	rng := rand.New(rand.NewPCG(7, 11))
 	var queries []string
+	// Names that end in a credential word count too, spelled as above but
+	// for the random spellings (whose draws the list above keeps).
+	for _, name := range []string{"auth_token", "x_api_key", "refresh_token", "client_secret", "db_password", "X-Goog-Api-Key"} {
+		queries = append(queries,
+			name+"="+value+"&alt=sse",
+			name+"%3D"+value+"%26alt%3Dsse",
+			name+"%3d"+value+"%26alt%3dsse",
+			name+"%253D"+value+"%2526alt%253Dsse",
+		)
+	}
 	for _, name := range []string{"key", "api_key", "api-key", "apikey", "token", "access_token", "signature", "KEY"} {
 		queries = append(queries,
 			name+"="+value+"&alt=sse",
