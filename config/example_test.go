@@ -137,6 +137,9 @@ func TestExampleLoadsValidatesAndCompiles(t *testing.T) {
 			t.Errorf("no provider of kind %s", k)
 		}
 	}
+	if names := cfg.Providers["anthropic"].KeyNames; !slices.Equal(names, []string{"main", "backup"}) {
+		t.Errorf("the anthropic provider's keys are named %q, want main and backup", names)
+	}
 	var brain *gateway.Route
 	for _, r := range snap.Routes() {
 		if r.Name == "super-brain" {
