@@ -127,7 +127,12 @@ func TestRefusedTokenNeverLogged(t *testing.T) {
 			t.Errorf("/<near miss>/%s: status %d, want 401", route, status)
 		}
 	}
-	logs := h.waitLog(4)
+	// A near miss before a path no route has is a 404, and not logged
+	// either.
+	if status, _, _ := h.do("GET", "/"+nearMiss+"/nowhere", nil, ""); status != 404 {
+		t.Errorf("/<near miss>/nowhere: status %d, want 404", status)
+	}
+	logs := h.waitLog(5)
 	for _, s := range []string{nearMiss, encoded, testToken, testToken[:12]} {
 		if strings.Contains(logs, s) {
 			t.Errorf("the log holds %q:\n%s", s, logs)

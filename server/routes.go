@@ -131,8 +131,10 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.tokenMatches(first) {
+		// Not the token: whatever follows, the first segment may be a
+		// near miss of it, and the log never holds it.
+		w.refusedToken = true
 		if tokenAttempt {
-			w.refusedToken = true
 			writeError(w, http.StatusUnauthorized, typeAuth, "wrong token")
 			return
 		}
