@@ -329,6 +329,15 @@ func (s *Snapshot) compileProvider(cfg *config.Config, pc config.Provider, set *
 			prov.keys[i].Name = name
 		}
 	}
+	// Logs, statistics and usage tell keys apart by name: a name given
+	// may not be one another key has by default (key-2, a variable's).
+	for i, k := range prov.keys {
+		for _, other := range prov.keys[:i] {
+			if other.Name == k.Name {
+				return nil, settingErr(setting+".keys", "two keys are called %s: name one of them otherwise ({name: NAME, key: KEY})", k.Name)
+			}
+		}
+	}
 	prov.prepareKeys()
 	prov.unusable = pc.Unusable
 	allow = append(slices.Clone(privacy.PresetHeaders), allow...)

@@ -72,6 +72,9 @@ func TestCompileErrors(t *testing.T) {
 		{"env key with a newline inside", provider(func(p *config.Provider) { p.Keys = []string{"env:MULTILINE"} }), "providers.P.keys", "MULTILINE holds whitespace"},
 		{"key listed twice", provider(func(p *config.Provider) { p.Keys = []string{leaked, leaked} }), "providers.P.keys", "listed twice"},
 		{"empty key", provider(func(p *config.Provider) { p.Keys = []string{"  "} }), "providers.P.keys", "empty"},
+		{"a key named as another's default", provider(func(p *config.Provider) {
+			p.Keys, p.KeyNames = []string{secret("p1"), secret("p2")}, []string{"key-2", ""}
+		}), "providers.P.keys", "two keys are called key-2"},
 		{"header a privacy policy never sends", provider(func(p *config.Provider) { p.Headers = map[string]string{"X-Forwarded-For": "1.2.3.4"} }), "providers.P.headers", "never sends"},
 		{"a cookie header", provider(func(p *config.Provider) { p.Headers = map[string]string{"Cookie": "session=" + leaked} }), "providers.P.headers", "never sends"},
 		{"a tracing header", provider(func(p *config.Provider) { p.Headers = map[string]string{"traceparent": "00-x"} }), "providers.P.headers", "never sends"},
