@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -202,7 +203,8 @@ func compilePricing(c *config.Pricing) *Pricing {
 		return nil
 	}
 	p := &Pricing{
-		Currency: cmp.Or(c.Currency, "usd"),
+		// Budgets compare currencies lower-cased: USD is usd.
+		Currency: strings.ToLower(cmp.Or(strings.TrimSpace(c.Currency), "usd")),
 		// per 1M tokens → nanos per token: × 1e9 / 1e6
 		Input: c.InputPer1M * 1e3, Output: c.OutputPer1M * 1e3,
 		InputPer1M: c.InputPer1M, OutputPer1M: c.OutputPer1M,

@@ -72,6 +72,29 @@ func TestClientKeyLimits(t *testing.T) {
 			t.Errorf("Retry-After %q, want the time to the next UTC day", hdr.Get("Retry-After"))
 		}
 	})
+	t.Run("budget and pricing in capitals", func(t *testing.T) {
+		t.Parallel()
+		// USD is usd: a budget and a pricing written in capitals are the
+		// same currency, and the answer is charged to the budget.
+		fake := providertest.NewOpenAI(t, nil, nil)
+		h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+			cfg.ClientKeys = []config.ClientKey{{Name: "thrifty", Key: aliceKey,
+				Budget: &config.Budget{Amount: 5, Period: "day", Currency: "USD"}}}
+			mustAdd(t, cfg,
+				config.Provider{Name: "alpha", BaseURL: fake.URL + "/v1", Keys: []string{"env:ALPHA_KEY_1"}},
+				config.Model{Name: "gpt-priced", Targets: []config.Target{{Provider: "alpha"}},
+					Pricing: &config.Pricing{Currency: "USD", InputPer1M: 1_000_000, OutputPer1M: 1_000_000}})
+		}))
+		if code, _, body := chat(h, aliceKey, "gpt-priced"); code != 200 {
+			t.Fatalf("first request: %d %s", code, body)
+		}
+		if code, _, body := chat(h, aliceKey, "gpt-priced"); code != 429 || !strings.Contains(body, "budget") {
+			t.Fatalf("over a USD budget priced in USD: %d %s", code, body)
+		}
+		if _, _, metrics := h.do("GET", "/metrics", nil, ""); strings.Contains(metrics, `currency="USD"`) {
+			t.Error("/metrics counts the cost under USD besides usd")
+		}
+	})
 	t.Run("tpm", func(t *testing.T) {
 		t.Parallel()
 		fake := providertest.NewOpenAI(t, nil, nil)
