@@ -131,7 +131,9 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	stop := afterFunc(ctx, c.close)
 	fail := func(op Op, sent bool, err error) (*http.Response, error) {
 		stop()
-		c.nc.Close()
+		// Under TLS: a close_notify would wait on a send buffer that a
+		// stalled upstream left full, for crypto/tls's own 5 s.
+		c.close()
 		return nil, &Error{Op: op, Reused: c.reused, Sent: sent, Err: ctxErr(ctx, err)}
 	}
 

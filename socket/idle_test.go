@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -210,5 +211,41 @@ func readTimesOut(t *testing.T, ic *idleConn, deadline string) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("%s never fired", deadline)
+	}
+}
+
+// zeros is an endless request body that notes when it was last read.
+type zeros struct{ last atomic.Int64 }
+
+func (z *zeros) Read(p []byte) (int, error) {
+	clear(p)
+	z.last.Store(time.Now().UnixNano())
+	return len(p), nil
+}
+
+// A request body the upstream stops reading is cut IdleTimeout after its
+// last progress, and the round trip ends then: closing the connection
+// writes no TLS close_notify, which would wait on the full send buffer for
+// crypto/tls's own 5 s.
+func TestStalledWriteEndsAtIdleTimeout(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	raw := providertest.NewRaw(t, func(c *providertest.RawConn) { http.ReadRequest(c.R); <-release })
+	defer close(release)
+	tr := newTransport(t)
+	const idle = 300 * time.Millisecond
+	tr.IdleTimeout = idle
+	const size = 256 << 20
+	z := &zeros{}
+	req, _ := http.NewRequest("POST", raw.URL+"/", io.LimitReader(z, size))
+	req.ContentLength = size
+	_, err := tr.RoundTrip(req)
+	silent := time.Since(time.Unix(0, z.last.Load()))
+	if err == nil {
+		t.Fatal("RoundTrip succeeded")
+	}
+	// Not a timing check: without the fix it is 5 s more.
+	if silent > idle+4*time.Second {
+		t.Fatalf("a stalled write ended %v after its last progress (IdleTimeout %v): %v", silent, idle, err)
 	}
 }
