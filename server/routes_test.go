@@ -160,6 +160,20 @@ func TestLimits(t *testing.T) {
 		if resp.StatusCode != 431 {
 			t.Errorf("%s: oversize headers: %d", mode, resp.StatusCode)
 		}
+		// The limit is the setting, not the setting and net/http's 4 KiB
+		// of slack: a head just over it is refused, one just under it
+		// served.
+		for _, tc := range []struct {
+			size   int
+			status int
+		}{{8<<10 + 200, 431}, {8<<10 - 200, 200}} {
+			head := "GET /health HTTP/1.1\r\nHost: p\r\n\r\n"
+			pad := tc.size - len(head) - len("X-Big: \r\n")
+			resp, _ = h.raw("GET /health HTTP/1.1\r\nHost: p\r\nX-Big: " + strings.Repeat("a", pad) + "\r\n\r\n")
+			if resp.StatusCode != tc.status {
+				t.Errorf("%s: a head of %d bytes with max_header_bytes %d: %d, want %d", mode, tc.size, cfg.MaxHeaderBytes, resp.StatusCode, tc.status)
+			}
+		}
 	}
 	for _, r := range fake.Requests() {
 		if len(r.Body) > 1024 {

@@ -474,7 +474,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		DisableGeneralOptionsHandler: true,
 		ReadHeaderTimeout:            s.cfg.Timeouts.ReadHeader,
 		IdleTimeout:                  s.cfg.Timeouts.ClientIdle,
-		MaxHeaderBytes:               s.cfg.MaxHeaderBytes,
+		// net/http reads up to 4 KiB beyond MaxHeaderBytes before it
+		// refuses a head: the limit is the setting, that slack included.
+		MaxHeaderBytes: max(s.cfg.MaxHeaderBytes-4096, 1),
 		// No WriteTimeout and no ReadTimeout: either would cut a long stream.
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
