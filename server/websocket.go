@@ -41,9 +41,12 @@ func (s *Server) serveWebSocket(w *logWriter, r *http.Request, plan *gateway.Pla
 	}
 	res, err := s.ws.Serve(w, r, wsproxy.Dial{Target: target, Header: header, Transport: rt, Subprotocols: s.subprotocols(r, plan)})
 	var he *wsproxy.HandshakeError
+	var ce *wsproxy.ClientHandshakeError
 	switch {
 	case errors.As(err, &he):
 		s.upstreamRefusedUpgrade(w, he)
+	case errors.As(err, &ce):
+		w.reason = "client handshake refused" // Accept answered it
 	case err != nil && !w.hijacked:
 		s.proxyError(w, r, err)
 	case err != nil:
@@ -85,15 +88,17 @@ func (s *Server) subprotocols(r *http.Request, plan *gateway.Plan) []string {
 func (s *Server) upstreamRefusedUpgrade(w *logWriter, he *wsproxy.HandshakeError) {
 	w.reason = "upstream refused the WebSocket handshake"
 	privacy.CleanResponse(he.Header, false)
+	if he.StatusCode < 400 {
+		// A redirect or an odd success: the upgrade failed all the same,
+		// and its status would tell the client otherwise.
+		writeError(w, http.StatusBadGateway, typeUpstream, he.Error())
+		return
+	}
 	if mt, _, _ := mime.ParseMediaType(he.Header.Get("Content-Type")); mt == "application/json" && len(he.Body) > 0 {
 		w.Header().Set("Content-Type", he.Header.Get("Content-Type"))
 		w.WriteHeader(he.StatusCode)
 		w.Write(he.Body)
 		return
 	}
-	status := he.StatusCode
-	if status < 400 { // a redirect or an odd success: the upgrade failed all the same
-		status = http.StatusBadGateway
-	}
-	writeError(w, status, typeUpstream, he.Error())
+	writeError(w, he.StatusCode, typeUpstream, he.Error())
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -242,6 +243,55 @@ func TestWebSocketHandshakeFailuresAreHTTP(t *testing.T) {
 	}
 	if n := len(up.Requests()); n != 1 {
 		t.Errorf("upstream saw %d handshakes, want only the refused one", n)
+	}
+}
+
+// An upstream that answers the handshake with a success or a redirect
+// and a JSON body has refused the upgrade all the same: the client gets
+// llmproxy's 502, not the upstream's 200 or a 302 without its Location.
+func TestWebSocketHandshakeAnsweredWithoutUpgradeIs502(t *testing.T) {
+	t.Parallel()
+	up := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasSuffix(r.URL.Path, "/moved") {
+			w.Header().Set("Location", "https://elsewhere.example/")
+			w.WriteHeader(http.StatusFound)
+		}
+		io.WriteString(w, `{"ok":true}`)
+	}), nil)
+	h := start(t, testConfig(t, map[string]string{"openai": up.URL}))
+	for _, path := range []string{"/openai/v1/realtime", "/openai/v1/moved"} {
+		_, resp, err := dialWS(t, wsURL(h, path), nil)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusBadGateway || resp.Header.Get("X-Proxy-Error") != "true" {
+			t.Errorf("%s: %v, %v; want llmproxy's 502", path, err, resp)
+		}
+	}
+}
+
+// A client handshake llmproxy's WebSocket library would refuse — a key
+// that is not 16 bytes of base64, two keys, HTTP/1.0 — is refused before
+// anything is dialled (on a keyed preset that would open a session on the
+// operator's key), with llmproxy's JSON 400, once.
+func TestWebSocketBadClientHandshakeDialsNothing(t *testing.T) {
+	t.Parallel()
+	up := newWSUpstream(t)
+	h := start(t, testConfig(t, map[string]string{"openai": up.URL}))
+	const good = "dGhlIHNhbXBsZSBub25jZQ=="
+	for name, head := range map[string]string{
+		"short key": "GET /openai/v1/realtime/echo HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Key: x\r\n",
+		"two keys":  "GET /openai/v1/realtime/echo HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Key: " + good + "\r\nSec-WebSocket-Key: " + good + "\r\n",
+		"HTTP/1.0":  "GET /openai/v1/realtime/echo HTTP/1.0\r\nHost: x\r\nSec-WebSocket-Key: " + good + "\r\n",
+	} {
+		resp, body := h.raw(head + "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n")
+		var e struct {
+			Error struct{ Message string } `json:"error"`
+		}
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("X-Proxy-Error") != "true" || json.Unmarshal([]byte(body), &e) != nil {
+			t.Errorf("%s: status %d, X-Proxy-Error %q, body %q; want llmproxy's JSON 400", name, resp.StatusCode, resp.Header.Get("X-Proxy-Error"), body)
+		}
+	}
+	if n := len(up.Requests()); n != 0 {
+		t.Errorf("the upstream saw %d handshakes for client handshakes llmproxy refused", n)
 	}
 }
 

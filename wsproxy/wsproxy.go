@@ -9,6 +9,7 @@ package wsproxy
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
@@ -107,8 +108,16 @@ func IsUpgrade(r *http.Request) bool {
 // Accept will take (RFC 6455 §4.2.1), so that nothing is dialled for one it
 // would refuse.
 func ValidClientHandshake(r *http.Request) bool {
-	return r.Method == http.MethodGet && IsUpgrade(r) &&
-		r.Header.Get("Sec-WebSocket-Version") == "13" && r.Header.Get("Sec-WebSocket-Key") != ""
+	if r.Method != http.MethodGet || !r.ProtoAtLeast(1, 1) || !IsUpgrade(r) || r.Header.Get("Sec-WebSocket-Version") != "13" {
+		return false
+	}
+	// One key, 16 random bytes in base64 (§4.1), as Accept checks.
+	keys := r.Header.Values("Sec-WebSocket-Key")
+	if len(keys) != 1 {
+		return false
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(keys[0]))
+	return err == nil && len(b) == 16
 }
 
 // Subprotocols returns the subprotocols the client offered, in order.
@@ -137,10 +146,18 @@ func headerHasToken(h http.Header, name, token string) bool {
 
 var noRedirects = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
+// ClientHandshakeError is Accept refusing the client's handshake: it has
+// answered the client already.
+type ClientHandshakeError struct{ Err error }
+
+func (e *ClientHandshakeError) Error() string { return "client handshake: " + e.Err.Error() }
+func (e *ClientHandshakeError) Unwrap() error { return e.Err }
+
 // Serve dials d, accepts the client on w and relays until the session ends.
-// An error before the upgrade has written nothing: the caller answers with
-// HTTP (a *HandshakeError carries the upstream's own answer). After the
-// upgrade Serve returns the session's Result and a nil error.
+// An error before the upgrade has written nothing, but a
+// *ClientHandshakeError: the caller answers with HTTP (a *HandshakeError
+// carries the upstream's own answer). After the upgrade Serve returns the
+// session's Result and a nil error.
 func (r *Relay) Serve(w http.ResponseWriter, req *http.Request, d Dial) (Result, error) {
 	ctx, cancel := context.WithTimeout(req.Context(), r.opts.HandshakeTimeout)
 	defer cancel()
@@ -171,8 +188,10 @@ func (r *Relay) Serve(w http.ResponseWriter, req *http.Request, d Dial) (Result,
 	}
 	client, err := websocket.Accept(w, req, accept)
 	if err != nil {
+		// Accept answered the client itself (ValidClientHandshake lets
+		// through only what it takes, so this is rare).
 		up.Close(websocket.StatusGoingAway, "client handshake failed")
-		return Result{}, err
+		return Result{}, &ClientHandshakeError{Err: err}
 	}
 
 	s := r.newSession(client, up)
