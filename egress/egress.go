@@ -135,7 +135,7 @@ func (c *connectDialer) DialContext(ctx context.Context, network, addr string) (
 		return nil, connectErr(ctx, err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 { // any 2xx opens the tunnel (RFC 9110 §9.3.6)
 		conn.Close()
 		return nil, fmt.Errorf("egress proxy refused CONNECT with status %d", resp.StatusCode)
 	}

@@ -138,6 +138,11 @@ type bufConn struct {
 func (b *bufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 func connectProxy(auth string) func(p *proxyServer, c net.Conn) {
+	return connectProxyAnswering(auth, "200 Connection established")
+}
+
+// connectProxyAnswering is connectProxy, opening the tunnel with status.
+func connectProxyAnswering(auth, status string) func(p *proxyServer, c net.Conn) {
 	return func(p *proxyServer, c net.Conn) {
 		r := bufio.NewReader(c)
 		req, err := http.ReadRequest(r)
@@ -154,7 +159,7 @@ func connectProxy(auth string) func(p *proxyServer, c net.Conn) {
 			io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
 			return
 		}
-		io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+		io.WriteString(c, "HTTP/1.1 "+status+"\r\n\r\n")
 		splice(&bufConn{c, r}, up)
 	}
 }
@@ -205,6 +210,15 @@ func TestHTTPConnect(t *testing.T) {
 	}
 	if got := roundTripLine(t, d, target); got != "echo: hello\n" {
 		t.Errorf("got %q", got)
+	}
+	// Any 2xx opens the tunnel (RFC 9110 §9.3.6), not only 200.
+	p204 := startProxy(t, connectProxyAnswering(auth, "204 No Content"))
+	d204, err := New(Options{Proxy: "http://bob:pw@" + p204.addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := roundTripLine(t, d204, target); got != "echo: hello\n" {
+		t.Errorf("through a proxy answering 204: got %q", got)
 	}
 	bad, _ := New(Options{Proxy: "http://bob:nope@" + p.addr})
 	_, err = bad.DialContext(context.Background(), "tcp", target)

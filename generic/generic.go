@@ -54,7 +54,7 @@ func (t *Target) WebSocket() bool { return t.Scheme == "ws" || t.Scheme == "wss"
 
 // IsScheme reports whether a path segment starts a generic target.
 func IsScheme(seg string) bool {
-	switch strings.TrimSuffix(seg, ":") {
+	switch strings.ToLower(strings.TrimSuffix(seg, ":")) { // as Parse reads it
 	case "https", "http", "wss", "ws":
 		return true
 	}

@@ -70,6 +70,7 @@ func TestGenericMode(t *testing.T) {
 		{"/" + testToken + "/https://" + host + "/seed/spelling", "GET /seed/spelling"},
 		{"/" + testToken + "/https:/" + host + "/merged/slashes", "GET /merged/slashes"},
 		{"/" + testToken + "/https/" + host, "GET /"},
+		{"/" + testToken + "/HTTPS/" + host + "/upper/case", "GET /upper/case"}, // a scheme in any case, as in a URL
 	}
 	for _, tc := range tests {
 		resp, body := h.raw("GET " + tc.path + " HTTP/1.1\r\nHost: p\r\nX-Custom-Api-Header: keep\r\nX-Forwarded-For: 203.0.113.9\r\n" +
