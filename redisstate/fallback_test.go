@@ -161,6 +161,67 @@ func TestPartitionKeepsWhatWasDone(t *testing.T) {
 	}
 }
 
+// A request admitted on local counters while Redis was away keeps its
+// max_parallel slot once Redis is back: the slot is added to Redis,
+// renewed while the request runs, counted by this replica and by the
+// others, and freed when the request ends. A slot freed during the outage
+// is not added; one taken through Redis before it is added again (Redis
+// restarted empty).
+func TestSlotTakenDuringAnOutageCountsWhenBack(t *testing.T) {
+	t.Parallel()
+	r := startRedis(t)
+	const ttl = time.Second
+	s := newShared(t, r, Options{Timeout: outageTimeout, ProbeEvery: 50 * time.Millisecond, SlotTTL: ttl})
+	l := s.Limiter(nil)
+	k := testKey(t, access.Key{MaxParallel: 2})
+	ctx := context.Background()
+	before, err := l.Admit(ctx, k, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.kill()
+	eventually(t, 5*time.Second, "Up() still true with Redis dead", func() bool { return !s.Up() })
+	short, err := l.Admit(ctx, k, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	short.Done(0, 0)
+	running, err := l.Admit(ctx, k, time.Now()) // a long stream
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	eventually(t, 10*time.Second, "not back on Redis", s.Up)
+	c := r.client(t)
+	slots := "llmproxy:lim:{" + k.ID + "}:slots"
+	if n, err := c.ZCard(ctx, slots).Result(); err != nil || n != 2 {
+		t.Errorf("%d slots held in Redis (%v), want the 2 running requests'", n, err)
+	}
+	other := newShared(t, r, Options{}).Limiter(nil)
+	time.Sleep(2 * ttl) // past its first lease: renewed
+	for _, tc := range []struct {
+		name string
+		l    access.Limiter
+	}{{"this replica", l}, {"another replica", other}} {
+		if ticket, err := tc.l.Admit(ctx, k, time.Now()); err == nil {
+			ticket.Done(0, 0)
+			t.Errorf("%s admitted a third request beside the two running (max_parallel 2)", tc.name)
+		} else if le := limitOf(t, err); le.Limit != "max_parallel" {
+			t.Errorf("%s: refused by %s, want max_parallel", tc.name, le.Limit)
+		}
+	}
+	before.Done(0, 0)
+	running.Done(0, 0)
+	if n, err := c.ZCard(ctx, slots).Result(); err != nil || n != 0 {
+		t.Errorf("%d slots held in Redis (%v) after the requests ended, want 0", n, err)
+	}
+	ticket, err := other.Admit(ctx, k, time.Now())
+	if err != nil {
+		t.Fatalf("another replica after the requests ended: %v", err)
+	}
+	ticket.Done(0, 0)
+}
+
 // redis_fail: closed refuses limited keys while Redis is away, with an
 // error that is not a limit; unlimited keys never need the limiter.
 func TestFailClosed(t *testing.T) {

@@ -111,15 +111,24 @@ end
 return 1
 `
 
-// renewScript extends this replica's leases in one slot set. XX: a lease
-// its request already freed is not brought back.
+// renewScript extends this replica's leases in one slot set, and adds
+// those Redis does not hold yet. XX for the others: a lease its request
+// already freed is not brought back.
 var renewScript = redis.NewScript(renewLua)
 
 const renewLua = luaHelpers + `
--- KEYS: 1 parallel slots. ARGV: 1 lease ms, 2.. leases.
+-- KEYS: 1 parallel slots. ARGV: 1 lease ms, 2 how many leases are added,
+-- then the leases: those to add first, then those to renew.
 local _, now = clock()
 local exp = num(now + tonumber(ARGV[1]))
-for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', exp, ARGV[i]) end
+local add = tonumber(ARGV[2])
+for i = 3, #ARGV do
+  if i - 2 <= add then
+    redis.call('ZADD', KEYS[1], exp, ARGV[i])
+  else
+    redis.call('ZADD', KEYS[1], 'XX', exp, ARGV[i])
+  end
+end
 keep(KEYS[1])
 return 1
 `
@@ -196,7 +205,15 @@ func (l *limiter) Admit(ctx context.Context, k *access.Key, now time.Time) (acce
 	if err != nil {
 		return nil, err
 	}
-	return &ticket{s: s, k: k, local: lt, at: now, wall: time.Now()}, nil
+	t := &ticket{s: s, k: k, local: lt, at: now, wall: time.Now()}
+	if k.MaxParallel > 0 {
+		// A lease Redis does not hold yet: when Redis is back, the slot
+		// is registered (setUp, or the next renewal) and counts for every
+		// replica until the request ends.
+		t.lease, t.slots = s.member(), s.limitKey(k.ID, "slots")
+		s.leases.add(t.lease, t.slots, false)
+	}
+	return t, nil
 }
 
 func (s *Shared) admit(ctx context.Context, k *access.Key, now time.Time) (*ticket, error) {
@@ -232,7 +249,7 @@ func (s *Shared) admit(ctx context.Context, k *access.Key, now time.Time) (*tick
 	t := &ticket{s: s, k: k, redis: true, at: now, wall: time.Now()}
 	if k.MaxParallel > 0 {
 		t.lease, t.slots = member, slots
-		s.leases.add(member, slots)
+		s.leases.add(member, slots, true)
 	}
 	return t, nil
 }
@@ -243,7 +260,7 @@ type ticket struct {
 	k     *access.Key
 	local access.Ticket // the fallback's own, or the shadow of a Redis admission; nil when none
 	redis bool          // admitted through Redis
-	lease string        // its parallel slot in Redis; "" when none
+	lease string        // its parallel slot (in Redis, or to register there); "" when none
 	slots string        // the slot set holding lease
 	at    time.Time     // Admit's now
 	wall  time.Time     // when Admit ran (monotonic), to move at forward
@@ -274,8 +291,7 @@ type doneOp struct {
 
 func (s *Shared) done(t *ticket, tokens, cost int64) {
 	d := doneOp{id: t.k.ID}
-	if t.lease != "" {
-		s.leases.remove(t.lease)
+	if t.lease != "" && s.leases.remove(t.lease) {
 		d.lease, d.slots = t.lease, t.slots
 	}
 	if t.k.TPM > 0 && tokens > 0 {
@@ -322,45 +338,116 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-// leaseSet is this replica's running parallel slots: lease → slot set.
+// leaseSet is this replica's running parallel slots, by lease.
 type leaseSet struct {
 	mu sync.Mutex
-	m  map[string]string
+	m  map[string]leaseEntry
 }
 
-func (l *leaseSet) add(lease, key string) {
+type leaseEntry struct {
+	slots string // the slot set
+	// sent: the lease was written to Redis, or is being written; its end
+	// is told to Redis. A lease taken on local counters is not sent until
+	// Redis answers again.
+	sent bool
+}
+
+func (l *leaseSet) add(lease, slots string, sent bool) {
 	l.mu.Lock()
-	l.m[lease] = key
+	l.m[lease] = leaseEntry{slots: slots, sent: sent}
 	l.mu.Unlock()
 }
 
-func (l *leaseSet) remove(lease string) {
+// remove forgets a lease whose request ended, and reports whether Redis
+// may hold it.
+func (l *leaseSet) remove(lease string) (sent bool) {
 	l.mu.Lock()
+	e, ok := l.m[lease]
 	delete(l.m, lease)
 	l.mu.Unlock()
+	return ok && e.sent
 }
 
-func (l *leaseSet) byKey() map[string][]string {
+func (l *leaseSet) held(lease string) bool {
+	l.mu.Lock()
+	_, ok := l.m[lease]
+	l.mu.Unlock()
+	return ok
+}
+
+// unsend marks leases that could not be written as not sent, those whose
+// request still runs.
+func (l *leaseSet) unsend(leases []string) {
+	l.mu.Lock()
+	for _, lease := range leases {
+		if e, ok := l.m[lease]; ok {
+			e.sent = false
+			l.m[lease] = e
+		}
+	}
+	l.mu.Unlock()
+}
+
+// leaseWrite is what one slot set's renewal writes.
+type leaseWrite struct{ add, renew []string }
+
+// toWrite returns, per slot set, the leases to add (those not sent; with
+// all, every one) and those to renew, and marks them all sent.
+func (l *leaseSet) toWrite(all bool) map[string]*leaseWrite {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make(map[string][]string)
-	for lease, key := range l.m {
-		out[key] = append(out[key], lease)
+	out := make(map[string]*leaseWrite)
+	for lease, e := range l.m {
+		w := out[e.slots]
+		if w == nil {
+			w = &leaseWrite{}
+			out[e.slots] = w
+		}
+		if all || !e.sent {
+			w.add = append(w.add, lease)
+			if !e.sent {
+				e.sent = true
+				l.m[lease] = e
+			}
+		} else {
+			w.renew = append(w.renew, lease)
+		}
 	}
 	return out
 }
 
 // renewLeases extends every slot this replica holds, one script per slot
-// set (one per client key with requests running).
-func (s *Shared) renewLeases() error {
-	for key, leases := range s.leases.byKey() {
-		args := make([]any, 0, len(leases)+1)
-		args = append(args, s.opts.SlotTTL.Milliseconds())
-		for _, l := range leases {
+// set (one per client key with requests running). It adds the slots taken
+// on local counters while Redis was away, so that they count for every
+// replica until their requests end; with all (Redis is back) it adds every
+// slot, for a Redis that lost its data or let leases expire during a long
+// outage. A request that ended while its lease was being added has it
+// removed again.
+func (s *Shared) renewLeases(ctx context.Context, all bool) error {
+	for key, w := range s.leases.toWrite(all) {
+		args := make([]any, 0, len(w.add)+len(w.renew)+2)
+		args = append(args, s.opts.SlotTTL.Milliseconds(), len(w.add))
+		for _, l := range w.add {
 			args = append(args, l)
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, s.opts.Timeout)
-		err := renewScript.Run(ctx, s.client, []string{key}, args...).Err()
+		for _, l := range w.renew {
+			args = append(args, l)
+		}
+		octx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+		err := renewScript.Run(octx, s.client, []string{key}, args...).Err()
+		if err == nil {
+			var ended []any
+			for _, l := range w.add {
+				if !s.leases.held(l) {
+					ended = append(ended, l)
+				}
+			}
+			if len(ended) > 0 {
+				err = s.client.ZRem(octx, key, ended...).Err()
+			}
+		} else {
+			s.leases.unsend(w.add)
+		}
 		cancel()
 		if err != nil {
 			return err

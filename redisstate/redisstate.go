@@ -176,7 +176,7 @@ func New(ctx context.Context, opts Options) (*Shared, error) {
 		kick:   make(chan struct{}, 1),
 		events: make(chan gateway.Event, 1024),
 	}
-	s.leases.m = make(map[string]string)
+	s.leases.m = make(map[string]leaseEntry)
 	s.client.AddHook(roundTripHook{&s.m.roundTrips})
 	s.client.AddHook(sockHook{})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -301,7 +301,14 @@ func (s *Shared) maintain() {
 			s.probe()
 		case <-renew.C:
 			if s.up.Load() {
-				if err := s.renewLeases(); err != nil {
+				err := s.renewLeases(s.ctx, false)
+				if err == nil {
+					// what a request that ended while Redis came back left
+					ctx, cancel := context.WithTimeout(s.ctx, s.opts.Timeout)
+					err = s.flushPending(ctx)
+					cancel()
+				}
+				if err != nil {
 					s.failed(s.ctx, err)
 				}
 			}
@@ -345,13 +352,16 @@ func (s *Shared) setDown(err error) {
 }
 
 // setUp brings Redis back into use: what this replica did meanwhile is
-// sent (slots it released, money it spent, key health it learned), and
-// what the others learned is loaded. A failure leaves it for the next
-// probe.
+// sent (slots still running, counted for every replica from now on; slots
+// it released; money it spent; key health it learned), and what the others
+// learned is loaded. A failure leaves it for the next probe.
 func (s *Shared) setUp() {
 	ctx, cancel := context.WithTimeout(s.ctx, 4*s.opts.Timeout)
 	defer cancel()
 	if err := s.loadScripts(ctx); err != nil {
+		return
+	}
+	if err := s.renewLeases(ctx, true); err != nil {
 		return
 	}
 	if err := s.flushPending(ctx); err != nil {
