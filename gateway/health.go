@@ -204,7 +204,9 @@ func (k *KeyHealth) available(now time.Time) (bool, time.Time) {
 }
 
 // RateLimited cools the key after a 429: for retryAfter when the provider
-// said, else for a default that grows on repeats.
+// said, else for a default that grows on repeats. A longer cooldown
+// already running (an exhausted quota) stays, and is what is published:
+// a replica that starts later loads the last event stored.
 func (k *KeyHealth) RateLimited(now time.Time, retryAfter time.Duration) {
 	k.Failures.Add(1)
 	k.mu.Lock()
@@ -213,12 +215,12 @@ func (k *KeyHealth) RateLimited(now time.Time, retryAfter time.Duration) {
 		d = min(defaultCooldown<<min(k.strikes, 10), maxCooldown)
 		k.strikes++
 	}
-	until := now.Add(d)
-	if until.After(k.coolUntil) {
+	if until := now.Add(d); until.After(k.coolUntil) {
 		k.coolUntil, k.coolReason = until, "rate limited"
 	}
+	ev := Event{Provider: k.provider, Key: k.fp, Kind: EventCooldown, Until: k.coolUntil, Reason: k.coolReason}
 	k.mu.Unlock()
-	k.h.publish(Event{Provider: k.provider, Key: k.fp, Kind: EventCooldown, Until: until, Reason: "rate limited"})
+	k.h.publish(ev)
 }
 
 // QuotaExhausted rests the key for much longer (402, insufficient_quota).

@@ -81,6 +81,28 @@ func TestCooldownKeepsTheLonger(t *testing.T) {
 	}
 }
 
+// What a cooldown publishes is what the key holds: a 429 during an hour's
+// quota rest tells the other replicas about the hour, not the 429's
+// seconds (a replica that starts later loads what was published last).
+func TestCooldownPublishesWhatTheKeyHolds(t *testing.T) {
+	t.Parallel()
+	h := NewHealth()
+	var got []Event
+	h.Shared = sharedFunc(func(ev Event) { got = append(got, ev) })
+	k := h.key("p", "fp")
+	k.QuotaExhausted(t0)
+	k.RateLimited(t0.Add(time.Minute), 0) // a last resort's 429: 5 s
+	k.RateLimited(t0.Add(time.Minute), time.Second)
+	if len(got) != 3 {
+		t.Fatalf("published %d events, want 3", len(got))
+	}
+	for _, ev := range got[1:] {
+		if !ev.Until.Equal(t0.Add(quotaCooldown)) || ev.Reason != "quota exhausted" {
+			t.Errorf("a 429 during the quota rest published until %v (%q), want the rest's end (quota exhausted)", ev.Until.Sub(t0), ev.Reason)
+		}
+	}
+}
+
 func TestKeyStates(t *testing.T) {
 	t.Parallel()
 	k := NewHealth().key("p", "fp")

@@ -160,13 +160,27 @@ func (s *Shared) publisher() {
 }
 
 // sendScript stores (or forgets) an event's entry and publishes it, in one
-// round trip. The hash lives as long as its longest entry.
+// round trip. A cooldown or an open breaker does not replace an entry that
+// matters longer (a replica that had not heard of an hour's quota rest
+// reports a 429's seconds): replicas that start later load the later end,
+// as Apply keeps it. The hash lives as long as its longest entry.
 var sendScript = redis.NewScript(sendLua)
 
 const sendLua = `
 -- KEYS: 1 state hash. ARGV: 1 channel, 2 message, 3 field, 4 entry ('' to
--- forget the field), 5 ms the entry matters.
-if ARGV[4] == '' then
+-- forget the field), 5 ms the entry matters, 6 the event's end (unix ms)
+-- when a stored entry that matters longer is kept, else ''.
+local later = false
+if ARGV[6] ~= '' then
+  local old = redis.call('HGET', KEYS[1], ARGV[3])
+  if old then
+    local ok, e = pcall(cjson.decode, old)
+    later = ok and type(e) == 'table' and type(e.x) == 'number' and e.x > tonumber(ARGV[6])
+  end
+end
+if later then
+  -- kept, and the hash already lives as long
+elseif ARGV[4] == '' then
   redis.call('HDEL', KEYS[1], ARGV[3])
 else
   redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
@@ -183,9 +197,11 @@ func (s *Shared) send(ctx context.Context, ev gateway.Event) error {
 	}
 	var entry []byte
 	var keep time.Duration
+	later := "" // a cooldown's or a breaker's end: a stored entry that matters longer stays
 	switch ev.Kind {
 	case gateway.EventCooldown, gateway.EventBreakerOpen:
 		keep = ev.Until.Sub(now)
+		later = strconv.FormatInt(ev.Until.UnixMilli(), 10)
 	case gateway.EventDisable:
 		keep = disabledTTL
 	}
@@ -196,9 +212,9 @@ func (s *Shared) send(ctx context.Context, ev gateway.Event) error {
 		}
 	}
 	// An enable, a closed breaker, or a cooldown already over: forget
-	// the field.
+	// the field (a cooldown, only when nothing stored matters longer).
 	err = sendScript.Run(ctx, s.client, []string{s.healthKey()},
-		s.healthChannel(), msg, ev.Provider+"\x00"+ev.Key, entry, max(keep.Milliseconds(), 1)).Err()
+		s.healthChannel(), msg, ev.Provider+"\x00"+ev.Key, entry, max(keep.Milliseconds(), 1), later).Err()
 	if err == nil {
 		s.m.published.Add(1)
 	}

@@ -1,6 +1,7 @@
 package redisstate
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -151,6 +152,46 @@ func TestCooledKeySkippedByOtherReplicas(t *testing.T) {
 	}
 	if n := fake.KeyRequests(key2); n != 6 {
 		t.Errorf("the provider saw key 2 %d times, want 6", n)
+	}
+}
+
+// A shorter cooldown does not shorten the one stored for replicas that
+// start later: a key resting an hour for its quota, then answered 429 as a
+// last resort here and on a replica that missed the quota (its event
+// dropped), still rests for the hour on a replica started after.
+func TestLaterReplicaKeepsTheLongerCooldown(t *testing.T) {
+	t.Parallel()
+	r := startRedis(t)
+	fake := providertest.NewOpenAI(t, nil, nil)
+	yaml := oneProvider(t, fake)
+	a := newReplica(t, r, yaml, Options{})
+	b := newReplica(t, r, yaml, Options{})
+	now := time.Now()
+	k := a.keyHealth(t, "alpha", key1)
+	k.QuotaExhausted(now)
+	eventually(t, 5*time.Second, "the quota rest is not stored", func() bool { return a.s.m.published.Load() == 1 })
+	fields, err := r.client(t).HKeys(context.Background(), a.s.healthKey()).Result()
+	if err != nil || len(fields) != 1 {
+		t.Fatalf("stored fields %q (%v), want the key's", fields, err)
+	}
+	_, fp, _ := strings.Cut(fields[0], "\x00")
+	k.RateLimited(now, 0)
+	eventually(t, 5*time.Second, "a's 429 is not published", func() bool { return a.s.m.published.Load() == 2 })
+	b.s.Publish(gateway.Event{Provider: "alpha", Key: fp, Kind: gateway.EventCooldown,
+		Until: now.Add(5 * time.Second), Reason: "rate limited"})
+	eventually(t, 5*time.Second, "b's 429 is not published", func() bool { return b.s.m.published.Load() == 1 })
+	late := newReplica(t, r, yaml, Options{})
+	st, until, reason := late.keyHealth(t, "alpha", key1).State(time.Now())
+	if st != gateway.KeyCooling || reason != "quota exhausted" || until.Before(now.Add(59*time.Minute)) {
+		t.Errorf("a replica started later sees key 1 %s until %v (%s); want cooling for the hour (quota exhausted)",
+			st, until.Sub(now).Round(time.Second), reason)
+	}
+	// A cooldown over by the time it is sent forgets only an entry that
+	// is over too.
+	b.s.Publish(gateway.Event{Provider: "alpha", Key: fp, Kind: gateway.EventCooldown, Until: now, Reason: "rate limited"})
+	eventually(t, 5*time.Second, "b's cooldown is not published", func() bool { return b.s.m.published.Load() == 2 })
+	if n, err := r.client(t).HLen(context.Background(), a.s.healthKey()).Result(); err != nil || n != 1 {
+		t.Errorf("%d entries stored (%v), want the quota rest's", n, err)
 	}
 }
 
