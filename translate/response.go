@@ -158,11 +158,17 @@ func appendItem(b []byte, it *item, added bool) []byte {
 	case kindReasoning:
 		// Chat providers show their reasoning whole: it is reasoning_text
 		// content (as OpenAI's open-weight models have), not a summary.
+		// Its status is optional (OpenAI writes none): written only when
+		// the reasoning was cut (incomplete).
 		b = append(b, `,"type":"reasoning","summary":[],"content":[`...)
 		if !added {
 			b = appendReasoningText(b, it.text.String())
 		}
-		b = append(b, "]}"...)
+		b = append(b, ']')
+		if it.status == "incomplete" {
+			b = append(b, `,"status":"incomplete"`...)
+		}
+		b = append(b, '}')
 	}
 	return b
 }

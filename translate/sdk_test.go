@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/responses"
@@ -460,6 +461,66 @@ func TestSDKIncomplete(t *testing.T) {
 	}
 }
 
+// An answer cut by max_output_tokens while the model still reasoned ends
+// with its reasoning, incomplete, as OpenAI's does: no empty message is
+// made up after it (it would be the last item, and completed). One cut
+// before any output has its empty message, incomplete. Neither is stored
+// with a made-up assistant turn for previous_response_id.
+func TestSDKIncompleteWhileReasoning(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		reply    []providertest.Delta
+		wantType string
+	}{
+		{"reasoning", []providertest.Delta{providertest.Reasoning("Let me "), providertest.Reasoning("think")}, "reasoning"},
+		{"nothing", []providertest.Delta{}, "message"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			store := NewStore(time.Minute, 0)
+			_, _, c := setup(t, providertest.OpenAI{Reply: tc.reply, FinishReason: providertest.FinishLength}, Options{Store: store})
+			a := both(t, c, responses.ResponseNewParams{
+				Model:           "glm-4.7",
+				Input:           responses.ResponseNewParamsInputUnion{OfString: openai.String("Think hard")},
+				MaxOutputTokens: openai.Int(16),
+			})
+			if a.s.terminal != "response.incomplete" {
+				t.Errorf("stream ends with %q", a.s.terminal)
+			}
+			rebuilt, err := a.s.acc.ReconstructedResponse()
+			if err != nil {
+				t.Fatalf("accumulator: %v", err)
+			}
+			for i, r := range []*responses.Response{a.resp, a.s.final, rebuilt} {
+				if r.Status != "incomplete" || r.IncompleteDetails.Reason != "max_output_tokens" {
+					t.Errorf("answer %d: status %q details %s", i, r.Status, r.IncompleteDetails.RawJSON())
+				}
+				if len(r.Output) != 1 || r.Output[0].Type != tc.wantType || r.Output[0].Status != "incomplete" || r.OutputText() != "" {
+					t.Errorf("answer %d output: %s", i, r.JSON.Output.Raw())
+					continue
+				}
+				if tc.wantType == "reasoning" {
+					if rs := r.Output[0].AsReasoning(); rs.Status != "incomplete" || len(rs.Content) != 1 || rs.Content[0].Text != "Let me think" {
+						t.Errorf("answer %d reasoning: %s", i, rs.RawJSON())
+					}
+				}
+			}
+			for i, id := range []string{a.resp.ID, a.s.final.ID} {
+				items, ok := store.items(id)
+				if !ok {
+					t.Fatalf("answer %d was not kept", i)
+				}
+				for _, it := range items {
+					if strings.Contains(string(it), `"role":"assistant"`) {
+						t.Errorf("answer %d stored a made-up assistant turn: %s", i, it)
+					}
+				}
+			}
+		})
+	}
+}
+
 // An upstream that breaks off its stream: the SDK must see an error, and
 // no terminal event may have been made up.
 func TestSDKCutStream(t *testing.T) {
@@ -574,6 +635,8 @@ func TestSDKStreamEqualsUnary(t *testing.T) {
 		}, ""},
 		{"cut by length", []providertest.Delta{providertest.Reasoning("Long"), providertest.Text("and on and")}, providertest.FinishLength},
 		{"empty answer", []providertest.Delta{providertest.Text("")}, ""},
+		{"cut while reasoning", []providertest.Delta{providertest.Reasoning("Long")}, providertest.FinishLength},
+		{"cut before any output", []providertest.Delta{}, providertest.FinishLength},
 		{"unicode", []providertest.Delta{providertest.Text("héllo <b>&</b> \u2028 \"q\" \\ 世界"), providertest.Text("🙂\n")}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -40,6 +40,9 @@ type item struct {
 	args         strings.Builder
 	// reasoning
 	text strings.Builder
+	// madeUp: the empty message of an answer that had no text and no
+	// call; shown, never stored for previous_response_id.
+	madeUp bool
 }
 
 type translator struct {
@@ -422,9 +425,13 @@ func (t *translator) finish(reason string) {
 
 // closeAll ends every open item. On an incomplete answer the last item is
 // the one that was cut. An answer with neither text nor a call still gets
-// its (empty) message, so that output_text is "" and not missing.
+// its (empty) message, so that output_text is "" and not missing — but not
+// one cut while it reasoned: its last item is the reasoning, incomplete,
+// as OpenAI answers then. One cut before any output has its empty message
+// incomplete.
 func (t *translator) closeAll() {
-	if t.status == "incomplete" {
+	incomplete := t.status == "incomplete"
+	if incomplete {
 		var last *item
 		switch {
 		case t.msg != nil:
@@ -445,8 +452,12 @@ func (t *translator) closeAll() {
 		for _, it := range t.items {
 			found = found || it.kind != kindReasoning
 		}
-		if !found {
+		if !found && !(incomplete && len(t.items) > 0) {
 			t.text("", false)
+			t.msg.madeUp = true
+			if incomplete {
+				t.msg.status = "incomplete"
+			}
 		}
 	}
 	t.closeMessage()
@@ -495,7 +506,9 @@ func (t *translator) terminal() {
 		items := make([]json.RawMessage, 0, len(t.req.items)+len(t.items))
 		items = append(items, t.req.items...)
 		for _, it := range t.items {
-			items = append(items, appendItem(nil, it, false))
+			if !it.madeUp { // an empty assistant turn, replayed, is refused by some providers
+				items = append(items, appendItem(nil, it, false))
+			}
 		}
 		t.store.put(t.id, t.final, items)
 	}
