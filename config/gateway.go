@@ -195,7 +195,9 @@ func ParseBudget(s string) (Budget, error) {
 // `responses:`).
 type Responses struct {
 	// Store: "" (none: previous_response_id is refused on translated
-	// providers) or memory (kept in memory for TTL, never on disk).
+	// providers) or memory (kept in memory for TTL, never on disk, for
+	// the client key that made each: previous_response_id, GET and
+	// DELETE /v1/responses/{id}).
 	Store string `yaml:"store"`
 	// TTL is how long the memory store keeps a response. Default 1h.
 	TTL time.Duration `yaml:"ttl"`

@@ -42,6 +42,9 @@ type Call struct {
 	Model string
 	// List: GET /v1/models, /models or /v1beta/models. Retrieve: GET one.
 	List, Retrieve bool
+	// Stored is the id of GET or DELETE /v1/responses/{id}: a response
+	// llmproxy's memory store may hold (responses.store: memory).
+	Stored string
 }
 
 // Responses reports whether the call is the OpenAI Responses API.
@@ -109,6 +112,14 @@ func ParseCall(method, escapedPath string, h http.Header) (Call, error) {
 			return Call{API: api}, errMethod
 		}
 		return Call{API: api, Retrieve: true, Model: rest}, nil
+	}
+	if id, ok := strings.CutPrefix(path, "/v1/responses/"); ok && id != "" && !strings.Contains(id, "/") && method != http.MethodPost {
+		// A stored response, read or deleted; a POST is routed by its
+		// model as before.
+		if !get && method != http.MethodDelete {
+			return Call{API: OpenAI}, errMethodStored
+		}
+		return Call{API: OpenAI, Stored: id}, nil
 	}
 	rest, ok := strings.CutPrefix(path, "/v1/")
 	if !ok || rest == "" || method != http.MethodPost {

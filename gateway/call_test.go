@@ -50,7 +50,15 @@ func TestParseCall(t *testing.T) {
 		// retrieve of a fine-tuned model, not Gemini's v1 path.
 		{name: "retrieve a fine-tuned model", method: "GET", path: "/v1/models/ft:gpt-4o-mini-2024-07-18:acme::abc123",
 			want: Call{API: OpenAI, Retrieve: true, Model: "ft:gpt-4o-mini-2024-07-18:acme::abc123"}},
+		// A response llmproxy's memory store may hold: read or deleted.
+		{name: "stored response", method: "GET", path: "/v1/responses/resp_1", want: Call{API: OpenAI, Stored: "resp_1"}},
+		{name: "stored response HEAD", method: "HEAD", path: "/v1/responses/resp_1", want: Call{API: OpenAI, Stored: "resp_1"}},
+		{name: "delete stored response", method: "DELETE", path: "/v1/responses/resp_1", want: Call{API: OpenAI, Stored: "resp_1"}},
+		{name: "POST under responses", method: "POST", path: "/v1/responses/resp_1", want: Call{API: OpenAI, Endpoint: "/responses/resp_1"}},
 
+		{name: "PUT stored response", method: "PUT", path: "/v1/responses/resp_1", err: errMethodStored},
+		{name: "stored response input items", method: "GET", path: "/v1/responses/resp_1/input_items", err: errNoModelRoute},
+		{name: "GET responses", method: "GET", path: "/v1/responses", err: errNoModelRoute},
 		{name: "POST models", method: "POST", path: "/models", err: errMethod},
 		{name: "POST v1 models", method: "POST", path: "/v1/models", err: errMethod},
 		{name: "DELETE v1beta models", method: "DELETE", path: "/v1beta/models", err: errMethod},

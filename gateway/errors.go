@@ -27,6 +27,7 @@ func (e *Error) Error() string { return e.Message }
 var (
 	errBadPath      = &Error{Status: http.StatusBadRequest, Code: "invalid_path", Message: "the request path has invalid escaping or a control character"}
 	errMethod       = &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "this endpoint takes GET", Allow: "GET, HEAD"}
+	errMethodStored = &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "a stored response is read with GET and deleted with DELETE", Allow: "GET, HEAD, DELETE"}
 	errNoModelRoute = &Error{Status: http.StatusNotFound, Code: "unknown_endpoint",
 		Message: "the gateway routes requests that name a model (POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/messages, /v1beta/models/{model}:generateContent, …); for other endpoints use a preset path such as /openai/v1/…, /claude/v1/… or /gemini/v1beta/…"}
 	errNoModel = &Error{Status: http.StatusBadRequest, Code: "missing_model", Param: "model",
@@ -100,4 +101,17 @@ func printable(s string) string {
 		b = append(b, "..."...)
 	}
 	return string(b)
+}
+
+// StoredNotFound answers GET or DELETE /v1/responses/{id} for a response
+// llmproxy does not hold for this caller: never stored, expired, deleted,
+// or stored by another caller — which of these is not told. kept says
+// whether the memory store is on (responses.store: memory).
+func StoredNotFound(id string, kept bool) *Error {
+	msg := "llmproxy keeps no responses (responses.store is off)"
+	if kept {
+		msg = "Response with id '" + printable(id) + "' not found: llmproxy keeps the responses it translated in memory for a limited time, for the caller that made them"
+	}
+	return &Error{Status: http.StatusNotFound, Code: "response_not_found",
+		Message: msg + "; a response answered by a provider with the Responses API is stored by that provider: read it through the preset path, /openai/v1/responses/{id}"}
 }

@@ -34,6 +34,10 @@ func (s *Server) serveGateway(w *logWriter, r *http.Request, snap *gateway.Snaps
 		}
 	}
 	w.caller = caller
+	if call.Stored != "" {
+		s.serveStored(w, r, call, caller)
+		return
+	}
 	if call.List || call.Retrieve {
 		w.route = "models"
 		list, err := snap.ListModels(call, caller, s.started)
@@ -48,6 +52,9 @@ func (s *Server) serveGateway(w *logWriter, r *http.Request, snap *gateway.Snaps
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		s.tooLarge(w)
 		return
+	}
+	if s.responses != nil && call.Responses() {
+		r = s.ownedBy(r, caller)
 	}
 	s.limitBody(w, r)
 	plan, err := snap.ModelPlan(r, call, caller, s.cfg.MaxBodyBytes)

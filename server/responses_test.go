@@ -157,3 +157,129 @@ func TestTranslatedResponsesStreamFailsOverBeforeTheFirstByte(t *testing.T) {
 		t.Errorf("requests: alpha %d, beta %d; want one each", a, b)
 	}
 }
+
+// With responses.store: memory, a translated response is read back (GET
+// /v1/responses/{id}), deleted (DELETE) and continued
+// (previous_response_id) by the client key that made it only: to another
+// key it is unknown, with the same answer as an id never stored.
+func TestGatewayStoredResponsesArePerCaller(t *testing.T) {
+	t.Parallel()
+	glm := providertest.NewOpenAI(t, &providertest.OpenAI{Name: "glm", BasePath: "/api/paas/v4"}, nil)
+	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		cfg.Responses.Store = "memory"
+		mustAdd(t, cfg,
+			config.Provider{Name: "zhipu", BaseURL: glm.URL + "/api/paas/v4", Keys: []string{"env:BETA_KEY_1"}},
+			config.Model{Name: "super-brain", Targets: []config.Target{{Provider: "zhipu", Model: "glm-4.7"}}})
+	}))
+	alice, bob := openaiClient(h, aliceKey), openaiClient(h, bobKey)
+	ctx := t.Context()
+	params := responses.ResponseNewParams{Model: "super-brain",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("My secret is 1234.")}}
+	made, err := alice.Responses.New(ctx, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := alice.Responses.Get(ctx, made.ID, responses.ResponseGetParams{})
+	if err != nil || got.ID != made.ID || got.OutputText() != made.OutputText() || got.Status != "completed" {
+		t.Fatalf("alice reads her own: %v %+v", err, got)
+	}
+
+	// To bob it is not there: the same 404 as an id never stored.
+	notFound := func(err error, id string) string {
+		t.Helper()
+		var e *openai.Error
+		if !errors.As(err, &e) || e.StatusCode != 404 {
+			t.Fatalf("%s: %v, want 404", id, err)
+		}
+		return strings.ReplaceAll(e.Type+" "+e.Code+" "+e.Param+" "+e.Message, id, "ID")
+	}
+	_, err = bob.Responses.Get(ctx, made.ID, responses.ResponseGetParams{})
+	foreign := notFound(err, made.ID)
+	_, err = bob.Responses.Get(ctx, "resp_never", responses.ResponseGetParams{})
+	if unknown := notFound(err, "resp_never"); foreign != unknown {
+		t.Errorf("another's id is told apart from an unknown one:\n%s\n%s", foreign, unknown)
+	}
+	if strings.Contains(foreign, "1234") {
+		t.Errorf("the refusal shows the stored text: %s", foreign)
+	}
+	notFound(bob.Responses.Delete(ctx, made.ID), made.ID)
+	calls := len(glm.Requests())
+	_, err = bob.Responses.New(ctx, responses.ResponseNewParams{Model: "super-brain", PreviousResponseID: openai.String(made.ID),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("What is my secret?")}})
+	var e *openai.Error
+	if !errors.As(err, &e) || e.StatusCode != 400 || e.Param != "previous_response_id" || e.Code != "previous_response_not_found" {
+		t.Errorf("bob continues alice's: %v", err)
+	}
+	if n := len(glm.Requests()); n != calls {
+		t.Errorf("bob's continuation reached the provider")
+	}
+	// Nor without a key.
+	if code, _, _ := h.do("GET", "/v1/responses/"+made.ID, nil, ""); code != 401 {
+		t.Errorf("GET without a key: %d", code)
+	}
+
+	// Alice continues hers: the provider gets the stored conversation.
+	if _, err := alice.Responses.New(ctx, responses.ResponseNewParams{Model: "super-brain", PreviousResponseID: openai.String(made.ID),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("What is my secret?")}}); err != nil {
+		t.Fatal(err)
+	}
+	if reqs := glm.Requests(); !strings.Contains(string(reqs[len(reqs)-1].Body), "My secret is 1234.") {
+		t.Errorf("the continuation lacks the stored conversation: %s", reqs[len(reqs)-1].Body)
+	}
+
+	// Deleted, as OpenAI answers it; then gone.
+	code, hdr, body := h.do("DELETE", "/v1/responses/"+made.ID, http.Header{"Authorization": {"Bearer " + aliceKey}}, "")
+	if code != 200 || !strings.Contains(body, `"id": "`+made.ID+`"`) || !strings.Contains(body, `"object": "response"`) ||
+		!strings.Contains(body, `"deleted": true`) || hdr.Get("Cache-Control") != "no-store" {
+		t.Errorf("DELETE: %d %s", code, body)
+	}
+	_, err = alice.Responses.Get(ctx, made.ID, responses.ResponseGetParams{})
+	notFound(err, made.ID)
+	notFound(alice.Responses.Delete(ctx, made.ID), made.ID)
+
+	// A stream's answer is kept too, and deleted through the SDK.
+	stream := alice.Responses.NewStreaming(ctx, params)
+	var id string
+	for stream.Next() {
+		if ev := stream.Current(); ev.Type == "response.completed" {
+			id = ev.Response.ID
+		}
+	}
+	if err := stream.Err(); err != nil || id == "" {
+		t.Fatalf("stream: %v", err)
+	}
+	if _, err := alice.Responses.Get(ctx, id, responses.ResponseGetParams{}); err != nil {
+		t.Errorf("alice reads her streamed answer: %v", err)
+	}
+	if err := alice.Responses.Delete(ctx, id); err != nil {
+		t.Errorf("alice deletes her streamed answer: %v", err)
+	}
+}
+
+// Without the memory store, GET and DELETE /v1/responses/{id} say that
+// llmproxy keeps no responses, and where a provider's own are read.
+func TestGatewayStoredResponsesWithoutTheStore(t *testing.T) {
+	t.Parallel()
+	glm := providertest.NewOpenAI(t, &providertest.OpenAI{Name: "glm"}, nil)
+	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg,
+			config.Provider{Name: "zhipu", BaseURL: glm.URL + "/v1", Keys: []string{"env:BETA_KEY_1"}},
+			config.Model{Name: "super-brain", Targets: []config.Target{{Provider: "zhipu", Model: "glm-4.7"}}})
+	}))
+	client := openaiClient(h, aliceKey)
+	_, errGet := client.Responses.Get(t.Context(), "resp_abc", responses.ResponseGetParams{})
+	for _, err := range []error{errGet, client.Responses.Delete(t.Context(), "resp_abc")} {
+		var e *openai.Error
+		if !errors.As(err, &e) || e.StatusCode != 404 || !strings.Contains(e.Message, "responses.store is off") ||
+			!strings.Contains(e.Message, "/openai/v1/responses/{id}") {
+			t.Errorf("%v", err)
+		}
+	}
+	if code, _, _ := h.do("PUT", "/v1/responses/resp_abc", http.Header{"Authorization": {"Bearer " + aliceKey}}, "{}"); code != 405 {
+		t.Errorf("PUT: %d", code)
+	}
+	if n := len(glm.Requests()); n != 0 {
+		t.Errorf("the provider got %d requests", n)
+	}
+}

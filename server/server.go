@@ -34,6 +34,7 @@ import (
 	"github.com/llmproxy/llmproxy/resume"
 	"github.com/llmproxy/llmproxy/socket"
 	"github.com/llmproxy/llmproxy/stats"
+	"github.com/llmproxy/llmproxy/translate"
 	"github.com/llmproxy/llmproxy/wsproxy"
 )
 
@@ -97,6 +98,7 @@ type Server struct {
 	fallbacks  sync.Map // name + mode → *fallback.Transport, kept across reloads
 	resumeOn   bool
 	translator func(name string, next http.RoundTripper) http.RoundTripper
+	responses  *translate.Store // responses.store: memory; nil when off
 
 	ws           *wsproxy.Relay
 	handoffs     handoffs                  // streams relayed outside their handlers

@@ -32,14 +32,14 @@ func FuzzRequest(f *testing.F) {
 		f.Add([]byte(s), false)
 	}
 	store := NewStore(0, 0)
-	store.put("resp_1", []byte("{}"), []json.RawMessage{json.RawMessage(`{"role":"user","content":"before"}`)})
+	store.put("resp_1", "", []byte("{}"), []json.RawMessage{json.RawMessage(`{"role":"user","content":"before"}`)})
 	f.Fuzz(func(t *testing.T, body []byte, opts bool) {
 		o := &Options{NoReasoningEffort: opts}
 		var s *Store
 		if opts {
 			s = store
 		}
-		r, e := parseRequest(body, o, s)
+		r, e := parseRequest(body, o, s, "")
 		if e != nil {
 			var ej errorJSON
 			if e.status != 400 || json.Unmarshal(e.body(), &ej) != nil || ej.Error.Message == "" || ej.Error.Code == "" {

@@ -12,6 +12,7 @@ type request struct {
 	chat   []byte // the Chat Completions body
 	stream bool
 	keep   bool   // keep the answer in the memory store
+	owner  string // whose answer it is in the store (WithOwner)
 	model  string // as the client named it (already the provider's name)
 	echo   echo
 	// items is the conversation as Responses items: a stored response's
@@ -253,14 +254,14 @@ var includable = []string{
 }
 
 // parseRequest translates a Responses API body. store holds the responses
-// previous_response_id may name (nil: no store).
-func parseRequest(body []byte, opts *Options, store *Store) (*request, *apiError) {
+// previous_response_id may name (nil: no store); owner's only.
+func parseRequest(body []byte, opts *Options, store *Store, owner string) (*request, *apiError) {
 	top, err := parseObject(body, "")
 	if err != nil {
 		return nil, &apiError{status: 400, code: codeInvalidJSON,
 			message: "the request body is not a JSON object"}
 	}
-	r := &request{}
+	r := &request{owner: owner}
 	var c chatRequest
 
 	if m, e := top.kind("model", '"'); e != nil {
@@ -368,7 +369,7 @@ func parseRequest(body []byte, opts *Options, store *Store) (*request, *apiError
 			return nil, refuse("previous_response_id",
 				"llmproxy keeps no conversation for a provider that has only Chat Completions (no prompt text is stored); send the whole conversation in input instead")
 		}
-		items, ok := store.items(id)
+		items, ok := store.items(id, owner)
 		if !ok {
 			return nil, &apiError{status: 400, code: codeNotFound, param: "previous_response_id",
 				message: "previous_response_id: response " + strconv.Quote(id) + " not found: llmproxy keeps responses in memory for a limited time only; send the whole conversation in input instead"}

@@ -507,7 +507,7 @@ func TestSDKIncompleteWhileReasoning(t *testing.T) {
 				}
 			}
 			for i, id := range []string{a.resp.ID, a.s.final.ID} {
-				items, ok := store.items(id)
+				items, ok := store.items(id, "")
 				if !ok {
 					t.Fatalf("answer %d was not kept", i)
 				}

@@ -510,7 +510,7 @@ func (t *translator) terminal() {
 				items = append(items, appendItem(nil, it, false))
 			}
 		}
-		t.store.put(t.id, t.final, items)
+		t.store.put(t.id, t.req.owner, t.final, items)
 	}
 	if t.quiet {
 		return

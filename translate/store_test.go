@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,7 +64,7 @@ func TestSDKPreviousResponseID(t *testing.T) {
 			if !stored(first) {
 				t.Errorf("store is false in a kept answer")
 			}
-			kept, ok := store.Get(first.ID)
+			kept, ok := store.Get(first.ID, "")
 			if !ok {
 				t.Fatalf("%s was not kept", first.ID)
 			}
@@ -118,13 +119,13 @@ func TestSDKPreviousResponseID(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, ok := store.Get(notKept.ID); ok || stored(notKept) {
+			if _, ok := store.Get(notKept.ID, ""); ok || stored(notKept) {
 				t.Errorf("store: false was kept")
 			}
 
 			// After the time limit, it is gone.
 			c.advance(time.Minute)
-			if _, ok := store.Get(third.ID); ok {
+			if _, ok := store.Get(third.ID, ""); ok {
 				t.Errorf("kept past its time")
 			}
 			_, err = ask(responses.ResponseNewParams{
@@ -148,24 +149,24 @@ func TestStoreLimits(t *testing.T) {
 	c := newClock()
 	s := storeWith(c, time.Minute, 3)
 	for i := range 5 {
-		s.put(fmt.Sprint(i), []byte{byte('0' + i)}, nil)
+		s.put(fmt.Sprint(i), "", []byte{byte('0' + i)}, nil)
 		c.advance(time.Second)
 	}
 	for i, want := range []bool{false, false, true, true, true} {
-		if _, ok := s.Get(fmt.Sprint(i)); ok != want {
+		if _, ok := s.Get(fmt.Sprint(i), ""); ok != want {
 			t.Errorf("entry %d kept %v, want %v (the oldest go first)", i, ok, want)
 		}
 	}
-	if !s.Delete("3") || s.Delete("3") || s.Len() != 2 {
+	if !s.Delete("3", "") || s.Delete("3", "") || s.Len() != 2 {
 		t.Errorf("Delete, Len %d", s.Len())
 	}
 	// Entry i was stored at i seconds; it is now 5s. At 62s entry 2 is
 	// a minute old, entry 4 not yet.
 	c.advance(57 * time.Second)
-	if _, ok := s.Get("4"); !ok {
+	if _, ok := s.Get("4", ""); !ok {
 		t.Errorf("entry 4 expired early")
 	}
-	if _, ok := s.Get("2"); ok {
+	if _, ok := s.Get("2", ""); ok {
 		t.Errorf("entry 2 outlived its minute")
 	}
 	c.advance(2 * time.Second)
@@ -177,6 +178,74 @@ func TestStoreLimits(t *testing.T) {
 	}
 }
 
+// An entry is its owner's: to another it is not there, for reading,
+// deleting or continuing alike.
+func TestStoreOwners(t *testing.T) {
+	t.Parallel()
+	s := NewStore(time.Minute, 0)
+	s.put("resp_a", "key:alice", []byte(`{"id":"resp_a"}`), []json.RawMessage{json.RawMessage(`{"role":"user","content":"secret"}`)})
+	for _, owner := range []string{"key:bob", "", "operator"} {
+		if _, ok := s.Get("resp_a", owner); ok {
+			t.Errorf("%q reads alice's response", owner)
+		}
+		if _, ok := s.items("resp_a", owner); ok {
+			t.Errorf("%q continues alice's response", owner)
+		}
+		if s.Delete("resp_a", owner) {
+			t.Errorf("%q deletes alice's response", owner)
+		}
+	}
+	if b, ok := s.Get("resp_a", "key:alice"); !ok || string(b) != `{"id":"resp_a"}` {
+		t.Errorf("alice's own: %v %s", ok, b)
+	}
+	if _, ok := s.items("resp_a", "key:alice"); !ok {
+		t.Errorf("alice cannot continue her own")
+	}
+	if !s.Delete("resp_a", "key:alice") || s.Len() != 0 {
+		t.Errorf("alice cannot delete her own")
+	}
+}
+
+// WithOwner binds a request: its answer is stored as the owner's, and its
+// previous_response_id finds only the owner's.
+func TestOwnerOfARequest(t *testing.T) {
+	t.Parallel()
+	store := NewStore(time.Minute, 0)
+	next := &stub{body: chunks(chunkHead+`{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]}`, `[DONE]`)}
+	tr := &Transport{Next: next, Options: Options{Store: store}}
+	send := func(owner, body string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequestWithContext(WithOwner(context.Background(), owner), "POST", "https://example.test/v1/responses", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	var first struct{ ID string }
+	if err := json.NewDecoder(send("key:alice", `{"input":"I am Ada."}`).Body).Decode(&first); err != nil || first.ID == "" {
+		t.Fatalf("first answer: %v", err)
+	}
+	if _, ok := store.Get(first.ID, "key:alice"); !ok {
+		t.Fatalf("not stored as alice's")
+	}
+	if _, ok := store.Get(first.ID, ""); ok {
+		t.Errorf("stored as everyone's")
+	}
+	calls := next.calls()
+	resp := send("key:bob", `{"input":"Who am I?","previous_response_id":"`+first.ID+`"}`)
+	if e := readError(t, resp); resp.StatusCode != 400 || e.Error.Code != codeNotFound || next.calls() != calls {
+		t.Errorf("bob continues alice's: %d %+v", resp.StatusCode, e)
+	}
+	if resp := send("key:alice", `{"input":"Who am I?","previous_response_id":"`+first.ID+`"}`); resp.StatusCode != 200 {
+		t.Errorf("alice continues her own: %d", resp.StatusCode)
+	}
+}
+
 func TestStoreConcurrent(t *testing.T) {
 	t.Parallel()
 	s := NewStore(time.Minute, 50)
@@ -185,11 +254,11 @@ func TestStoreConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				id := fmt.Sprintf("%d-%d", g, i)
-				s.put(id, []byte("{}"), nil)
-				s.Get(id)
-				s.items(fmt.Sprintf("%d-%d", g, i/2))
+				s.put(id, "", []byte("{}"), nil)
+				s.Get(id, "")
+				s.items(fmt.Sprintf("%d-%d", g, i/2), "")
 				if i%7 == 0 {
-					s.Delete(id)
+					s.Delete(id, "")
 				}
 			}
 		})

@@ -45,7 +45,8 @@ type Options struct {
 	// Store keeps answers in memory so that previous_response_id can
 	// refer to them (the operator's responses.store: memory). Default
 	// nil: nothing is kept, previous_response_id gets 400, and every
-	// Response says store: false.
+	// Response says store: false. An answer is kept as the request's
+	// owner's (WithOwner on its context).
 	Store *Store
 	// NoReasoningEffort says the provider takes no reasoning_effort: a
 	// request with reasoning.effort gets 400. Default false:
@@ -135,7 +136,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if int64(len(body)) > limit {
 		return tooLarge(limit).response(req), nil
 	}
-	tr, aerr := parseRequest(body, &t.Options, t.Options.Store)
+	tr, aerr := parseRequest(body, &t.Options, t.Options.Store, ownerFrom(req.Context()))
 	if aerr != nil {
 		return aerr.response(req), nil
 	}
