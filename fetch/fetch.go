@@ -14,6 +14,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"time"
 
 	"github.com/llmproxy/llmproxy/internal/sockio"
@@ -30,7 +31,7 @@ type Options struct {
 	TLSClientConfig *tls.Config
 	// DialTimeout default 10s; TLSHandshakeTimeout default 10s;
 	// ResponseHeaderTimeout default 10m; IdleTimeout (longest silence on a
-	// response body) default 5m.
+	// response body, longest write without progress) default 5m.
 	DialTimeout           time.Duration
 	TLSHandshakeTimeout   time.Duration
 	ResponseHeaderTimeout time.Duration
@@ -50,8 +51,8 @@ func orDefault(d, def time.Duration) time.Duration {
 	return def
 }
 
-// Transport wraps an *http.Transport with the idle-read timeout net/http
-// lacks and the header normalisation that keeps it in step with socket.
+// Transport wraps an *http.Transport with the idle timeouts net/http lacks
+// and the header normalisation that keeps it in step with socket.
 type Transport struct {
 	base *http.Transport
 	idle time.Duration
@@ -68,6 +69,7 @@ func New(opts Options) *Transport {
 	if maxIdle <= 0 {
 		maxIdle = 64
 	}
+	idle := orDefault(opts.IdleTimeout, 5*time.Minute)
 	var tlsConfig *tls.Config
 	if opts.TLSClientConfig != nil {
 		tlsConfig = opts.TLSClientConfig.Clone()
@@ -81,7 +83,7 @@ func New(opts Options) *Transport {
 			if err != nil {
 				return nil, err
 			}
-			return sockio.Wrap(c), nil
+			return newIdleConn(sockio.Wrap(c), idle), nil
 		},
 		TLSClientConfig:        tlsConfig,
 		TLSHandshakeTimeout:    orDefault(opts.TLSHandshakeTimeout, 10*time.Second),
@@ -92,10 +94,13 @@ func New(opts Options) *Transport {
 		DisableCompression:     true, // no Accept-Encoding of our own
 		ForceAttemptHTTP2:      true, // a custom dialer would otherwise turn HTTP/2 off
 	}
-	return &Transport{base: base, idle: orDefault(opts.IdleTimeout, 5*time.Minute)}
+	return &Transport{base: base, idle: idle}
 }
 
-// RoundTrip sends req. The response body fails with ErrIdleTimeout when it
+// RoundTrip sends req. A write to the upstream (the request, its body) that
+// makes no progress for IdleTimeout fails the round trip with an error that
+// is ErrIdleTimeout (errors.Is) and closes the connection, HTTP/2's with
+// all its streams; the response body fails with ErrIdleTimeout when it
 // stays silent for IdleTimeout.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
@@ -110,6 +115,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		out.Header["User-Agent"] = []string{""}
 	}
+	var conn net.Conn
+	if _, ok := req.Header["Upgrade"]; ok {
+		// A WebSocket's connection leaves the write timeout behind, as the
+		// socket transport's does: the relay keeps its own.
+		out = out.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+			GotConn: func(info httptrace.GotConnInfo) { conn = info.Conn },
+		}))
+	}
 	resp, err := t.base.RoundTrip(out)
 	if err != nil {
 		cancel(nil)
@@ -123,6 +136,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// request context must not close it later, so it is left to end with
 		// the caller's context.
 		context.AfterFunc(req.Context(), func() { cancel(nil) })
+		if tc, ok := conn.(*tls.Conn); ok {
+			conn = tc.NetConn()
+		}
+		if ic, ok := conn.(*idleConn); ok {
+			ic.stopWrite()
+		}
 		return resp, nil
 	}
 	resp.Body = newIdleBody(ctx, resp.Body, t.idle, cancel)
@@ -133,7 +152,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 func (t *Transport) CloseIdleConnections() { t.base.CloseIdleConnections() }
 
 // ErrIdleTimeout is the error of a response body that stayed silent for the
-// idle timeout. It is a net.Error with Timeout() true.
+// idle timeout, or of a write that made no progress for it. It is a
+// net.Error with Timeout() true.
 var ErrIdleTimeout error = idleTimeoutError{}
 
 type idleTimeoutError struct{}

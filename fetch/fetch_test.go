@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,5 +147,154 @@ func TestIdleTimeoutHonoured(t *testing.T) {
 				return
 			}
 		})
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// TestWriteIdleTimeout: an upstream that reads the request head and never
+// its body holds the body's write, which ResponseHeaderTimeout does not
+// cover (it starts once the body is written). The write is cut after the
+// idle timeout without progress, as the socket transport's, with an error
+// that is ErrIdleTimeout and a timeout (a 504), not when the client leaves.
+func TestWriteIdleTimeout(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
+		http.ReadRequest(c.R) // the head only: the body is never read
+		<-release
+	})
+	defer close(release)
+	tr := newFetch(t, 300*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const size = 64 << 20
+	req, _ := http.NewRequestWithContext(ctx, "POST", raw.URL+"/v1/files", io.LimitReader(zeros{}, size))
+	req.ContentLength = size
+	done := make(chan error, 1)
+	go func() {
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var ne net.Error
+		if !errors.Is(err, ErrIdleTimeout) || !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("err = %v, want ErrIdleTimeout, a timeout", err)
+		}
+	case <-time.After(5 * time.Second):
+		cancel()
+		<-done
+		t.Fatal("a request body write stalled for 5s (idle timeout 300ms) was not cut")
+	}
+}
+
+// TestWriteIdleTimeoutPooled: a pooled connection keeps the write deadline
+// its last request left; a request sent on it long after that deadline has
+// passed goes out whole, on the same connection, over HTTP/1.1 and HTTP/2.
+func TestWriteIdleTimeoutPooled(t *testing.T) {
+	t.Parallel()
+	const idle = 100 * time.Millisecond
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("http2=%v", h2), func(t *testing.T) {
+			t.Parallel()
+			srv := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), &providertest.Options{HTTP2: h2})
+			tr := newFetch(t, idle)
+			body := strings.Repeat("x", 256<<10)
+			for i := range 2 {
+				if i > 0 {
+					time.Sleep(3 * idle)
+				}
+				req, _ := http.NewRequest("POST", srv.URL+"/v1", strings.NewReader(body))
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			got := srv.Requests()
+			if len(got) != 2 || string(got[1].Body) != body {
+				t.Fatalf("the upstream got %d requests, the second's body whole: %v", len(got), len(got) == 2 && string(got[1].Body) == body)
+			}
+			if n := srv.Conns(); n != 1 {
+				t.Errorf("%d connections, want the pooled one reused", n)
+			}
+		})
+	}
+}
+
+// TestWriteIdleTimeoutEndsOnUpgrade: a WebSocket's connection is the
+// caller's, without the write timeout, as the socket transport's: a write
+// the upstream does not take waits until the caller gives up.
+func TestWriteIdleTimeoutEndsOnUpgrade(t *testing.T) {
+	t.Parallel()
+	const idle = 100 * time.Millisecond
+	release := make(chan struct{})
+	raw := providertest.NewRaw(t, func(c *providertest.RawConn) {
+		http.ReadRequest(c.R)
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		<-release // reads nothing more
+	})
+	defer close(release)
+	tr := newFetch(t, idle)
+	req, _ := http.NewRequest("GET", raw.URL+"/ws", nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d, want 101", resp.StatusCode)
+	}
+	rwc := resp.Body.(io.ReadWriteCloser)
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(rwc, io.LimitReader(zeros{}, 64<<20))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the write to an upgraded connection ended: %v", err)
+	case <-time.After(10 * idle):
+	}
+	rwc.Close()
+	<-done
+}
+
+// TestWriteIdleTimeoutFromTheWritesStart: a write that starts while an
+// earlier write's deadline is still ahead (it is moved only now and then)
+// is cut no earlier than the idle timeout after its own start: the
+// earlier deadline, when it fires, is moved on (a lower bound: it fails
+// only if the cut comes early).
+func TestWriteIdleTimeoutFromTheWritesStart(t *testing.T) {
+	t.Parallel()
+	const idle = 200 * time.Millisecond
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c := newIdleConn(a, idle)
+	go b.Read(make([]byte, 1))
+	if _, err := c.Write([]byte("x")); err != nil { // sets the deadline
+		t.Fatal(err)
+	}
+	time.Sleep(idle / 8) // less than idle/4: the next write keeps the deadline
+	start := time.Now()
+	_, err := c.Write([]byte("y")) // nobody reads
+	took := time.Since(start)
+	if !errors.Is(err, ErrIdleTimeout) {
+		t.Fatalf("err = %v, want ErrIdleTimeout", err)
+	}
+	if took < idle {
+		t.Fatalf("cut %v after the write started, before the idle timeout of %v", took, idle)
+	}
+	if _, err := c.Write([]byte("z")); !errors.Is(err, ErrIdleTimeout) {
+		t.Fatalf("a write after the cut: %v, want ErrIdleTimeout at once", err)
 	}
 }
