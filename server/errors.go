@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/llmproxy/llmproxy/fetch"
 	"github.com/llmproxy/llmproxy/gateway"
 	"github.com/llmproxy/llmproxy/netguard"
 	"github.com/llmproxy/llmproxy/socket"
@@ -259,7 +260,7 @@ func timeoutReason(err error) string {
 	switch {
 	case errors.Is(err, socket.ErrResponseHeaderTimeout):
 		return "response header timeout"
-	case errors.Is(err, socket.ErrIdleTimeout):
+	case errors.Is(err, socket.ErrIdleTimeout), errors.Is(err, fetch.ErrIdleTimeout):
 		return "idle timeout"
 	}
 	return "timeout"
