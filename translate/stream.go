@@ -35,7 +35,8 @@ func (s *streamBody) Read(p []byte) (int, error) {
 
 // step translates one upstream event. The response is announced
 // (response.created, response.in_progress) together with the provider's
-// first event, not before it: until the provider has sent something the
+// first event that holds data, not before it (nor with a keep-alive
+// comment): until the provider has sent something the
 // client has seen nothing, and the gateway may still try another provider.
 func (s *streamBody) step() {
 	if s.t.ended {
@@ -43,7 +44,7 @@ func (s *streamBody) step() {
 		return
 	}
 	ev, err := s.sse.Next()
-	if !s.started && err == nil {
+	if !s.started && err == nil && len(ev.Data) > 0 { // a comment (keep-alive) is nothing yet
 		s.started = true
 		s.t.start()
 	}
