@@ -276,3 +276,38 @@ func TestReloadNamesRestartSettings(t *testing.T) {
 		}
 	}
 }
+
+// The token needs a restart: after a reload that changed it, the running
+// token still opens /<token>/…, and it is still the one kept from the
+// upstream — the reloaded policies took the new one while the old one
+// stayed live.
+func TestReloadWithANewTokenKeepsTheRunningOneFromUpstreams(t *testing.T) {
+	t.Parallel()
+	fake := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok"))
+	}), nil)
+	h, _ := startGeneric(t)
+	path := "/" + testToken + "/https/provider.test:" + portOf(fake.URL) + "/echo"
+	send := func() http.Header {
+		t.Helper()
+		n := len(fake.Requests())
+		if status, _, body := h.do("GET", path, http.Header{"X-Token-Echo": {testToken}}, ""); status != 200 {
+			t.Fatalf("GET %s = %d %s", path, status, body)
+		}
+		return fake.Requests()[n].Header
+	}
+	if _, ok := send()["X-Token-Echo"]; ok {
+		t.Fatal("before the reload: the token reached the upstream")
+	}
+	next := h.srv.cfg.Clone()
+	next.AuthToken = "another-token-9d8c7b6a5f4e3d2c"
+	if err := h.srv.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := send()["X-Token-Echo"]; ok {
+		t.Error("after a reload that changed auth_token, the running token reached the upstream")
+	}
+	if !strings.Contains(h.logs.String(), `"setting":"auth_token"`) {
+		t.Error("the reload did not say the token takes effect at restart")
+	}
+}

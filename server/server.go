@@ -274,6 +274,14 @@ func (s *Server) build(cfg *config.Config) (*gateway.Snapshot, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.AuthToken != s.cfg.AuthToken {
+		// The token needs a restart: until then the running one opens
+		// /<token>/…, so it is the one the snapshot's policies keep from
+		// upstreams and its operator credential — not the new one, half
+		// applied.
+		cfg = cfg.Clone()
+		cfg.AuthToken = s.cfg.AuthToken
+	}
 	snap, err := s.compile(cfg)
 	if err != nil {
 		return nil, err
