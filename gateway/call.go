@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // API is a request format the gateway routes by model.
@@ -66,7 +67,7 @@ func IsGatewayPath(path string) bool {
 // in: the path's family (refusedAPI).
 func ParseCall(method, escapedPath string, h http.Header) (Call, error) {
 	path, err := url.PathUnescape(escapedPath)
-	if err != nil || strings.ContainsAny(path, "\x00\r\n") {
+	if err != nil || strings.ContainsAny(path, "\x00\r\n") || !utf8.ValidString(path) {
 		return Call{API: refusedAPI(escapedPath, h)}, errBadPath
 	}
 	get := method == http.MethodGet || method == http.MethodHead

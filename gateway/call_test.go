@@ -87,6 +87,7 @@ func TestParseCall(t *testing.T) {
 		{name: "bad escape", method: "POST", path: "/v1/chat%zz", err: errBadPath},
 		{name: "escaped newline", method: "POST", path: "/v1/chat/completions%0A", err: errBadPath},
 		{name: "escaped NUL", method: "POST", path: "/v1beta/models/m%00:generateContent", err: errBadPath},
+		{name: "escaped bytes that are not UTF-8", method: "POST", path: "/v1beta/models/gemini-%ff:generateContent", err: errBadPath},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -225,6 +226,7 @@ func TestParseCallRefusalsNameTheirFormat(t *testing.T) {
 		{"POST", "/v1beta", nil, Gemini},
 		{"POST", "/v1beta/models/m%00:generateContent", nil, Gemini},
 		{"POST", "/v1beta/models/m%zz", nil, Gemini},
+		{"POST", "/v1beta/models/gemini-%ff:generateContent", nil, Gemini}, // not UTF-8
 		{"POST", "/v1/models/a/b:generateContent", nil, Gemini},
 		{"PUT", "/v1/models/gemini-pro:generateContent", nil, OpenAI},
 		{"DELETE", "/v1/models/ft:gpt-4o-mini:acme::abc", nil, OpenAI},

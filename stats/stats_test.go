@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmproxy/llmproxy/meter"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -97,5 +98,23 @@ llmproxy_requests_total{route="claude"} 1
 	}
 	if n, err := testutil.GatherAndCount(reg, "llmproxy_request_duration_seconds"); err != nil || n != 1 {
 		t.Errorf("duration histogram: %d, %v", n, err)
+	}
+}
+
+// A model name is the client's word and may hold bytes that are not UTF-8
+// (a percent-escape in a Gemini path): /metrics keeps answering, with the
+// name's bad bytes replaced, and /stats shows the same row.
+func TestUsageOfAModelNameThatIsNotUTF8(t *testing.T) {
+	t.Parallel()
+	s := New("test")
+	s.Usage("alice", "gemini-\xff", "google", "GEMINI_1", meter.Usage{Input: 3, Output: 4}, 0, "")
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.Collector())
+	if _, err := reg.Gather(); err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	rows := s.UsageRows()
+	if len(rows) != 1 || rows[0].Model != "gemini-\uFFFD" {
+		t.Errorf("rows %+v, want one for gemini-\\uFFFD", rows)
 	}
 }

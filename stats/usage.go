@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -35,6 +37,11 @@ type usageTable struct {
 // Usage counts one answered gateway request: its tokens and what they
 // cost (nanos of currency; currency "" when the model has no pricing).
 func (s *Stats) Usage(client, model, provider, key string, u meter.Usage, cost int64, currency string) {
+	// The model is the client's word, and a Prometheus label must be
+	// UTF-8: one invalid name would fail every scrape of /metrics.
+	if !utf8.ValidString(model) {
+		model = strings.ToValidUTF8(model, "\uFFFD")
+	}
 	c := s.usageRow(UsageKey{client, model, provider, key})
 	c.requests.Add(1)
 	c.input.Add(u.Input)
