@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/llmproxy/llmproxy/internal/browsertest"
+	"github.com/llmproxy/llmproxy/preset"
 
 	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/providertest"
@@ -648,5 +649,52 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	for _, e := range obs.Errors() {
 		t.Errorf("console: %s", e)
+	}
+}
+
+// A request the upstream failed (unreachable: a 502) is one failed request
+// in the preset's row and in the totals, not an upstream error and a 5xx
+// added together.
+func TestDashboardCountsAFailedRequestOnce(t *testing.T) {
+	chrome := browsertest.Chromium(t, "the dashboard's failed-request count")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	cfg := config.Default()
+	cfg.Presets = map[string]preset.Override{"openai": {URL: "http://" + dead}}
+	base := serve(t, cfg, server.Options{Version: "test"})
+	resp, err := http.Post(base+"/openai/v1/chat/completions", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("an unreachable upstream: %d, want 502", resp.StatusCode)
+	}
+
+	ctx, _ := browsertest.Start(t, chrome, false)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](`(() => { const n = document.querySelector('tr[data-preset="openai"] td.requests'); return n && n.textContent === "1"; })()`,
+		chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+		t.Fatal(err)
+	}
+	row, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('tr[data-preset="openai"] td.errors').textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('#totals .stat')].find((s) => s.querySelector('.label').textContent === "Failed requests").querySelector('.value').textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row != "1" || total != "1" {
+		t.Errorf("after 1 failed request: the row says %s failed, the totals %s; want 1 and 1", row, total)
 	}
 }

@@ -25,6 +25,9 @@ type Counts struct {
 	Requests       int64            `json:"requests"`
 	Responses      map[string]int64 `json:"responses"`
 	UpstreamErrors int64            `json:"upstream_errors"`
+	// Failed counts each request that failed once: answered 5xx, or broken
+	// off by the upstream after its status went out.
+	Failed         int64            `json:"failed"`
 	Fallbacks      map[string]int64 `json:"fallbacks"`
 	GeminiResumes  int64            `json:"gemini_resumes"`
 	BytesIn        int64            `json:"bytes_in"`
@@ -47,6 +50,7 @@ func newCounts() Counts {
 func (c *Counts) add(o Counts) {
 	c.Requests += o.Requests
 	c.UpstreamErrors += o.UpstreamErrors
+	c.Failed += o.Failed
 	c.GeminiResumes += o.GeminiResumes
 	c.BytesIn += o.BytesIn
 	c.BytesOut += o.BytesOut
@@ -69,6 +73,7 @@ func (r *Route) counts() Counts {
 		}
 	}
 	c.UpstreamErrors = r.upstreamErrors.Load()
+	c.Failed = r.failed.Load()
 	c.Fallbacks = r.fallbackCounts()
 	c.GeminiResumes = r.resumes.Load()
 	c.BytesIn = r.bytesIn.Load()
@@ -105,6 +110,7 @@ var (
 	descRequests       = prometheus.NewDesc("llmproxy_requests_total", "Requests received, by route (preset name or generic/<scheme>).", []string{"route"}, nil)
 	descResponses      = prometheus.NewDesc("llmproxy_responses_total", "Responses by status class (1xx…5xx, 499 when the client left).", []string{"route", "class"}, nil)
 	descUpstreamErrors = prometheus.NewDesc("llmproxy_upstream_errors_total", "Upstream failures: unreachable, timed out, or broken off mid-response.", []string{"route"}, nil)
+	descFailed         = prometheus.NewDesc("llmproxy_failed_requests_total", "Requests that failed, each once: answered 5xx, or broken off by the upstream.", []string{"route"}, nil)
 	descFallbacks      = prometheus.NewDesc("llmproxy_fallbacks_total", "Requests that fell back from the socket transport to fetch, by reason.", []string{"route", "reason"}, nil)
 	descResumes        = prometheus.NewDesc("llmproxy_gemini_resumes_total", "Gemini streams resumed after being cut off.", []string{"route"}, nil)
 	descBytes          = prometheus.NewDesc("llmproxy_bytes_total", "Body bytes relayed, by direction (in: from clients, out: to clients).", []string{"route", "direction"}, nil)
@@ -119,7 +125,7 @@ var (
 type collector struct{ s *Stats }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descResponses, descUpstreamErrors, descFallbacks, descResumes,
+	for _, d := range []*prometheus.Desc{descRequests, descResponses, descUpstreamErrors, descFailed, descFallbacks, descResumes,
 		descBytes, descStreams, descWebSockets, descFirstByte, descDuration, descUptime, descBuild,
 		descGatewayRequests, descTokens, descCost, descLimited} {
 		ch <- d
@@ -139,6 +145,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descResponses, r.status[i].Load(), r.name, classNames[i])
 		}
 		counter(descUpstreamErrors, r.upstreamErrors.Load(), r.name)
+		counter(descFailed, r.failed.Load(), r.name)
 		for reason, n := range r.fallbackCounts() {
 			counter(descFallbacks, n, r.name, reason)
 		}

@@ -81,6 +81,7 @@ type Route struct {
 	requests       atomic.Int64
 	status         [numClasses]atomic.Int64
 	upstreamErrors atomic.Int64
+	failed         atomic.Int64 // answered 5xx, or broken off by the upstream: each request once
 	bytesIn        atomic.Int64
 	bytesOut       atomic.Int64
 	openStreams    atomic.Int64
@@ -112,6 +113,9 @@ func (r *Route) Done(at time.Time, status int, bytesIn, bytesOut int64, firstByt
 	r.bytesOut.Add(bytesOut)
 	if upstreamFailed {
 		r.upstreamErrors.Add(1)
+	}
+	if upstreamFailed || status >= 500 && status < 600 {
+		r.failed.Add(1)
 	}
 	if firstByte > 0 {
 		r.firstByte.observe(at, firstByte)

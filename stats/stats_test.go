@@ -118,3 +118,29 @@ func TestUsageOfAModelNameThatIsNotUTF8(t *testing.T) {
 		t.Errorf("rows %+v, want one for gemini-\\uFFFD", rows)
 	}
 }
+
+// Each failed request counts once as failed: answered 5xx by llmproxy
+// (the upstream unreachable: an upstream error too), answered 5xx by the
+// upstream, or broken off by the upstream after a 200.
+func TestFailedCountsEachRequestOnce(t *testing.T) {
+	t.Parallel()
+	s := New("test")
+	r := s.Route("openai")
+	now := time.Now()
+	r.Done(now, 502, 0, 0, 0, time.Millisecond, true)  // unreachable
+	r.Done(now, 503, 0, 0, 0, time.Millisecond, false) // the upstream's own 503
+	r.Done(now, 200, 0, 0, 0, time.Millisecond, true)  // broken off mid-stream
+	r.Done(now, 200, 0, 0, 0, time.Millisecond, false)
+	r.Done(now, 429, 0, 0, 0, time.Millisecond, false)
+	c := s.Snapshot().Routes["openai"]
+	if c.Failed != 3 || c.UpstreamErrors != 2 {
+		t.Errorf("failed %d, upstream errors %d; want 3 and 2", c.Failed, c.UpstreamErrors)
+	}
+	want := `# HELP llmproxy_failed_requests_total Requests that failed, each once: answered 5xx, or broken off by the upstream.
+# TYPE llmproxy_failed_requests_total counter
+llmproxy_failed_requests_total{route="openai"} 3
+`
+	if err := testutil.CollectAndCompare(s.Collector(), strings.NewReader(want), "llmproxy_failed_requests_total"); err != nil {
+		t.Error(err)
+	}
+}

@@ -22,7 +22,7 @@ const T = {
     live_title: "Live numbers", token_prompt: "This server has a token. Enter it to see live numbers (kept in this tab only).",
     token_placeholder: "token", token_button: "Show", token_wrong: "Wrong token.",
     live_updated: "updated {0}", live_waiting: "waiting for numbers…", live_failed: "statistics unavailable",
-    t_requests: "Requests", t_errors: "Upstream errors", t_streams: "Open streams", t_ws: "Open WebSockets",
+    t_requests: "Requests", t_errors: "Failed requests", t_streams: "Open streams", t_ws: "Open WebSockets",
     t_fallbacks: "Fallbacks to fetch", t_resumes: "Gemini resumes", t_out: "Sent to clients",
     presets_title: "Presets", filter_placeholder: "Filter",
     presets_lead: "Use the base URL in your SDK or client. The path after the preset and the query pass through unchanged.",
@@ -74,7 +74,7 @@ const T = {
     live_title: "实时数据", token_prompt: "本服务器设置了令牌。输入令牌即可查看实时数据（仅保存在当前标签页）。",
     token_placeholder: "令牌", token_button: "查看", token_wrong: "令牌错误。",
     live_updated: "更新于 {0}", live_waiting: "等待数据…", live_failed: "统计不可用",
-    t_requests: "请求数", t_errors: "上游错误", t_streams: "进行中的流", t_ws: "进行中的 WebSocket",
+    t_requests: "请求数", t_errors: "失败的请求", t_streams: "进行中的流", t_ws: "进行中的 WebSocket",
     t_fallbacks: "回退到 fetch", t_resumes: "Gemini 续写", t_out: "发往客户端",
     presets_title: "预设端点", filter_placeholder: "筛选",
     presets_lead: "在 SDK 或客户端中使用下面的基础地址。预设之后的路径与查询参数原样转发。",
@@ -244,7 +244,7 @@ function renderPresets() {
     if (filter && !hay.includes(filter)) continue;
     const s = lastStats && lastStats.routes ? lastStats.routes[p.name] : null;
     const requests = s ? s.requests : (lastStats ? 0 : "–");
-    const errors = s ? (s.upstream_errors || 0) + ((s.responses && s.responses["5xx"]) || 0) : (lastStats ? 0 : "–");
+    const errors = s ? (s.failed || 0) : (lastStats ? 0 : "–");
     const ttfb = s && s.latency_first_byte && s.latency_first_byte.samples ? fmtMs(s.latency_first_byte.p50_ms) : "–";
     const pname = el("div", { class: "pname", text: "/" + p.name });
     if (p.server_keys) pname.append(el("span", { class: "badge key-badge", text: t("server_key"), title: t("server_key_title") }));
@@ -657,7 +657,7 @@ function renderStats() {
   const c = lastStats.totals;
   const sum = (m) => Object.values(m || {}).reduce((a, b) => a + b, 0);
   const tiles = [
-    [t("t_requests"), c.requests], [t("t_errors"), c.upstream_errors], [t("t_streams"), c.open_streams],
+    [t("t_requests"), c.requests], [t("t_errors"), c.failed], [t("t_streams"), c.open_streams],
     [t("t_ws"), c.open_websockets], [t("t_fallbacks"), sum(c.fallbacks)], [t("t_resumes"), c.gemini_resumes],
     [t("t_out"), fmtBytes(c.bytes_out)],
   ];
