@@ -123,6 +123,7 @@ func (w *world) deps() Deps {
 }
 
 func (w *world) transport(name string) http.RoundTripper {
+	name = strings.TrimPrefix(name, ProviderPrefix) // the fakes go by the provider's own name
 	return roundTripFunc(func(r *http.Request) (*http.Response, error) { return w.serve(name, r) })
 }
 

@@ -25,13 +25,16 @@ import (
 // snapshots.
 type Deps struct {
 	// Transport returns the socket→fetch transport for a preset or
-	// provider (named for stats and logs) in a mode: auto, socket, fetch,
-	// or "" for the global setting. Required.
+	// provider in a mode: auto, socket, fetch, or "" for the global
+	// setting. name is a preset's name, or ProviderPrefix and a gateway
+	// provider's (a provider may share a preset's name; its requests count
+	// under the gateway). Required.
 	Transport func(name, mode string) http.RoundTripper
 	// Guarded carries generic mode's requests, behind the address guard.
 	// Required.
 	Guarded http.RoundTripper
 	// Resume wraps a Gemini transport with stream resume; nil when off.
+	// name is as Transport's.
 	Resume func(name string, next http.RoundTripper) http.RoundTripper
 	// Translate wraps a provider transport with the Responses API over
 	// Chat Completions; nil leaves /v1/responses to native providers only.
@@ -41,6 +44,9 @@ type Deps struct {
 	// Getenv resolves env:NAME keys. Default os.Getenv.
 	Getenv func(string) string
 }
+
+// ProviderPrefix starts the name Deps is given for a gateway provider.
+const ProviderPrefix = "gateway/"
 
 // Snapshot is the compiled configuration: presets, providers, model
 // routes and client credentials. It is never changed once built; a reload
@@ -343,10 +349,10 @@ func (s *Snapshot) compileProvider(cfg *config.Config, pc config.Provider, set *
 	allow = append(slices.Clone(privacy.PresetHeaders), allow...)
 	prov.policy = privacy.New(privacy.Options{Allow: allow, Fingerprint: cfg.ForwardSDKHeaders, Secret: cfg.AuthToken})
 	prov.breaker = deps.Health.breaker(pc.Name)
-	prov.transport = deps.Transport(pc.Name, mode)
+	prov.transport = deps.Transport(ProviderPrefix+pc.Name, mode)
 	prov.raw = prov.transport
 	if prov.Kind == KindGemini && deps.Resume != nil {
-		prov.transport = deps.Resume(pc.Name, prov.transport)
+		prov.transport = deps.Resume(ProviderPrefix+pc.Name, prov.transport)
 	}
 	if !prov.native && (prov.Kind == KindOpenAI || prov.Kind == KindAzure) && deps.Translate != nil {
 		prov.translated = deps.Translate(pc.Name, prov.transport)

@@ -16,6 +16,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -433,12 +434,23 @@ func (s *Server) newFallback(name string, mode fallback.Mode, t transports) *fal
 // fallback counts a fallback and logs the first of each kind per preset at
 // warn level, so an operator notices; the request line carries every one.
 func (s *Server) fallback(name string, reason fallback.Reason) {
-	s.stats.Route(name).Fallback(string(reason))
+	route, kind, who := statsRoute(name)
+	s.stats.Route(route).Fallback(string(reason))
 	if _, seen := s.warned.LoadOrStore(name+"/"+string(reason), struct{}{}); !seen {
 		s.log.Warn("socket transport failed before sending; falling back to fetch",
-			"preset", name, "reason", string(reason),
-			"note", "logged once per preset and reason; each request line names its fallback")
+			kind, who, "reason", string(reason),
+			"note", "logged once per "+kind+" and reason; each request line names its fallback")
 	}
+}
+
+// statsRoute is the /stats route a transport's name counts under: a
+// preset's own, or the gateway for a provider's (gateway.ProviderPrefix),
+// with what to call it in a log line.
+func statsRoute(name string) (route, kind, who string) {
+	if p, ok := strings.CutPrefix(name, gateway.ProviderPrefix); ok {
+		return "gateway", "provider", p
+	}
+	return name, "preset", name
 }
 
 // newResume wraps a transport with the Gemini stream resume. Each resume
@@ -454,9 +466,10 @@ func (s *Server) newResume(name string, next http.RoundTripper) http.RoundTrippe
 		Prompts:      g.Prompts,
 		MaxBody:      s.cfg.MaxBodyBytes,
 		OnResume: func(_ *http.Request, reason string, attempt, chars int) {
-			s.stats.Route(name).Resume()
+			route, kind, who := statsRoute(name)
+			s.stats.Route(route).Resume()
 			s.log.Info("gemini answer cut off: asking for the rest",
-				"preset", name, "reason", reason, "attempt", attempt, "chars_so_far", chars)
+				kind, who, "reason", reason, "attempt", attempt, "chars_so_far", chars)
 		},
 	}}
 }

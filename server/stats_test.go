@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/providertest"
 	"github.com/llmproxy/llmproxy/stats"
 )
@@ -91,5 +93,33 @@ func TestStatsOpenWithoutToken(t *testing.T) {
 	}
 	if status, _, _ := h.do("GET", "/metrics", nil, ""); status != 200 {
 		t.Errorf("/metrics: %d", status)
+	}
+}
+
+// A gateway provider's Gemini resumes count under the gateway's route, as
+// its requests do — not under a route of the provider's name, which /stats
+// does not have (and which may be a preset's).
+func TestGatewayResumesCountUnderTheGateway(t *testing.T) {
+	t.Parallel()
+	fake := &providertest.Gemini{Answer: "a long enough answer to be cut and resumed by the proxy", Attempts: []providertest.GeminiAttempt{{Cut: 20, How: "eof"}}}
+	up := providertest.NewServer(t, fake, nil)
+	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		cfg.Gemini.ResumeDelay = time.Millisecond
+		mustAdd(t, cfg, config.Provider{Name: "google", Kind: "gemini", BaseURL: up.URL, Keys: []string{"env:GEMINI_1"}, Models: []string{"gemini-*"}})
+	}))
+	code, _, body := h.do(http.MethodPost, "/v1beta/models/gemini-x:streamGenerateContent?alt=sse",
+		http.Header{"X-Goog-Api-Key": {aliceKey}, "Content-Type": {"application/json"}}, userPrompt)
+	if code != 200 {
+		t.Fatalf("status %d %s", code, body)
+	}
+	if n := len(fake.Bodies()); n < 2 {
+		t.Fatalf("%d upstream requests: no resume happened", n)
+	}
+	doc := statsOf(t, h)
+	if r, ok := doc.Routes["google"]; ok {
+		t.Errorf("/stats has a route named after the provider, with %d requests and %d resumes", r.Requests, r.GeminiResumes)
+	}
+	if n := doc.Routes["gateway"].GeminiResumes; n != 1 {
+		t.Errorf("the gateway's route: %d resumes, want 1", n)
 	}
 }
