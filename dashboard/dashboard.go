@@ -161,7 +161,7 @@ func Language(acceptLanguage string) string {
 		default:
 			continue
 		}
-		if q > bestQ {
+		if q > bestQ && q > 0 { // q=0: not acceptable (RFC 9110 §12.4.2)
 			best, bestQ = lang, q
 		}
 	}

@@ -99,6 +99,8 @@ func TestLanguage(t *testing.T) {
 		"en;q=0.3, zh-Hans;q=0.7":           "zh",
 		"ZH":                                "zh",
 		"zh-CN;q=0.2, en-GB;q=0.9, *;q=0.1": "en",
+		"zh;q=0":                            "en", // refused
+		"fr, zh;q=0":                        "en",
 	} {
 		if got := dashboard.Language(header); got != want {
 			t.Errorf("Language(%q) = %s, want %s", header, got, want)
