@@ -1,6 +1,6 @@
 # Convenience targets; each is one plain command you can also run yourself.
 
-.PHONY: run build test vet ci bench fuzz
+.PHONY: run build test vet ci bench bench-go fuzz
 
 run:            ## run the proxy on its defaults (127.0.0.1:8080)
 	go run ./cmd/llmproxy
