@@ -1,10 +1,15 @@
 package resume
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/llmproxy/llmproxy/internal/leaktest"
 )
@@ -101,5 +106,131 @@ func TestArrayReader(t *testing.T) {
 	r.next()
 	if _, err := r.next(); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("array without its bracket: %v", err)
+	}
+}
+
+// scripted is an upstream answering each request with the next script:
+// a status and a body, which either ends or stalls (stays open, silent,
+// until the reader closes it).
+type scripted struct {
+	mu      sync.Mutex
+	answers []scriptedAnswer
+	n       int
+}
+
+type scriptedAnswer struct {
+	status int // 0: 200
+	body   string
+	stall  bool
+}
+
+func (u *scripted) RoundTrip(req *http.Request) (*http.Response, error) {
+	io.Copy(io.Discard, req.Body)
+	u.mu.Lock()
+	a := scriptedAnswer{status: 500, body: `{"error":{"code":500}}`}
+	if u.n < len(u.answers) {
+		a = u.answers[u.n]
+	}
+	u.n++
+	u.mu.Unlock()
+	if a.status == 0 {
+		a.status = http.StatusOK
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		io.WriteString(pw, a.body)
+		if !a.stall {
+			pw.Close()
+		}
+	}()
+	return &http.Response{StatusCode: a.status, Header: http.Header{}, Body: pr, Request: req}, nil
+}
+
+func (u *scripted) requests() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.n
+}
+
+// chunkJSON is a GenerateContentResponse with one part.
+func chunkJSON(text string, thought bool, finish string) string {
+	part := map[string]any{"text": text}
+	if thought {
+		part["thought"] = true
+	}
+	cand := map[string]any{"index": 0, "content": map[string]any{"role": "model", "parts": []any{part}}}
+	if finish != "" {
+		cand["finishReason"] = finish
+	}
+	b, _ := json.Marshal(map[string]any{"candidates": []any{cand}, "responseId": "r"})
+	return string(b)
+}
+
+func geminiRequest(t *testing.T, method string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro"+method,
+		strings.NewReader(`{"contents":[{"role":"user","parts":[{"text":"Tell me a story."}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// readWithin reads the whole body, closing it (and failing) if that takes
+// longer than limit: a stream that hangs.
+func readWithin(t *testing.T, body io.ReadCloser, limit time.Duration) string {
+	t.Helper()
+	done := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(body)
+		done <- b
+	}()
+	select {
+	case b := <-done:
+		body.Close()
+		return string(b)
+	case <-time.After(limit):
+		body.Close()
+		b := <-done
+		t.Fatalf("the stream still ran after %v; got so far:\n%s", limit, b)
+		return ""
+	}
+}
+
+// The idle timeout holds for every attempt: a continuation that stalls is
+// cut and continued as a first attempt that stalls is, and each break is
+// logged with its own reason (an idle cut does not make the later ones
+// idle too).
+func TestIdleTimeoutCutsEveryAttempt(t *testing.T) {
+	t.Parallel()
+	up := &scripted{answers: []scriptedAnswer{
+		{body: "data: " + chunkJSON("Once upon a time, ", false, "") + "\n\n", stall: true},
+		{body: "data: " + chunkJSON("there was a proxy ", false, "") + "\n\n"},
+		{body: "data: " + chunkJSON("that stitched ", false, "") + "\n\n", stall: true},
+		{body: "data: " + chunkJSON("answers.", false, "STOP") + "\n\n"},
+	}}
+	var mu sync.Mutex
+	var reasons []string
+	tr := &Transport{Next: up, Options: Options{Delay: time.Millisecond, IdleTimeout: 200 * time.Millisecond,
+		OnResume: func(_ *http.Request, reason string, _, _ int) {
+			mu.Lock()
+			reasons = append(reasons, reason)
+			mu.Unlock()
+		}}}
+	resp, err := tr.RoundTrip(geminiRequest(t, ":streamGenerateContent?alt=sse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := readWithin(t, resp.Body, 10*time.Second)
+	if !strings.Contains(out, "answers.") {
+		t.Fatalf("the answer was not completed:\n%s", out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"idle_timeout", "no_finish_reason", "idle_timeout"}; !slices.Equal(reasons, want) {
+		t.Errorf("resume reasons %v, want %v", reasons, want)
+	}
+	if n := up.requests(); n != 4 {
+		t.Errorf("%d requests, want 4", n)
 	}
 }

@@ -24,12 +24,16 @@ type stream struct {
 	start  time.Time
 	w      writer
 
-	mu      sync.Mutex // guards body and closed against Close from another goroutine
-	body    io.ReadCloser
-	closed  bool
-	rd      reader
-	timer   *time.Timer
-	idleHit bool
+	mu     sync.Mutex // guards body and closed against Close from another goroutine
+	body   io.ReadCloser
+	closed bool
+	rd     reader
+	// The idle timer cuts the current attempt's body when a read waits
+	// longer than the idle timeout; one timer serves every attempt.
+	timer    *time.Timer
+	idleWait bool      // a read is waiting: the timer may cut
+	idleAt   time.Time // …once this moment has come (a late firing of an earlier wait does not)
+	idleHit  bool      // the timer cut the current attempt
 
 	resumes      int             // continuations so far
 	visible      strings.Builder // the answer text the client has
@@ -55,6 +59,7 @@ type stream struct {
 func (s *stream) attach(body io.ReadCloser) {
 	s.mu.Lock()
 	s.body = body
+	s.idleHit = false
 	s.mu.Unlock()
 	switch s.w.framing {
 	case sseFraming:
@@ -109,16 +114,9 @@ func (s *stream) finish(err error) {
 // when it stays silent for the idle timeout.
 func (s *stream) next() (*event, error) {
 	s.mu.Lock()
+	s.idleWait, s.idleAt = true, time.Now().Add(s.o.IdleTimeout)
 	if s.timer == nil {
-		body := s.body
-		s.timer = time.AfterFunc(s.o.IdleTimeout, func() {
-			s.mu.Lock()
-			s.idleHit = true
-			if s.body == body && body != nil {
-				body.Close()
-			}
-			s.mu.Unlock()
-		})
+		s.timer = time.AfterFunc(s.o.IdleTimeout, s.idle)
 	} else {
 		s.timer.Reset(s.o.IdleTimeout)
 	}
@@ -129,11 +127,24 @@ func (s *stream) next() (*event, error) {
 	}
 	s.mu.Lock()
 	s.timer.Stop()
+	s.idleWait = false
 	if s.idleHit && err != nil {
 		err = errIdle
 	}
 	s.mu.Unlock()
 	return e, err
+}
+
+// idle cuts the attempt whose read has waited for the idle timeout: the
+// body current when the timer fires, whichever attempt it belongs to.
+func (s *stream) idle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.idleWait || time.Now().Before(s.idleAt) || s.body == nil {
+		return // a firing for a read that has ended
+	}
+	s.idleHit = true
+	s.body.Close()
 }
 
 func (s *stream) step() {

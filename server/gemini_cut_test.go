@@ -42,6 +42,36 @@ func TestGeminiStalledAttemptIsResumed(t *testing.T) {
 	}
 }
 
+// attempt_idle_timeout holds for every attempt: a continuation that stalls
+// is cut and continued as a first attempt that stalls is. The fake's stall
+// lasts 20 s; the whole answer comes long before.
+func TestGeminiStalledContinuationIsResumed(t *testing.T) {
+	t.Parallel()
+	for _, method := range []string{":streamGenerateContent?alt=sse", ":streamGenerateContent"} {
+		t.Run(method, func(t *testing.T) {
+			t.Parallel()
+			fake := &providertest.Gemini{Answer: longAnswer, Attempts: []providertest.GeminiAttempt{
+				{Cut: 40, How: "eof"}, {Cut: 30, How: "stall"},
+			}}
+			h := startGemini(t, fake, func(c *config.Config) { c.Gemini.AttemptIdleTimeout = 300 * time.Millisecond })
+			start := time.Now()
+			status, seen := askGemini(t, h, method, userPrompt)
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("the answer took %v: the stalled continuation was not cut after attempt_idle_timeout", took.Round(time.Second))
+			}
+			if status != http.StatusOK || seen.text != longAnswer {
+				t.Fatalf("status %d, text %q: want the whole answer", status, seen.text)
+			}
+			if len(seen.finishes) != 1 || seen.finishes[0] != "STOP" || len(seen.errors) != 0 {
+				t.Errorf("finishes %v, errors %v: want one STOP", seen.finishes, seen.errors)
+			}
+			if n := len(fake.Bodies()); n != 3 {
+				t.Errorf("%d requests, want the first, the stalled continuation and another", n)
+			}
+		})
+	}
+}
+
 // A stream that broke off, without an ending, after a function call went
 // out cannot be continued (the call would run twice) and must not look
 // finished: the client's connection is aborted, no end is made up.
