@@ -234,3 +234,43 @@ func TestIdleTimeoutCutsEveryAttempt(t *testing.T) {
 		t.Errorf("%d requests, want 4", n)
 	}
 }
+
+// A generateContent answer whose continuation is refused, with no answer
+// text yet (only thinking, or an empty candidate, cut), is the refusal:
+// its error object under its HTTP status, not a 200 with a made-up ending.
+func TestUnaryWithoutAnswerTextIsTheRefusal(t *testing.T) {
+	t.Parallel()
+	refusal := scriptedAnswer{status: http.StatusTooManyRequests, body: `{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED"}}`}
+	for name, first := range map[string]string{
+		"thoughts then STOP":    chunkJSON("Let me think…", true, "STOP"),
+		"thoughts then OTHER":   chunkJSON("Let me think…", true, "OTHER"),
+		"empty text then OTHER": `{"candidates":[{"index":0,"content":{"role":"model","parts":[{"text":""}]},"finishReason":"OTHER"}]}`,
+		"no parts then OTHER":   `{"candidates":[{"index":0,"content":{"role":"model"},"finishReason":"OTHER"}],"usageMetadata":{"promptTokenCount":5,"totalTokenCount":5}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			up := &scripted{answers: []scriptedAnswer{{body: first}, refusal}}
+			tr := &Transport{Next: up, Options: Options{Delay: time.Millisecond}}
+			resp, err := tr.RoundTrip(geminiRequest(t, ":generateContent"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusTooManyRequests || string(b) != `{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED"}}`+"\n" {
+				t.Errorf("status %d, body %s; want 429 and the refusal's error object", resp.StatusCode, b)
+			}
+		})
+	}
+	// With answer text the partial answer comes, with the ending that cut it.
+	up := &scripted{answers: []scriptedAnswer{{body: chunkJSON("Once upon a time, ", false, "OTHER")}, refusal}}
+	resp, err := (&Transport{Next: up, Options: Options{Delay: time.Millisecond}}).RoundTrip(geminiRequest(t, ":generateContent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"finishReason":"OTHER"`) || !strings.Contains(string(b), "Once upon a time, ") {
+		t.Errorf("partial answer: status %d, body %s; want 200, the text and finishReason OTHER", resp.StatusCode, b)
+	}
+}

@@ -339,7 +339,7 @@ func (s *stream) decide(e *event) {
 	switch fr := e.finishReason(); {
 	case fr == "":
 		s.w.event(e)
-	case fr == finishStop && (s.visible.Len() > 0 || s.functionCall):
+	case fr == finishStop && s.answered():
 		s.w.event(e)
 		s.done = true
 	case terminal[fr]:
@@ -361,6 +361,12 @@ func (s *stream) decide(e *event) {
 			s.w.event(e)
 		}
 	}
+}
+
+// answered reports whether the client has an answer: visible text or a
+// function call. Thoughts alone are not one.
+func (s *stream) answered() bool {
+	return s.visible.Len() > 0 || s.functionCall
 }
 
 // resume asks for the rest of the answer, until an attempt starts or the

@@ -11,7 +11,8 @@ import (
 // one response: every attempt's parts merged, one ending, summed token
 // counts. A continuation that fails leaves the partial answer with the
 // abnormal ending that cut it, so the client knows it is incomplete; with
-// nothing to show, the client gets the error itself.
+// no answer text yet (nothing, or only thoughts), the client gets the error
+// itself.
 func (s *stream) collect(resp *http.Response) (*http.Response, error) {
 	for !s.finished {
 		s.step()
@@ -19,7 +20,10 @@ func (s *stream) collect(resp *http.Response) (*http.Response, error) {
 	if s.endErr != io.EOF {
 		return nil, s.endErr
 	}
-	merged := s.merge()
+	var merged map[string]any
+	if s.failed == nil || s.answered() {
+		merged = s.merge()
+	}
 	status := http.StatusOK
 	if merged == nil {
 		if s.failed == nil {

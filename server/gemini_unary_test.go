@@ -35,6 +35,22 @@ func TestGeminiUnaryContinuationRefused(t *testing.T) {
 			t.Errorf("%d requests: a 403 is not tried again", n)
 		}
 	})
+	t.Run("only thinking came", func(t *testing.T) {
+		t.Parallel()
+		// Thoughts and STOP: no answer text, so the continuation's refusal
+		// is the answer, not a 200 with the thoughts and a made-up STOP.
+		fake := &providertest.Gemini{Answer: longAnswer, Attempts: []providertest.GeminiAttempt{
+			{Thoughts: []string{"Let me think about a story."}, Cut: -1, How: "STOP"}, {Status: http.StatusTooManyRequests},
+		}}
+		h := startGemini(t, fake)
+		status, seen := askGemini(t, h, ":generateContent", userPrompt)
+		if status != http.StatusTooManyRequests || len(seen.errors) != 1 || seen.errors[0]["status"] != "RESOURCE_EXHAUSTED" {
+			t.Fatalf("status %d, body %s: want 429 with the refusal's error object", status, seen.raw)
+		}
+		if n := len(fake.Bodies()); n != 2 {
+			t.Errorf("%d requests, want the first and one continuation", n)
+		}
+	})
 	for _, code := range []string{"429", "200", "0", `"RESOURCE_EXHAUSTED"`, "7000"} {
 		t.Run("nothing came, error code "+code, func(t *testing.T) {
 			t.Parallel()
