@@ -274,3 +274,71 @@ func TestUnaryWithoutAnswerTextIsTheRefusal(t *testing.T) {
 		t.Errorf("partial answer: status %d, body %s; want 200, the text and finishReason OTHER", resp.StatusCode, b)
 	}
 }
+
+// An error object, or a blocked prompt, that a continuation sends after
+// text held back (to trim a repeat) comes after that text, as the upstream
+// sent it: in a JSON array it is the last element.
+func TestErrorInContinuationFollowsItsText(t *testing.T) {
+	t.Parallel()
+	for end, obj := range map[string]string{
+		"error":   `{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED"}}`,
+		"blocked": `{"promptFeedback":{"blockReason":"OTHER"}}`,
+	} {
+		for _, method := range []string{":streamGenerateContent", ":streamGenerateContent?alt=sse"} {
+			t.Run(end+method, func(t *testing.T) {
+				t.Parallel()
+				up := &scripted{answers: []scriptedAnswer{
+					{body: "[" + chunkJSON("Once upon a time, ", false, "")}, // cut: no closing bracket
+					{body: "[" + chunkJSON("there was a proxy.", false, "") + ",\r\n" + obj + "]"},
+				}}
+				if strings.Contains(method, "sse") {
+					up.answers = []scriptedAnswer{
+						{body: "data: " + chunkJSON("Once upon a time, ", false, "") + "\n\n"},
+						{body: "data: " + chunkJSON("there was a proxy.", false, "") + "\n\ndata: " + obj + "\n\n"},
+					}
+				}
+				tr := &Transport{Next: up, Options: Options{Delay: time.Millisecond}}
+				resp, err := tr.RoundTrip(geminiRequest(t, method))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				var payloads []string
+				if strings.Contains(method, "sse") {
+					for _, line := range strings.Split(string(b), "\n") {
+						if data, ok := strings.CutPrefix(line, "data: "); ok {
+							payloads = append(payloads, data)
+						}
+					}
+				} else {
+					var elems []json.RawMessage
+					if err := json.Unmarshal(b, &elems); err != nil {
+						t.Fatalf("not a JSON array: %v\n%s", err, b)
+					}
+					for _, e := range elems {
+						payloads = append(payloads, string(e))
+					}
+				}
+				var order []string
+				for _, p := range payloads {
+					e := &event{obj: decodeObject([]byte(p))}
+					switch {
+					case e.errorObject() != nil:
+						order = append(order, "error")
+					case e.blockReason() != "":
+						order = append(order, "blocked")
+					}
+					for _, part := range e.parts() {
+						if text, visible := partText(part); visible {
+							order = append(order, text)
+						}
+					}
+				}
+				if want := []string{"Once upon a time, ", "there was a proxy.", end}; !slices.Equal(order, want) {
+					t.Errorf("the client got %q, want %q\n%s", order, want, b)
+				}
+			})
+		}
+	}
+}

@@ -201,7 +201,10 @@ func (s *stream) handle(e *event) {
 			n, _ = code.Int64()
 		}
 		if n >= 400 && n < 500 {
-			s.w.event(e) // the client's problem: pass Google's error on
+			// The client's problem: pass Google's error on, after the text
+			// that came before it.
+			s.flushPending()
+			s.w.event(e)
 			s.done = true
 			return
 		}
@@ -209,6 +212,7 @@ func (s *stream) handle(e *event) {
 		return
 	}
 	if e.blockReason() != "" {
+		s.flushPending()
 		s.w.event(e) // a blocked prompt: retrying would not help
 		s.done = true
 		return
