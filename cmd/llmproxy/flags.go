@@ -89,12 +89,20 @@ func isEnvName(s string) bool {
 }
 
 // serveFlags returns fresh flag values: urfave/cli flags hold state, so the
-// app and each command get their own.
+// app and each command get their own. The flags carry no EnvVars:
+// loadConfig reads the variables itself, after every flag given before or
+// after the command (urfave/cli would let a command's variable hide a flag
+// given before the command); the help names each variable.
 func serveFlags() []cli.Flag {
 	flags := allFlags()
 	for _, f := range flags {
-		if b, ok := f.(*cli.BoolFlag); ok {
-			b.Usage += " [$" + envOf(b.Name)[0] + ": true/false, yes/no, on/off, 1/0]"
+		switch f := f.(type) {
+		case *cli.BoolFlag:
+			f.Usage += " [$" + envOf(f.Name)[0] + ": true/false, yes/no, on/off, 1/0]"
+		case *cli.StringFlag:
+			f.Usage += " [$" + envOf(f.Name)[0] + "]"
+		case *cli.StringSliceFlag:
+			f.Usage += " [$" + envOf(f.Name)[0] + "]"
 		}
 	}
 	return flags
@@ -103,25 +111,25 @@ func serveFlags() []cli.Flag {
 func allFlags() []cli.Flag {
 	def := config.Default()
 	return []cli.Flag{
-		&cli.StringFlag{Name: "listen", EnvVars: envOf("listen"), Value: def.Listen, Usage: "address to serve on"},
-		&cli.StringFlag{Name: "config", EnvVars: envOf("config"), Usage: "YAML `FILE` with any setting and per-preset settings"},
-		&cli.StringFlag{Name: "auth-token", EnvVars: envOf("auth-token"), Usage: "the operator's `TOKEN` (path prefix /<token>/…), at least 16 characters"},
+		&cli.StringFlag{Name: "listen", Value: def.Listen, Usage: "address to serve on"},
+		&cli.StringFlag{Name: "config", Usage: "YAML `FILE` with any setting and per-preset settings"},
+		&cli.StringFlag{Name: "auth-token", Usage: "the operator's `TOKEN` (path prefix /<token>/…), at least 16 characters"},
 		&cli.BoolFlag{Name: "preset-auth", Usage: "presets answer only under /<token>/<preset>/…"},
-		&cli.StringFlag{Name: "transport", EnvVars: envOf("transport"), Value: def.Transport, Usage: "auto (socket, else fetch), socket, or fetch; a preset may override it"},
+		&cli.StringFlag{Name: "transport", Value: def.Transport, Usage: "auto (socket, else fetch), socket, or fetch; a preset may override it"},
 		&cli.BoolFlag{Name: "aggressive-fallback", Usage: "also fall back to fetch after the request was sent but before response headers (body buffered)"},
-		&cli.StringSliceFlag{Name: "preset", EnvVars: envOf("preset"), Usage: "`NAME=URL`: point a preset at another base URL, or add one (repeatable; env: comma-separated)"},
-		&cli.StringFlag{Name: "upstream-ca", EnvVars: envOf("upstream-ca"), Usage: "PEM `FILE` of extra roots trusted for upstream TLS, besides the system's"},
-		&cli.StringFlag{Name: "egress-proxy", EnvVars: envOf("egress-proxy"), Usage: "send all upstream traffic through this socks5:// or http:// `URL`"},
+		&cli.StringSliceFlag{Name: "preset", Usage: "`NAME=URL`: point a preset at another base URL, or add one (repeatable; env: comma-separated)"},
+		&cli.StringFlag{Name: "upstream-ca", Usage: "PEM `FILE` of extra roots trusted for upstream TLS, besides the system's"},
+		&cli.StringFlag{Name: "egress-proxy", Usage: "send all upstream traffic through this socks5:// or http:// `URL`"},
 		&cli.BoolFlag{Name: "debug", Usage: "debug logging (still redacted)"},
-		&cli.StringFlag{Name: "log-format", EnvVars: envOf("log-format"), Value: def.LogFormat, Usage: "text (coloured on a terminal), json, or auto"},
+		&cli.StringFlag{Name: "log-format", Value: def.LogFormat, Usage: "text (coloured on a terminal), json, or auto"},
 		&cli.BoolFlag{Name: "allow-private", Usage: "let generic mode reach private and internal addresses (the proxy itself stays blocked)"},
 		&cli.BoolFlag{Name: "gemini-resume", Value: def.Gemini.Resume, Usage: "resume Gemini answers that were cut off mid-stream"},
-		&cli.StringFlag{Name: "gemini-prompt-zh", EnvVars: envOf("gemini-prompt-zh"), Usage: "the Chinese request to continue a cut-off Gemini answer"},
-		&cli.StringFlag{Name: "gemini-prompt-en", EnvVars: envOf("gemini-prompt-en"), Usage: "the English request to continue a cut-off Gemini answer"},
-		&cli.StringFlag{Name: "admin-password", EnvVars: envOf("admin-password"), Usage: "turns the admin panel on at /admin, behind this `PASSWORD` (at least 12 characters)"},
-		&cli.StringFlag{Name: "data-dir", EnvVars: envOf("data-dir"), Value: "./llmproxy-data", Usage: "`DIR` of the admin panel's store (created when the panel is on)"},
-		&cli.StringFlag{Name: "redis-url", EnvVars: envOf("redis-url"), Usage: "share limits, key health and balancing between replicas through Redis at this `URL` (redis:// or rediss://)"},
-		&cli.StringFlag{Name: "database-url", EnvVars: envOf("database-url"), Usage: "keep the admin store in PostgreSQL at this `URL` (postgres://…), shared by every replica"},
+		&cli.StringFlag{Name: "gemini-prompt-zh", Usage: "the Chinese request to continue a cut-off Gemini answer"},
+		&cli.StringFlag{Name: "gemini-prompt-en", Usage: "the English request to continue a cut-off Gemini answer"},
+		&cli.StringFlag{Name: "admin-password", Usage: "turns the admin panel on at /admin, behind this `PASSWORD` (at least 12 characters)"},
+		&cli.StringFlag{Name: "data-dir", Value: "./llmproxy-data", Usage: "`DIR` of the admin panel's store (created when the panel is on)"},
+		&cli.StringFlag{Name: "redis-url", Usage: "share limits, key health and balancing between replicas through Redis at this `URL` (redis:// or rediss://)"},
+		&cli.StringFlag{Name: "database-url", Usage: "keep the admin store in PostgreSQL at this `URL` (postgres://…), shared by every replica"},
 	}
 }
 
@@ -139,7 +147,8 @@ func parseBool(v string) (bool, error) {
 // flagCtx returns the context in which a flag was given: the command's
 // own, or the app's when it came before the command (urfave/cli looks
 // only at the first context that defines a flag, which is the command's
-// even when the value was given before it).
+// even when the value was given before it). The flags have no EnvVars, so
+// IsSet means given on the command line.
 func flagCtx(c *cli.Context, name string) *cli.Context {
 	for _, ctx := range c.Lineage() {
 		if ctx != nil && ctx.IsSet(name) {
@@ -149,18 +158,30 @@ func flagCtx(c *cli.Context, name string) *cli.Context {
 	return c
 }
 
+// flagOrEnv returns a setting's flag value, given before or after the
+// command, else its environment variable's; ok is false when neither is
+// set (an empty value counts as unset).
+func flagOrEnv(c *cli.Context, flag string) (v string, ok bool) {
+	if fc := flagCtx(c, flag); fc.IsSet(flag) {
+		if v := fc.String(flag); v != "" {
+			return v, true
+		}
+	}
+	v = os.Getenv(envOf(flag)[0])
+	return v, v != ""
+}
+
 // loadConfig builds the configuration: defaults, then the config file, then
-// environment variables and flags (urfave/cli already lets a flag beat its
-// environment variable).
+// environment variables, then flags (given before or after the command).
 func loadConfig(c *cli.Context) (*config.Config, error) {
-	cfg, err := config.Load(flagCtx(c, "config").String("config"))
+	file, _ := flagOrEnv(c, "config")
+	cfg, err := config.Load(file)
 	if err != nil {
 		return nil, err
 	}
 	str := func(flag string, dst *string) {
-		fc := flagCtx(c, flag)
-		if fc.IsSet(flag) && fc.String(flag) != "" { // an empty variable means unset
-			*dst = fc.String(flag)
+		if v, ok := flagOrEnv(c, flag); ok {
+			*dst = v
 		}
 	}
 	var boolErr error
@@ -193,11 +214,11 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 		return nil, boolErr
 	}
 	for flag, lang := range map[string]string{"gemini-prompt-zh": "zh", "gemini-prompt-en": "en"} {
-		if fc := flagCtx(c, flag); fc.IsSet(flag) && fc.String(flag) != "" {
+		if v, ok := flagOrEnv(c, flag); ok {
 			if cfg.Gemini.Prompts == nil {
 				cfg.Gemini.Prompts = make(map[string]string)
 			}
-			cfg.Gemini.Prompts[lang] = fc.String(flag)
+			cfg.Gemini.Prompts[lang] = v
 		}
 	}
 	str("admin-password", &cfg.AdminPassword)
@@ -205,7 +226,11 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 	str("redis-url", &cfg.RedisURL)
 	str("database-url", &cfg.DatabaseURL)
 
-	for _, spec := range flagCtx(c, "preset").StringSlice("preset") {
+	specs := flagCtx(c, "preset").StringSlice("preset")
+	if v := os.Getenv(envOf("preset")[0]); len(specs) == 0 && v != "" {
+		specs = strings.Split(v, ",") // as urfave/cli split it
+	}
+	for _, spec := range specs {
 		name, rawURL, ok := strings.Cut(strings.TrimSpace(spec), "=")
 		if !ok || name == "" || rawURL == "" {
 			return nil, &config.SettingError{Setting: "presets", Msg: "each --preset must be NAME=URL, e.g. openai=https://api.openai.com"}

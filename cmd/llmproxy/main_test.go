@@ -159,6 +159,56 @@ func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
 	}
 }
 
+// openaiRow runs llmproxy with args and returns the openai preset's
+// transport and base URL from the preset table.
+func openaiRow(t *testing.T, args ...string) (transport, url string) {
+	t.Helper()
+	code, out, stderr := runCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, code, stderr)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && f[0] == "openai" { // NAME PATHS BASE-URL SDK-URL TRANSPORT KEY
+			return f[4], f[2]
+		}
+	}
+	t.Fatalf("%v: no openai line in:\n%s", args, out)
+	return "", ""
+}
+
+// A flag beats its variable wherever it is given: before the command too,
+// although every command declares the flags again.
+func TestFlagBeforeTheCommandBeatsItsVariable(t *testing.T) {
+	clearEnv(t)
+	file := writeFile(t, "transport: socket\n")
+	t.Setenv("LLMPROXY_TRANSPORT", "socket")
+	t.Setenv("LLMPROXY_PRESETS", "openai=https://env.example")
+	for _, args := range [][]string{
+		{"--transport", "fetch", "--preset", "openai=https://flag.example", "presets"},
+		{"presets", "--transport", "fetch", "--preset", "openai=https://flag.example"},
+		{"--transport", "socket", "--preset", "openai=https://other.example", "presets", "--transport", "fetch", "--preset", "openai=https://flag.example"},
+	} {
+		if mode, url := openaiRow(t, args...); mode != "fetch" || url != "https://flag.example" {
+			t.Errorf("%v with LLMPROXY_TRANSPORT=socket: transport %s, URL %s; want fetch, https://flag.example", args, mode, url)
+		}
+	}
+	// An empty variable is unset: it hides neither a flag nor the file.
+	t.Setenv("LLMPROXY_TRANSPORT", "")
+	t.Setenv("LLMPROXY_PRESETS", "")
+	if mode, url := openaiRow(t, "--transport", "fetch", "presets"); mode != "fetch" || url != "https://api.openai.com" {
+		t.Errorf("empty variables, flag before the command: %s %s", mode, url)
+	}
+	if mode, _ := openaiRow(t, "--config", file, "presets"); mode != "socket" {
+		t.Errorf("empty variable over the file: %s", mode)
+	}
+	// The variable still beats the default.
+	t.Setenv("LLMPROXY_TRANSPORT", "fetch")
+	if mode, _ := openaiRow(t, "presets"); mode != "fetch" {
+		t.Errorf("variable over the default: %s", mode)
+	}
+}
+
 func TestBooleansAcceptSeedSpellings(t *testing.T) {
 	clearEnv(t)
 	for _, v := range []string{"true", "false", "1", "0", "TRUE", "False"} {
