@@ -125,6 +125,8 @@ func TestExportIsAConfigFile(t *testing.T) {
 	}{
 		{name: "without secrets", args: []string{"export"}, secretKey: secretKey, comment: "# 1 provider key(s) saved as literals are left out"},
 		{name: "with secrets", args: []string{"export", "--with-secrets"}, secretKey: secretKey, literal: true},
+		{name: "with secrets, as yes", args: []string{"export", "--with-secrets=yes"}, secretKey: secretKey, literal: true},
+		{name: "with secrets off", args: []string{"export", "--with-secrets=off"}, secretKey: secretKey, comment: "# 1 provider key(s) saved as literals are left out"},
 		// Asked for secrets it cannot decrypt, the export must not pretend
 		// --with-secrets would include them: it says the secret key is
 		// the wrong one.

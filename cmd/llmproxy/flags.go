@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -97,7 +100,7 @@ func serveFlags() []cli.Flag {
 	flags := allFlags()
 	for _, f := range flags {
 		switch f := f.(type) {
-		case *cli.BoolFlag:
+		case *boolFlag:
 			f.Usage += " [$" + envOf(f.Name)[0] + ": true/false, yes/no, on/off, 1/0]"
 		case *cli.StringFlag:
 			f.Usage += " [$" + envOf(f.Name)[0] + "]"
@@ -114,16 +117,16 @@ func allFlags() []cli.Flag {
 		&cli.StringFlag{Name: "listen", Value: def.Listen, Usage: "address to serve on"},
 		&cli.StringFlag{Name: "config", Usage: "YAML `FILE` with any setting and per-preset settings"},
 		&cli.StringFlag{Name: "auth-token", Usage: "the operator's `TOKEN` (path prefix /<token>/…), at least 16 characters"},
-		&cli.BoolFlag{Name: "preset-auth", Usage: "presets answer only under /<token>/<preset>/…"},
+		&boolFlag{&cli.BoolFlag{Name: "preset-auth", Usage: "presets answer only under /<token>/<preset>/…"}},
 		&cli.StringFlag{Name: "transport", Value: def.Transport, Usage: "auto (socket, else fetch), socket, or fetch; a preset may override it"},
-		&cli.BoolFlag{Name: "aggressive-fallback", Usage: "also fall back to fetch after the request was sent but before response headers (body buffered)"},
+		&boolFlag{&cli.BoolFlag{Name: "aggressive-fallback", Usage: "also fall back to fetch after the request was sent but before response headers (body buffered)"}},
 		&cli.StringSliceFlag{Name: "preset", Usage: "`NAME=URL`: point a preset at another base URL, or add one (repeatable; env: comma-separated)"},
 		&cli.StringFlag{Name: "upstream-ca", Usage: "PEM `FILE` of extra roots trusted for upstream TLS, besides the system's"},
 		&cli.StringFlag{Name: "egress-proxy", Usage: "send all upstream traffic through this socks5:// or http:// `URL`"},
-		&cli.BoolFlag{Name: "debug", Usage: "debug logging (still redacted)"},
+		&boolFlag{&cli.BoolFlag{Name: "debug", Usage: "debug logging (still redacted)"}},
 		&cli.StringFlag{Name: "log-format", Value: def.LogFormat, Usage: "text (coloured on a terminal), json, or auto"},
-		&cli.BoolFlag{Name: "allow-private", Usage: "let generic mode reach private and internal addresses (the proxy itself stays blocked)"},
-		&cli.BoolFlag{Name: "gemini-resume", Value: def.Gemini.Resume, Usage: "resume Gemini answers that were cut off mid-stream"},
+		&boolFlag{&cli.BoolFlag{Name: "allow-private", Usage: "let generic mode reach private and internal addresses (the proxy itself stays blocked)"}},
+		&boolFlag{&cli.BoolFlag{Name: "gemini-resume", Value: def.Gemini.Resume, Usage: "resume Gemini answers that were cut off mid-stream"}},
 		&cli.StringFlag{Name: "gemini-prompt-zh", Usage: "the Chinese request to continue a cut-off Gemini answer"},
 		&cli.StringFlag{Name: "gemini-prompt-en", Usage: "the English request to continue a cut-off Gemini answer"},
 		&cli.StringFlag{Name: "admin-password", Usage: "turns the admin panel on at /admin, behind this `PASSWORD` (at least 12 characters)"},
@@ -143,6 +146,34 @@ func parseBool(v string) (bool, error) {
 	}
 	return false, fmt.Errorf("%q is not a boolean: use true/false, yes/no, on/off or 1/0", v)
 }
+
+// boolFlag is a BoolFlag whose value takes parseBool's spellings
+// (--debug=yes, --gemini-resume=off), as the variables and the file do;
+// --debug alone still means true.
+type boolFlag struct{ *cli.BoolFlag }
+
+func (f *boolFlag) Apply(set *flag.FlagSet) error {
+	for _, name := range f.Names() {
+		set.Var(&boolValue{f.Value}, name, f.Usage)
+	}
+	return nil
+}
+
+// boolValue is boolFlag's flag.Value.
+type boolValue struct{ b bool }
+
+func (v *boolValue) Set(s string) error {
+	b, err := parseBool(s)
+	if err != nil {
+		return errors.New("use true/false, yes/no, on/off or 1/0")
+	}
+	v.b = b
+	return nil
+}
+
+func (v *boolValue) String() string   { return strconv.FormatBool(v.b) }
+func (v *boolValue) Get() any         { return v.b }
+func (v *boolValue) IsBoolFlag() bool { return true } // --debug alone is --debug=true
 
 // flagCtx returns the context in which a flag was given: the command's
 // own, or the app's when it came before the command (urfave/cli looks

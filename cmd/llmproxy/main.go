@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				Name:  "export",
 				Usage: "print the admin store's providers, models and client keys as YAML that --config accepts",
 				Flags: append(serveFlags(),
-					&cli.BoolFlag{Name: "with-secrets", Usage: "include provider keys saved as literals (keep the output safe)"}),
+					&boolFlag{&cli.BoolFlag{Name: "with-secrets", Usage: "include provider keys saved as literals (keep the output safe)"}}),
 				Action: exportStore,
 			},
 			{

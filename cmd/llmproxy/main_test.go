@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -216,6 +217,53 @@ func TestBooleansAcceptSeedSpellings(t *testing.T) {
 		t.Setenv("AGGRESSIVE_FALLBACK", v)
 		if code, _, stderr := runCLI(t, "presets"); code != 0 {
 			t.Errorf("%q: exit %d: %s", v, code, stderr)
+		}
+	}
+}
+
+// configFrom runs an app shaped as llmproxy's (the flags on the app and
+// on a command) with args and returns the configuration loadConfig built.
+func configFrom(t *testing.T, args ...string) *config.Config {
+	t.Helper()
+	var cfg *config.Config
+	load := func(c *cli.Context) error {
+		var err error
+		cfg, err = loadConfig(c)
+		return err
+	}
+	app := &cli.App{Flags: serveFlags(), Action: load, Writer: io.Discard, ErrWriter: io.Discard,
+		Commands: []*cli.Command{{Name: "presets", Flags: serveFlags(), Action: load}}}
+	if err := app.Run(append([]string{"llmproxy"}, args...)); err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	return cfg
+}
+
+// Boolean flags take the variables' spellings; a flag alone means true.
+func TestBooleanFlagsAcceptSeedSpellings(t *testing.T) {
+	clearEnv(t)
+	if cfg := configFrom(t, "--debug=yes", "presets"); !cfg.Debug {
+		t.Error("--debug=yes: debug off")
+	}
+	if cfg := configFrom(t, "presets", "--gemini-resume=off"); cfg.Gemini.Resume {
+		t.Error("--gemini-resume=off: resume on")
+	}
+	if cfg := configFrom(t, "--allow-private=ON", "--aggressive-fallback=1"); !cfg.AllowPrivate || !cfg.AggressiveFallback {
+		t.Errorf("--allow-private=ON --aggressive-fallback=1: %v %v", cfg.AllowPrivate, cfg.AggressiveFallback)
+	}
+	if cfg := configFrom(t, "presets", "--debug"); !cfg.Debug {
+		t.Error("--debug alone: debug off")
+	}
+	t.Setenv("DEBUG_MODE", "on")
+	if cfg := configFrom(t, "--debug=false", "presets"); cfg.Debug {
+		t.Error("--debug=false with DEBUG_MODE=on: debug on")
+	}
+	if cfg := configFrom(t, "presets", "--debug=no"); cfg.Debug {
+		t.Error("--debug=no with DEBUG_MODE=on: debug on")
+	}
+	for _, args := range [][]string{{"--debug=yes", "presets"}, {"presets", "--gemini-resume=off"}, {"--preset-auth=no", "presets"}} {
+		if code, _, stderr := runCLI(t, args...); code != 0 {
+			t.Errorf("llmproxy %v: exit %d: %s", args, code, stderr)
 		}
 	}
 }
