@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
@@ -61,18 +60,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Action:          serve,
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {}, // run decides the exit status
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{err}
-		},
+		OnUsageError:    onUsageError,
 		Commands: []*cli.Command{
 			{
 				Name:   "serve",
 				Usage:  "run the proxy (the default)",
 				Flags:  serveFlags(),
 				Action: serve,
-				OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-					return usageError{err}
-				},
 			},
 			{
 				Name:   "presets",
@@ -125,6 +119,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			},
 		},
 	}
+	// Every command: a bad flag or value is one line and exit 2, not
+	// urfave/cli's "Incorrect Usage" with the whole help and exit 1.
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = onUsageError
+	}
 	err := app.RunContext(ctx, args)
 	if err == nil {
 		return exitOK
@@ -138,27 +137,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "llmproxy: %v\n", ue.error)
 		return exitSettings
-	case isFlagParseError(err):
-		fmt.Fprintf(stderr, "llmproxy: %v\n", err)
-		return exitSettings
 	}
 	fmt.Fprintf(stderr, "llmproxy: %v\n", err)
 	return exitFailure
 }
 
-// isFlagParseError recognises urfave/cli's errors for values it could not
-// parse from a flag or an environment variable (e.g. PRESET_AUTH_ENABLED=maybe).
-func isFlagParseError(err error) bool {
-	var ec cli.ExitCoder
-	if errors.As(err, &ec) {
-		return false
-	}
-	for _, sign := range []string{"could not parse", "invalid value", "flag provided but not defined", "flag needs an argument"} {
-		if strings.Contains(err.Error(), sign) {
-			return true
-		}
-	}
-	return false
+// onUsageError makes urfave/cli's errors for the command line (a flag
+// not defined, a value it cannot parse) usage errors: one line, exit 2.
+func onUsageError(_ *cli.Context, err error, _ bool) error {
+	return usageError{err}
 }
 
 func serve(c *cli.Context) error {

@@ -119,6 +119,22 @@ func TestBadSettingsExit2NamingTheSetting(t *testing.T) {
 	}
 }
 
+// A bad flag or flag value is one line and exit 2 on every command, not
+// the whole help and exit 1.
+func TestBadFlagsExit2OnEveryCommand(t *testing.T) {
+	clearEnv(t)
+	for _, args := range [][]string{
+		{"--debug=maybe"}, {"serve", "--debug=maybe"}, {"check", "--debug=maybe"}, {"presets", "--debug=maybe"},
+		{"--debug=maybe", "presets"}, {"health", "--timeout=soon"}, {"export", "--with-secrets=maybe"},
+		{"import", "--listen"}, {"presets", "--frobnicate"}, {"version", "--frobnicate"}, {"completion", "--frobnicate"},
+	} {
+		code, out, stderr := runCLI(t, args...)
+		if code != exitSettings || out != "" || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "llmproxy: ") {
+			t.Errorf("llmproxy %v: exit %d, want %d and one line\nstdout %q\nstderr %q", args, code, exitSettings, out, stderr)
+		}
+	}
+}
+
 func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
 	clearEnv(t)
 	file := writeFile(t, "transport: fetch\npresets:\n  openai:\n    url: https://file.example\n")
