@@ -167,6 +167,13 @@ func check(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// serve reads the secret key when it opens the store: refuse what it
+	// refuses.
+	if wantsStore(cfg) {
+		if _, err := secretKey(); err != nil {
+			return err
+		}
+	}
 	rec := &recorder{}
 	deps := gateway.Deps{
 		Transport: func(string, string) http.RoundTripper { return rec },

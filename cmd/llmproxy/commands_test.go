@@ -98,6 +98,27 @@ client_keys:
 	}
 }
 
+// `llmproxy check` refuses what serve refuses, with the same message:
+// a malformed LLMPROXY_SECRET_KEY when the admin store is opened.
+func TestCheckRefusesWhatServeRefuses(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("LLMPROXY_DATA_DIR", t.TempDir())
+	t.Setenv(EnvSecretKey, "nothex")
+	// The panel off and no store: serve never reads the key.
+	if code, _, errs := runCLI(t, "check"); code != 0 {
+		t.Errorf("no store: check exit %d: %s", code, errs)
+	}
+	t.Setenv("ADMIN_PASSWORD", "Zq8-vL2pTx9wKr4m")
+	code, _, errs := runCLI(t, "check")
+	serveCode, _, serveErrs := runCLI(t, "serve", "--listen", "127.0.0.1:0")
+	if serveCode != exitSettings || !strings.Contains(serveErrs, EnvSecretKey) {
+		t.Fatalf("serve: exit %d: %s", serveCode, serveErrs)
+	}
+	if code != serveCode || errs != serveErrs {
+		t.Errorf("check: exit %d %q; serve: exit %d %q", code, errs, serveCode, serveErrs)
+	}
+}
+
 // `llmproxy health` exits 0 against a healthy llmproxy and 1 when none
 // answers: a container health check without a shell.
 func TestHealthCommand(t *testing.T) {

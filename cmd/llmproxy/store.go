@@ -41,15 +41,12 @@ func openStore(ctx context.Context, cfg *config.Config, create bool) (*store.Sto
 // openStoreLogged is openStore with a logger for the store's watch of
 // PostgreSQL (a lost connection, reconnecting).
 func openStoreLogged(ctx context.Context, cfg *config.Config, create bool, logger *slog.Logger) (*store.Store, bool, error) {
-	if !create && cfg.AdminPassword == "" && !hasStore(cfg) {
+	if !create && !wantsStore(cfg) {
 		return nil, false, nil
 	}
-	var key []byte
-	if v := strings.TrimSpace(os.Getenv(EnvSecretKey)); v != "" {
-		var err error
-		if key, err = store.ParseSecretKey(v); err != nil {
-			return nil, false, &config.SettingError{Setting: EnvSecretKey, Msg: err.Error()}
-		}
+	key, err := secretKey()
+	if err != nil {
+		return nil, false, err
 	}
 	st, err := store.Open(ctx, store.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, SecretKey: key, Logger: logger})
 	if err != nil {
@@ -60,6 +57,26 @@ func openStoreLogged(ctx context.Context, cfg *config.Config, create bool, logge
 		return nil, false, &config.SettingError{Setting: setting, Msg: err.Error()}
 	}
 	return st, key != nil, nil
+}
+
+// wantsStore reports whether serve opens the admin store: the panel is
+// on, or there is a store to read.
+func wantsStore(cfg *config.Config) bool {
+	return cfg.AdminPassword != "" || hasStore(cfg)
+}
+
+// secretKey reads LLMPROXY_SECRET_KEY: nil when unset, a *SettingError
+// naming it when malformed.
+func secretKey() ([]byte, error) {
+	v := strings.TrimSpace(os.Getenv(EnvSecretKey))
+	if v == "" {
+		return nil, nil
+	}
+	key, err := store.ParseSecretKey(v)
+	if err != nil {
+		return nil, &config.SettingError{Setting: EnvSecretKey, Msg: err.Error()}
+	}
+	return key, nil
 }
 
 // hasStore reports whether there is a store to read: a database URL, or
