@@ -88,8 +88,8 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
+	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/gateway"
 	"github.com/llmproxy/llmproxy/store"
 )
@@ -140,7 +140,7 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 	"font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // MinPasswordLength is the shortest admin password New accepts.
-const MinPasswordLength = 12
+const MinPasswordLength = config.MinAdminPassword
 
 // Handler is the panel. It is safe for concurrent use.
 type Handler struct {
@@ -202,30 +202,12 @@ func New(opts Options) (*Handler, error) {
 	return h, nil
 }
 
-// placeholderPasswords are passwords copied from READMEs and examples (seed
-// 001 suggests 123456); anyone who read the same page could guess them.
-var placeholderPasswords = []string{
-	"123456", "12345678", "123456789", "1234567890", "123456789012", "password", "password123", "password1234",
-	"admin", "admin123", "admin123456", "administrator", "changeme", "change-me", "change_me", "changeme123",
-	"letmein", "qwerty", "qwertyuiop", "secret", "placeholder", "replace-me", "replaceme", "your-password",
-	"your_password", "yourpassword", "your-admin-password", "your_admin_password", "my-secret-password",
-	"my-secret-password-123", "admin-password", "admin_password", "adminpassword", "llmproxy", "llmproxy-admin",
-}
-
-// CheckPassword says why a password may not guard the panel, or nil.
+// CheckPassword says why a password may not guard the panel, or nil:
+// config.CheckAdminPassword, the check llmproxy check makes too.
 func CheckPassword(p string) error {
-	if utf8.RuneCountInString(p) < MinPasswordLength {
-		return errors.New("admin password: shorter than 12 characters; generate one with: openssl rand -base64 18")
-	}
-	lower := strings.ToLower(p)
-	for _, w := range placeholderPasswords {
-		if lower == w {
-			return errors.New("admin password: a well-known placeholder; generate one with: openssl rand -base64 18")
-		}
-	}
-	first, _ := utf8.DecodeRuneInString(p)
-	if strings.HasPrefix(lower, "your-") || strings.HasPrefix(lower, "your_") || strings.Trim(p, string(first)) == "" {
-		return errors.New("admin password: looks like a placeholder; generate one with: openssl rand -base64 18")
+	var se *config.SettingError
+	if errors.As(config.CheckAdminPassword(p), &se) {
+		return errors.New("admin password " + se.Msg)
 	}
 	return nil
 }

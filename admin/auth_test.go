@@ -24,6 +24,8 @@ func TestNewRefusesWeakPasswords(t *testing.T) {
 		{"eleven characters", "abcdefghijk", false},
 		{"twelve characters", "abcdefghijkl", true},
 		{"seed 001's example", "123456", false},
+		{"a placeholder of twelve characters or more", "administrator", false},
+		{"eleven Cyrillic characters", "пароль-длин", false},
 		{"placeholder in any case", "My-Secret-Password-123", false},
 		{"your- prefix", "your-very-own-password", false},
 		{"one repeated character", "aaaaaaaaaaaaaaaa", false},

@@ -73,6 +73,40 @@ func TestDatabaseURLForms(t *testing.T) {
 	}
 }
 
+// The admin password check, the one the panel makes too: characters
+// counted (not bytes), placeholders refused however long.
+func TestCheckAdminPassword(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		password string
+		ok       bool
+	}{
+		{"", false},
+		{"abcdefghijk", false},
+		{"abcdefghijkl", true},
+		{"пароль-длин", false}, // 11 characters, 21 bytes
+		{"пароль-длинн", true},
+		{"这是一个很长的中文管理密码啊", true},
+		{"密密密密密密密密密密密密", false},
+		{"administrator", false},
+		{"My-Secret-Password-123", false},
+		{"your-very-own-password", false},
+		{"changeme-changeme", false},
+		{"Zq8-vL2pTx9wKr4m", true},
+	} {
+		err := CheckAdminPassword(tc.password)
+		var se *SettingError
+		if (err == nil) != tc.ok || err != nil && (!errors.As(err, &se) || se.Setting != "admin_password") {
+			t.Errorf("CheckAdminPassword(%q) = %v, want ok=%v", tc.password, err, tc.ok)
+		}
+		cfg := Default()
+		cfg.AdminPassword = tc.password
+		if err := cfg.Validate(); (err == nil) != (tc.ok || tc.password == "") {
+			t.Errorf("Validate with admin_password %q: %v", tc.password, err)
+		}
+	}
+}
+
 func TestValidateNamesTheSetting(t *testing.T) {
 	t.Parallel()
 	for key, mutate := range map[string]func(*Config){

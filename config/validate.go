@@ -6,9 +6,11 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/llmproxy/llmproxy/egress"
 	"github.com/llmproxy/llmproxy/fallback"
@@ -144,18 +146,38 @@ func checkListen(addr string) error {
 	return nil
 }
 
-// MinAdminPassword is the shortest admin password accepted.
+// MinAdminPassword is the shortest admin password accepted, in
+// characters (not bytes).
 const MinAdminPassword = 12
 
 func checkAdminPassword(pw string) error {
 	if pw == "" {
-		return nil
+		return nil // the panel is off
 	}
-	if isPlaceholder(pw) {
+	return CheckAdminPassword(pw)
+}
+
+// adminPlaceholders are passwords copied from READMEs and examples (seed
+// 001 suggests 123456); anyone who read the same page could guess them.
+var adminPlaceholders = []string{
+	"123456", "12345678", "123456789", "1234567890", "123456789012", "password", "password123", "password1234",
+	"admin", "admin123", "admin123456", "administrator", "changeme", "change-me", "change_me", "changeme123",
+	"letmein", "qwerty", "qwertyuiop", "secret", "placeholder", "replace-me", "replaceme", "your-password",
+	"your_password", "yourpassword", "your-admin-password", "your_admin_password", "my-secret-password",
+	"my-secret-password-123", "admin-password", "admin_password", "adminpassword", "llmproxy", "llmproxy-admin",
+}
+
+// CheckAdminPassword says why pw may not guard the admin panel, as a
+// *SettingError naming admin_password, or nil: Validate and the panel
+// (admin.New) both use it, so that llmproxy check and serve agree.
+func CheckAdminPassword(pw string) error {
+	lower := strings.ToLower(pw)
+	first, _ := utf8.DecodeRuneInString(pw)
+	if pw != "" && (isPlaceholder(pw) || slices.Contains(adminPlaceholders, lower) || strings.Trim(pw, string(first)) == "") {
 		return settingErr("admin_password", "is a well-known placeholder; choose a long random one, e.g. openssl rand -base64 18")
 	}
-	if len(pw) < MinAdminPassword {
-		return settingErr("admin_password", "is shorter than %d characters", MinAdminPassword)
+	if utf8.RuneCountInString(pw) < MinAdminPassword {
+		return settingErr("admin_password", "is shorter than %d characters; choose a long random one, e.g. openssl rand -base64 18", MinAdminPassword)
 	}
 	return nil
 }

@@ -98,8 +98,9 @@ client_keys:
 	}
 }
 
-// `llmproxy check` refuses what serve refuses, with the same message:
-// a malformed LLMPROXY_SECRET_KEY when the admin store is opened.
+// `llmproxy check` refuses what serve refuses, with the same message: a
+// malformed LLMPROXY_SECRET_KEY when the admin store is opened, an admin
+// password the panel refuses (characters counted, not bytes).
 func TestCheckRefusesWhatServeRefuses(t *testing.T) {
 	clearEnv(t)
 	t.Setenv("LLMPROXY_DATA_DIR", t.TempDir())
@@ -108,14 +109,21 @@ func TestCheckRefusesWhatServeRefuses(t *testing.T) {
 	if code, _, errs := runCLI(t, "check"); code != 0 {
 		t.Errorf("no store: check exit %d: %s", code, errs)
 	}
-	t.Setenv("ADMIN_PASSWORD", "Zq8-vL2pTx9wKr4m")
-	code, _, errs := runCLI(t, "check")
-	serveCode, _, serveErrs := runCLI(t, "serve", "--listen", "127.0.0.1:0")
-	if serveCode != exitSettings || !strings.Contains(serveErrs, EnvSecretKey) {
-		t.Fatalf("serve: exit %d: %s", serveCode, serveErrs)
-	}
-	if code != serveCode || errs != serveErrs {
-		t.Errorf("check: exit %d %q; serve: exit %d %q", code, errs, serveCode, serveErrs)
+	for _, tc := range []struct{ password, secretKey, want string }{
+		{"Zq8-vL2pTx9wKr4m", "nothex", EnvSecretKey},
+		{"administrator", "", "placeholder"},
+		{"пароль-длин", "", "shorter than 12 characters"}, // 11 characters, 21 bytes
+	} {
+		t.Setenv("ADMIN_PASSWORD", tc.password)
+		t.Setenv(EnvSecretKey, tc.secretKey)
+		code, _, errs := runCLI(t, "check")
+		serveCode, _, serveErrs := runCLI(t, "serve", "--listen", "127.0.0.1:0")
+		if serveCode != exitSettings || !strings.Contains(serveErrs, tc.want) {
+			t.Fatalf("%q: serve: exit %d: %s", tc.password, serveCode, serveErrs)
+		}
+		if code != serveCode || errs != serveErrs {
+			t.Errorf("%q: check: exit %d %q; serve: exit %d %q", tc.password, code, errs, serveCode, serveErrs)
+		}
 	}
 }
 
