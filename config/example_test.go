@@ -325,3 +325,18 @@ func walkExample(n *yaml.Node, t reflect.Type, prefix string, seen, commented ma
 		}
 	}
 }
+
+// LOAD_BALANCING_STRATEGY takes every strategy the gateway knows: config
+// keeps its own list (it cannot import gateway), which must not fall
+// behind.
+func TestSeedStrategiesAreTheGateways(t *testing.T) {
+	for _, st := range gateway.Strategies {
+		c := config.Default()
+		env := map[string]string{"DEFAULT_OPENAI_PROVIDER": "https://a.example", "LOAD_BALANCING_STRATEGY": string(st)}
+		if err := c.ApplySeedEnv(func(name string) string { return env[name] }); err != nil {
+			t.Errorf("LOAD_BALANCING_STRATEGY=%s: %v", st, err)
+		} else if got := c.Models["*"].Strategy; got != string(st) {
+			t.Errorf("LOAD_BALANCING_STRATEGY=%s: strategy %s", st, got)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/llmproxy/llmproxy/preset"
@@ -202,6 +203,10 @@ var seed003Strategies = map[string]string{
 	"ROUND_ROBIN": "round_robin", "RANDOM": "random", "LEAST_USED": "least_used",
 }
 
+// strategies are the gateway's route strategies (gateway.Strategies,
+// which config cannot import; a test keeps the two equal).
+var strategies = []string{"fallback", "round_robin", "random", "weighted", "least_used", "least_inflight", "latency"}
+
 func (c *Config) applyLoadBalancer(getenv func(string) string) error {
 	base := strings.TrimSpace(getenv(EnvDefaultProvider))
 	extra := strings.TrimSpace(getenv(EnvAdditionalProviders))
@@ -239,8 +244,10 @@ func (c *Config) applyLoadBalancer(getenv func(string) string) error {
 	if s := strings.TrimSpace(getenv(EnvLoadBalancing)); s != "" {
 		if mapped, ok := seed003Strategies[strings.ToUpper(s)]; ok {
 			strategy = mapped
-		} else {
-			strategy = strings.ToLower(s)
+		} else if strategy = strings.ToLower(s); !slices.Contains(strategies, strategy) {
+			// Checked here: the gateway would name the route's origin,
+			// ADDITIONAL_PROVIDERS, which may not even be set.
+			return settingErr(EnvLoadBalancing, "must be ROUND_ROBIN, RANDOM, LEAST_USED or one of %s", strings.Join(strategies, ", "))
 		}
 	}
 	weighted := false

@@ -91,6 +91,8 @@ func TestBadSettingsExit2NamingTheSetting(t *testing.T) {
 		{"preset spec", nil, []string{"--preset", "openai"}, "--preset"},
 		{"preset URL", nil, []string{"--preset", "openai=api.openai.com"}, "--preset"},
 		{"preset auth without a token", nil, []string{"--preset-auth"}, "--preset-auth"},
+		{"load balancing strategy", map[string]string{"DEFAULT_OPENAI_PROVIDER": "https://api.fireworks.ai/inference",
+			"DEFAULT_OPENAI_TOKEN": "fw_abcdefabcdef", "LOAD_BALANCING_STRATEGY": "bogus"}, []string{"check"}, "LOAD_BALANCING_STRATEGY (environment variable)"},
 		{"missing config file", nil, []string{"--config", "/nonexistent.yaml"}, "--config (LLMPROXY_CONFIG)"},
 		{"unknown key in config file", nil, []string{"--config", unknownKey}, "transprot"},
 		{"unknown flag", nil, []string{"--frobnicate"}, "frobnicate"},
