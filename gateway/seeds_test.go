@@ -17,7 +17,7 @@ func seedConfig(t *testing.T, w *world, env map[string]string) (*Snapshot, error
 	}
 	cfg := config.Default()
 	if err := cfg.ApplySeedEnv(func(name string) string { return w.env[name] }); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	return Compile(cfg, w.deps())
 }
