@@ -280,9 +280,11 @@ func (p *Plan) attempt(in *http.Request, t *target, k *Key, more bool) (outcome,
 		first = getFirst()
 		n, rerr := readFirst(resp, *first)
 		*first = (*first)[:n]
-		if n == 0 && rerr == io.EOF && (resp.StatusCode == http.StatusOK || isEventStream(resp.Header.Get("Content-Type"))) {
+		if n == 0 && rerr == io.EOF && (isEventStream(resp.Header.Get("Content-Type")) ||
+			p.gateway && in.Method == http.MethodPost && resp.StatusCode == http.StatusOK) {
 			// A stream that ended before it began was cut too, and a 200
-			// without a body answers no model call.
+			// without a body answers no model call. (A preset passes any
+			// call through, a HEAD's 200 among them: its own.)
 			rerr = io.ErrUnexpectedEOF
 		}
 		if rerr != nil && rerr != io.EOF && n == 0 {

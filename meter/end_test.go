@@ -158,6 +158,7 @@ func TestRequireEndLastEventForms(t *testing.T) {
 		{"anthropic, CRLF", Anthropic, true,
 			"event: message_start\r\ndata: {\"type\":\"message_start\"}\r\n\r\nevent: message_stop\r\ndata: {\"type\":\"message_stop\"}\r\n\r\n"},
 		{"openai [DONE], CRLF, no space", OpenAI, true, "data:[DONE]\r\n\r\n"},
+		{"openai [DONE] and a trailing space", OpenAI, true, "data: [DONE] \n\n"},
 		{"gemini blocked prompt, sse", Gemini, true,
 			"data: {\"promptFeedback\":{\"blockReason\":\"PROHIBITED_CONTENT\"},\"usageMetadata\":{\"promptTokenCount\":3}}\n\n"},
 		{"gemini blocked prompt, array", Gemini, false,

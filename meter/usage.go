@@ -670,7 +670,7 @@ func endsStream(f Format, raw []byte) bool {
 			return true
 		}
 		d, ok := sseField(raw, "data")
-		return ok && string(d) == "[DONE]"
+		return ok && string(bytes.TrimSpace(d)) == "[DONE]" // as the SDKs read it
 	case OpenAIResponses:
 		switch string(eventType(raw)) {
 		case "response.completed", "response.incomplete", "response.failed", "error":

@@ -11,6 +11,7 @@ import (
 	"github.com/openai/openai-go/v3"
 
 	"github.com/llmproxy/llmproxy/config"
+	"github.com/llmproxy/llmproxy/preset"
 	"github.com/llmproxy/llmproxy/providertest"
 )
 
@@ -322,5 +323,35 @@ func TestGatewayFailsOverAnEmpty200(t *testing.T) {
 	}
 	if logs := h.waitLog(1); !strings.Contains(logs, `"attempts":2`) {
 		t.Errorf("the log line does not tell the failover: %s", logs)
+	}
+}
+
+// A HEAD through a preset with several upstreams is answered by the first:
+// a 200 without a body is all a HEAD's answer is, not a body that broke
+// before its first byte.
+func TestPresetHeadIsNotFailedOver(t *testing.T) {
+	t.Parallel()
+	mk := func() *providertest.Server {
+		return providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", "17")
+			w.WriteHeader(http.StatusOK)
+			if r.Method != http.MethodHead {
+				w.Write([]byte(`{"object":"list"}`))
+			}
+		}), nil)
+	}
+	a, b := mk(), mk()
+	cfg := testConfig(t, nil)
+	cfg.Presets = map[string]preset.Override{"pool": {Upstreams: []string{a.URL, b.URL}, ClientPath: "/v1"}}
+	h := start(t, cfg)
+	if code, _, out := h.do("HEAD", "/pool/v1/models", http.Header{"Authorization": {"Bearer sk-own-key-of-the-client"}}, ""); code != 200 {
+		t.Fatalf("HEAD: %d %s", code, out)
+	}
+	if n := len(a.Requests()) + len(b.Requests()); n != 1 {
+		t.Errorf("one HEAD reached the upstreams %d times (a %d, b %d)", n, len(a.Requests()), len(b.Requests()))
+	}
+	if logs := h.waitLog(1); strings.Contains(logs, "broke before the first byte") {
+		t.Errorf("a HEAD's 200 was logged as a failover: %s", logs)
 	}
 }
