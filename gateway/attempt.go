@@ -743,9 +743,21 @@ func (p *Plan) track(resp *http.Response, t *target, k *Key, start time.Time, fi
 		Format:          p.format,
 		Stream:          stream,
 		StripUsageChunk: strip,
-		RequireEnd:      true,
+		RequireEnd:      p.requiresEnd(),
 		Done:            p.usageDone,
 	})
+}
+
+// requiresEnd says whether the answer is a generated one, which must end
+// with its format's last event: a Gemini method other than generating
+// (countTokens, embedContent, batchEmbedContents) answers one object with
+// no finishReason, whole as it is. (A keyed preset meters Gemini's
+// generating methods only.)
+func (p *Plan) requiresEnd() bool {
+	if p.format != meter.Gemini || !p.gateway {
+		return true
+	}
+	return p.call.Endpoint == "generateContent" || p.call.Endpoint == "streamGenerateContent"
 }
 
 // usageDone records the usage of the answer and its cost.

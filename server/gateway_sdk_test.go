@@ -181,3 +181,55 @@ func TestGatewayWrongAPIFormat(t *testing.T) {
 		t.Error("the request reached the provider")
 	}
 }
+
+// Gemini's methods besides generating — countTokens, embedContent,
+// batchEmbedContents — are routed by the gateway and answered whole: their
+// one object has no finishReason, and is no cut answer.
+func TestGatewayGeminiMethodsBesidesGenerating(t *testing.T) {
+	t.Parallel()
+	fake := providertest.NewGoogleAI(t, &providertest.GoogleAI{Keys: []string{gwEnv["GEMINI_1"]},
+		Reply: []providertest.Delta{providertest.Text("Hallo")}}, nil)
+	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg,
+			config.Provider{Name: "google", Kind: "gemini", BaseURL: fake.URL, Keys: []string{"env:GEMINI_1"}},
+			config.Model{Name: "flash", Targets: []config.Target{{Provider: "google", Model: "gemini-2.5-flash"}}})
+	}))
+	client := genaiClient(t, h, aliceKey)
+	count, err := client.Models.CountTokens(t.Context(), "flash", genai.Text("How many tokens?"), nil)
+	if err != nil {
+		t.Errorf("countTokens through the gateway: %v", err)
+	} else if count.TotalTokens == 0 {
+		t.Errorf("countTokens: %+v", count)
+	}
+	if _, err := client.Models.EmbedContent(t.Context(), "flash", genai.Text("hi"), nil); err != nil {
+		t.Errorf("embedContent (SDK, batchEmbedContents) through the gateway: %v", err)
+	}
+	code, _, body := h.do("POST", "/v1beta/models/flash:embedContent?key="+aliceKey, nil,
+		`{"content":{"parts":[{"text":"hi"}]}}`)
+	if code != 200 {
+		t.Errorf("embedContent: %d %s", code, body)
+	}
+	code, _, body = h.do("POST", "/v1beta/models/flash:countTokens?key="+aliceKey, nil,
+		`{"contents":[{"parts":[{"text":"hi"}]}]}`)
+	if code != 200 || len(body) == 0 {
+		t.Errorf("countTokens raw: %d %q", code, body)
+	}
+}
+
+// Anthropic's count_tokens is routed by the gateway, with the SDK.
+func TestGatewayAnthropicCountTokens(t *testing.T) {
+	t.Parallel()
+	fake := providertest.NewAnthropic(t, &providertest.Anthropic{Keys: []string{gwEnv["ANTHROPIC_1"]},
+		Reply: []providertest.Delta{providertest.Text("Bonjour")}}, nil)
+	h := startGateway(t, gatewayConfig(t, func(cfg *config.Config) {
+		mustAdd(t, cfg,
+			config.Provider{Name: "claude", Kind: "anthropic", BaseURL: fake.URL, Keys: []string{"env:ANTHROPIC_1"}},
+			config.Model{Name: "smart", Targets: []config.Target{{Provider: "claude", Model: "claude-sonnet-4-5"}}})
+	}))
+	client := anthropicClient(h, aliceKey)
+	n, err := client.Messages.CountTokens(t.Context(), anthropic.MessageCountTokensParams{Model: "smart",
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hi"))}})
+	if err != nil || n.InputTokens == 0 {
+		t.Errorf("count_tokens through the gateway: %v %+v", err, n)
+	}
+}
