@@ -477,3 +477,49 @@ func TestWebSocketOnAKeyedPresetIsAdmitted(t *testing.T) {
 		return err == nil
 	})
 }
+
+// A key limited to some models opens a session on a keyed preset only for
+// a model it may use, named where llmproxy reads it: OpenAI Realtime's
+// ?model=. A session naming another model, or none llmproxy can read
+// (Gemini Live names its model in its first message), gets 403 before
+// anything is dialled.
+func TestWebSocketOnAKeyedPresetKeepsTheKeysModelScope(t *testing.T) {
+	t.Parallel()
+	up := newWSUpstream(t)
+	cfg := gatewayConfig(t, func(cfg *config.Config) {
+		cfg.Presets = map[string]preset.Override{
+			"openai": {URL: up.URL, Keys: []string{"env:ALPHA_KEY_1"}},
+			"gemini": {URL: up.URL, Keys: []string{"env:ALPHA_KEY_2"}},
+		}
+		cfg.ClientKeys = append(cfg.ClientKeys, config.ClientKey{Name: "mini-only", Key: "ck-mini-only-0000000000000", Models: []string{"gpt-4o-mini-realtime"}})
+	})
+	h := startGateway(t, cfg)
+	dial := func(path string, header http.Header) (int, error) {
+		c, resp, err := dialWS(t, wsURL(h, path), &websocket.DialOptions{HTTPHeader: header})
+		if err == nil {
+			c.Close(websocket.StatusNormalClosure, "")
+			return http.StatusSwitchingProtocols, nil
+		}
+		if resp == nil {
+			return 0, err
+		}
+		return resp.StatusCode, err
+	}
+	bearer := http.Header{"Authorization": {"Bearer ck-mini-only-0000000000000"}}
+	if code, err := dial("/openai/v1/realtime/echo?model=gpt-4o-mini-realtime", bearer); code != http.StatusSwitchingProtocols {
+		t.Errorf("the model the key may use: %d %v", code, err)
+	}
+	before := len(up.Requests())
+	for path, header := range map[string]http.Header{
+		"/openai/v1/realtime/echo?model=gpt-4o-realtime-preview":                                    bearer,
+		"/openai/v1/realtime/echo":                                                                  bearer,
+		"/gemini/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent/echo": {"X-Goog-Api-Key": {"ck-mini-only-0000000000000"}},
+	} {
+		if code, _ := dial(path, header); code != http.StatusForbidden {
+			t.Errorf("%s: %d, want 403", path, code)
+		}
+	}
+	if n := len(up.Requests()) - before; n != 0 {
+		t.Errorf("%d refused sessions reached the upstream", n)
+	}
+}
