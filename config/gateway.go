@@ -141,8 +141,29 @@ type ClientKey struct {
 	// Budget caps what the key may spend per day or month, priced from
 	// the models' pricing.
 	Budget *Budget `yaml:"budget"`
-	// Expires is when the key stops working; zero means never.
+	// Expires is when the key stops working; zero means never. A date
+	// alone (2027-01-01) runs through the end of that day in UTC, as in
+	// the admin panel.
 	Expires time.Time `yaml:"expires"`
+}
+
+// UnmarshalYAML decodes a client key; an expiry written as a date alone
+// runs through that day (YAML reads it as the day's first instant).
+func (k *ClientKey) UnmarshalYAML(n *yaml.Node) error {
+	type plain ClientKey
+	if err := n.Decode((*plain)(k)); err != nil {
+		return err
+	}
+	if v := mappingValue(n, "expires"); v != nil && v.Kind == yaml.ScalarNode && isDate(v.Value) && !k.Expires.IsZero() {
+		k.Expires = k.Expires.Add(24*time.Hour - time.Second)
+	}
+	return nil
+}
+
+// isDate reports whether s is a date alone, YYYY-MM-DD.
+func isDate(s string) bool {
+	_, err := time.Parse("2006-01-02", strings.TrimSpace(s))
+	return err == nil
 }
 
 // Budget is an amount per period. In YAML: {amount: 5, period: day,

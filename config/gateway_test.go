@@ -348,3 +348,32 @@ func TestGatewayDefaults(t *testing.T) {
 		t.Errorf("a file setting one gateway key lost the others' defaults: %+v", cfg.Gateway)
 	}
 }
+
+// A client key's expiry written as a date alone runs through that day in
+// UTC, as the admin panel reads one; a time is taken as it stands; a typo
+// among a key's settings is still refused.
+func TestClientKeyExpiresDate(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadYAML(t, `
+client_keys:
+  - {name: dated, key: ck-dated-0123456789abcdef, expires: 2027-01-01}
+  - {name: timed, key: ck-timed-0123456789abcdef, expires: "2027-01-01T12:00:00Z"}
+  - {name: never, key: ck-never-0123456789abcdef}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]time.Time{
+		"dated": time.Date(2027, 1, 1, 23, 59, 59, 0, time.UTC),
+		"timed": time.Date(2027, 1, 1, 12, 0, 0, 0, time.UTC),
+		"never": {},
+	}
+	for _, k := range cfg.ClientKeys {
+		if !k.Expires.Equal(want[k.Name]) {
+			t.Errorf("%s expires %v, want %v", k.Name, k.Expires, want[k.Name])
+		}
+	}
+	if _, err := loadYAML(t, "client_keys:\n  - {name: typo, key: ck-typo-0123456789abcdef, modles: [x]}\n"); err == nil || !strings.Contains(err.Error(), "modles") {
+		t.Errorf("a misspelt setting of a client key: %v", err)
+	}
+}
