@@ -60,8 +60,11 @@ func modelNotFound(model string) *Error {
 }
 
 func modelNotAllowed(model string) *Error {
-	return &Error{Status: http.StatusForbidden, Code: "model_not_allowed", Param: "model",
-		Message: "this key may not use the model `" + printable(model) + "`"}
+	msg := "this key may not use the model `" + printable(model) + "`"
+	if model == "" {
+		msg = "this key may use only some models, and the request names none where llmproxy reads it (the body's model, a session's ?model=)"
+	}
+	return &Error{Status: http.StatusForbidden, Code: "model_not_allowed", Param: "model", Message: msg}
 }
 
 func wrongFormat(model string, api API, kinds string) *Error {

@@ -15,7 +15,7 @@ import (
 	"github.com/llmproxy/llmproxy/meter"
 	"github.com/llmproxy/llmproxy/preset"
 	"github.com/llmproxy/llmproxy/replay"
-	"golang.org/x/net/http/httpguts"
+	"github.com/llmproxy/llmproxy/wsproxy"
 )
 
 // Plan is one request's way through the gateway: the targets to try, in
@@ -371,7 +371,7 @@ func (s *Snapshot) PresetPlan(r *http.Request, prov *Provider, rest string, call
 			return nil, err
 		}
 		p.model, p.stream = model, stream
-		upgrade := isWebSocketUpgrade(r)
+		upgrade := wsproxy.IsUpgrade(r)
 		if upgrade && p.model == "" {
 			// A session's model: OpenAI's Realtime API names it in the
 			// query; Gemini Live in its first message, which nothing
@@ -381,11 +381,7 @@ func (s *Snapshot) PresetPlan(r *http.Request, prov *Provider, rest string, call
 		// A key limited to some models must name one: a body whose model
 		// llmproxy cannot read could still name another to the provider,
 		// and so could a session.
-		if caller.RestrictsModels() && p.model == "" && upgrade {
-			return nil, &Error{Status: http.StatusForbidden, Code: "model_not_allowed", Param: "model",
-				Message: "this key may use only some models: a session must name its model where llmproxy reads it (?model=)"}
-		}
-		if caller.RestrictsModels() && (p.model == "" && p.body != nil || p.model != "" && !caller.AllowsModel(p.model)) {
+		if caller.RestrictsModels() && (p.model == "" && (p.body != nil || upgrade) || p.model != "" && !caller.AllowsModel(p.model)) {
 			return nil, modelNotAllowed(p.model)
 		}
 		if p.format == meter.OpenAI && p.stream && strings.HasSuffix(rest, "/chat/completions") {
@@ -396,13 +392,6 @@ func (s *Snapshot) PresetPlan(r *http.Request, prov *Provider, rest string, call
 		}
 	}
 	return p, nil
-}
-
-// isWebSocketUpgrade reports whether r asks for a WebSocket (wsproxy's
-// IsUpgrade, which this package does not import).
-func isWebSocketUpgrade(r *http.Request) bool {
-	return httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade") &&
-		httpguts.HeaderValuesContainsToken(r.Header["Upgrade"], "websocket")
 }
 
 // presetTargets returns the preset's upstreams as targets, the next one

@@ -687,16 +687,16 @@ func endsStream(f Format, raw []byte) bool {
 		// A finishReason ends a candidate's answer; a blockReason (a
 		// refused prompt, answered without candidates) or an error the
 		// whole answer.
-		return bytes.Contains(raw, keyFinishReason2) || stringValue(raw, keyBlockReason) ||
+		return bytes.Contains(raw, keyFinishReasonGemini) || stringValue(raw, keyBlockReason) ||
 			bytes.Contains(raw, []byte(`{"error"`))
 	}
 	return true
 }
 
 var (
-	keyFinishReason  = []byte(`"finish_reason"`)
-	keyFinishReason2 = []byte(`"finishReason"`)
-	keyBlockReason   = []byte(`"blockReason"`)
+	keyFinishReason       = []byte(`"finish_reason"`)
+	keyFinishReasonGemini = []byte(`"finishReason"`)
+	keyBlockReason        = []byte(`"blockReason"`)
 )
 
 // eventType is an SSE event's type: its event: line, or, without one (a
