@@ -118,12 +118,14 @@ func (h *Health) Apply(ev Event) {
 		case EventBreakerOK:
 			b.fails, b.opens, b.openUntil = 0, 0, time.Time{}
 		}
+		b.mark()
 		b.mu.Unlock()
 		return
 	}
 	k := h.key(ev.Provider, ev.Key)
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	defer k.mark()
 	switch ev.Kind {
 	case EventCooldown:
 		if ev.Until.After(k.coolUntil) {
@@ -163,6 +165,11 @@ type KeyHealth struct {
 	strikes    int    // 429s in a row without a Retry-After: the default cooldown grows
 	disabled   string // why; "" when enabled
 
+	// troubled is false while the key is enabled, has no cooldown on
+	// record and no strikes: then an attempt asks and settles without the
+	// lock. It is written under mu, by mark.
+	troubled atomic.Bool
+
 	Requests atomic.Int64 // attempts made with the key
 	Failures atomic.Int64 // attempts that failed because of the key (429, 401, quota)
 }
@@ -175,6 +182,11 @@ const (
 	maxCooldown     = 5 * time.Minute
 	quotaCooldown   = time.Hour
 )
+
+// mark records whether the key holds any state; k.mu is held.
+func (k *KeyHealth) mark() {
+	k.troubled.Store(k.disabled != "" || !k.coolUntil.IsZero() || k.strikes != 0)
+}
 
 // State returns the key's state at now, until when (cooling) and why.
 func (k *KeyHealth) State(now time.Time) (KeyState, time.Time, string) {
@@ -192,6 +204,9 @@ func (k *KeyHealth) State(now time.Time) (KeyState, time.Time, string) {
 // available reports whether the key may be used now and, when it is
 // cooling down, until when (zero when disabled).
 func (k *KeyHealth) available(now time.Time) (bool, time.Time) {
+	if !k.troubled.Load() {
+		return true, time.Time{}
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.disabled != "" {
@@ -200,6 +215,10 @@ func (k *KeyHealth) available(now time.Time) (bool, time.Time) {
 	if now.Before(k.coolUntil) {
 		return false, k.coolUntil
 	}
+	// A cooldown that is over is forgotten, so that the key is asked
+	// without the lock again once its strikes are reset.
+	k.coolUntil, k.coolReason = time.Time{}, ""
+	k.mark()
 	return true, time.Time{}
 }
 
@@ -219,6 +238,7 @@ func (k *KeyHealth) RateLimited(now time.Time, retryAfter time.Duration) {
 		k.coolUntil, k.coolReason = until, "rate limited"
 	}
 	ev := Event{Provider: k.provider, Key: k.fp, Kind: EventCooldown, Until: k.coolUntil, Reason: k.coolReason}
+	k.mark()
 	k.mu.Unlock()
 	k.h.publish(ev)
 }
@@ -229,6 +249,7 @@ func (k *KeyHealth) QuotaExhausted(now time.Time) {
 	until := now.Add(quotaCooldown)
 	k.mu.Lock()
 	k.coolUntil, k.coolReason = until, "quota exhausted"
+	k.mark()
 	k.mu.Unlock()
 	k.h.publish(Event{Provider: k.provider, Key: k.fp, Kind: EventCooldown, Until: until, Reason: "quota exhausted"})
 }
@@ -240,6 +261,7 @@ func (k *KeyHealth) Disable(reason string) {
 	k.mu.Lock()
 	was := k.disabled
 	k.disabled = reason
+	k.mark()
 	k.mu.Unlock()
 	if was == "" {
 		k.h.publish(Event{Provider: k.provider, Key: k.fp, Kind: EventDisable, Reason: reason})
@@ -251,6 +273,7 @@ func (k *KeyHealth) Enable() {
 	k.mu.Lock()
 	was := k.disabled != "" || !k.coolUntil.IsZero()
 	k.disabled, k.coolUntil, k.coolReason, k.strikes = "", time.Time{}, "", 0
+	k.mark()
 	k.mu.Unlock()
 	if was {
 		k.h.publish(Event{Provider: k.provider, Key: k.fp, Kind: EventEnable})
@@ -259,8 +282,12 @@ func (k *KeyHealth) Enable() {
 
 // succeeded resets the growing cooldown.
 func (k *KeyHealth) succeeded() {
+	if !k.troubled.Load() {
+		return
+	}
 	k.mu.Lock()
 	k.strikes = 0
+	k.mark()
 	k.mu.Unlock()
 }
 
@@ -277,6 +304,17 @@ type Breaker struct {
 	opens      int // openings in a row: the pause grows
 	openUntil  time.Time
 	probeUntil time.Time // a half-open breaker's probe is out until then (or until it settles)
+
+	// failing is false while every field above is zero (no failure since
+	// the last success): the state of nearly every request, which then
+	// asks and settles without the lock every attempt would otherwise
+	// take in turn. It is written under mu, by mark.
+	failing atomic.Bool
+}
+
+// mark records whether the breaker holds any state; b.mu is held.
+func (b *Breaker) mark() {
+	b.failing.Store(b.fails != 0 || b.opens != 0 || !b.openUntil.IsZero() || !b.probeUntil.IsZero())
 }
 
 const (
@@ -320,6 +358,9 @@ func (b *Breaker) stateLocked(now time.Time) BreakerState {
 // a last resort); in the half-open state it claims the probe, and probe
 // says so: only that attempt's verdict settles the claim.
 func (b *Breaker) usable(now time.Time) (ok, probe bool) {
+	if !b.failing.Load() {
+		return true, false
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch b.stateLocked(now) {
@@ -328,6 +369,7 @@ func (b *Breaker) usable(now time.Time) (ok, probe bool) {
 	case BreakerHalfOpen:
 		if !now.Before(b.probeUntil) {
 			b.probeUntil = now.Add(probeClaim)
+			b.mark()
 			return true, true
 		}
 	}
@@ -337,6 +379,9 @@ func (b *Breaker) usable(now time.Time) (ok, probe bool) {
 // cooled reports whether the provider is a last resort now: open, or
 // half-open with its probe already out.
 func (b *Breaker) cooled(now time.Time) bool {
+	if !b.failing.Load() {
+		return false
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st := b.stateLocked(now)
@@ -352,13 +397,18 @@ func (b *Breaker) release(probe bool) {
 	}
 	b.mu.Lock()
 	b.probeUntil = time.Time{}
+	b.mark()
 	b.mu.Unlock()
 }
 
 func (b *Breaker) succeeded() {
+	if !b.failing.Load() {
+		return // nothing to reset (a failure that raced with this one's success counts after it)
+	}
 	b.mu.Lock()
 	was := b.fails >= breakerThreshold
 	b.fails, b.opens, b.openUntil, b.probeUntil = 0, 0, time.Time{}, time.Time{}
+	b.mark()
 	b.mu.Unlock()
 	if was {
 		b.h.publish(Event{Provider: b.provider, Kind: EventBreakerOK})
@@ -380,6 +430,7 @@ func (b *Breaker) failed(now time.Time, probe bool) {
 		b.openUntil = now.Add(pause)
 		until = b.openUntil
 	}
+	b.mark()
 	b.mu.Unlock()
 	if !until.IsZero() {
 		b.h.publish(Event{Provider: b.provider, Kind: EventBreakerOpen, Until: until})

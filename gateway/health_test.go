@@ -682,3 +682,66 @@ func TestConcurrentRequestsKeepCounters(t *testing.T) {
 		t.Errorf("key requests %d, attempts %d", keyed, len(w.attempts()))
 	}
 }
+
+// What another replica published reaches what an attempt asks (available,
+// usable, cooled), not only the state the dashboard reads: an attempt
+// asks a key or breaker without failures on record without its lock.
+func TestApplyReachesTheAttempts(t *testing.T) {
+	t.Parallel()
+	h := NewHealth()
+	k, b := h.key("p", "fp"), h.breaker("p")
+	if ok, _ := k.available(t0); !ok {
+		t.Fatal("a new key is not available")
+	}
+	if ok, probe := b.usable(t0); !ok || probe || b.cooled(t0) {
+		t.Fatal("a new breaker is not closed")
+	}
+	h.Apply(Event{Provider: "p", Key: "fp", Kind: EventCooldown, Until: t0.Add(time.Minute), Reason: "rate limited"})
+	if ok, until := k.available(t0); ok || !until.Equal(t0.Add(time.Minute)) {
+		t.Errorf("after a published cooldown: available %v until %v", ok, until)
+	}
+	// Over: the key is used again, and a later cooldown still counts.
+	if ok, _ := k.available(t0.Add(2 * time.Minute)); !ok {
+		t.Error("the key is not available after its cooldown")
+	}
+	k.succeeded()
+	if ok, _ := k.available(t0); !ok {
+		t.Error("a cooldown that was over came back")
+	}
+	k.RateLimited(t0, time.Minute)
+	if ok, _ := k.available(t0); ok {
+		t.Error("a 429 after a cooldown that was over did not cool the key")
+	}
+	h.Apply(Event{Provider: "p", Key: "fp", Kind: EventEnable})
+	if ok, _ := k.available(t0); !ok {
+		t.Error("the key is not available after a published enable")
+	}
+	h.Apply(Event{Provider: "p", Key: "fp", Kind: EventDisable, Reason: "refused"})
+	if ok, _ := k.available(t0); ok {
+		t.Error("the key is available after a published disable")
+	}
+
+	h.Apply(Event{Provider: "p", Kind: EventBreakerOpen, Until: t0.Add(time.Minute)})
+	if ok, _ := b.usable(t0); ok || !b.cooled(t0) {
+		t.Errorf("after a published opening: usable %v, cooled %v", ok, b.cooled(t0))
+	}
+	h.Apply(Event{Provider: "p", Kind: EventBreakerOK})
+	if ok, _ := b.usable(t0); !ok || b.cooled(t0) {
+		t.Error("the breaker is not closed after a published ok")
+	}
+	// Failures below the threshold, then a success: closed, nothing kept.
+	for range breakerThreshold - 1 {
+		b.failed(t0, false)
+	}
+	b.succeeded()
+	for range breakerThreshold - 1 {
+		b.failed(t0, false)
+	}
+	if ok, _ := b.usable(t0); !ok {
+		t.Error("a success did not reset the failures before it")
+	}
+	b.failed(t0, false)
+	if ok, _ := b.usable(t0); ok {
+		t.Error("the threshold's failure did not open the breaker")
+	}
+}
