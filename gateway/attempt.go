@@ -681,6 +681,18 @@ func (p *Plan) url(t *target, in *http.Request) (*url.URL, error) {
 		}
 		return u, nil
 	}
+	q := stripQueryParam(in.URL.RawQuery, "key")
+	model := ""
+	if p.call.API == Gemini {
+		model = cmp.Or(t.model, p.model)
+	}
+	plain := q == "" && t.provider.apiVersion == ""
+	if plain {
+		if c := t.lastURL.Load(); c != nil && c.call.API == p.call.API && c.call.Endpoint == p.call.Endpoint &&
+			c.call.Version == p.call.Version && c.model == model {
+			return c.u, nil
+		}
+	}
 	u := &url.URL{Scheme: base.Scheme, Host: base.Host}
 	path := strings.TrimSuffix(base.Path, "/")
 	switch p.call.API {
@@ -695,10 +707,13 @@ func (p *Plan) url(t *target, in *http.Request) (*url.URL, error) {
 		if !strings.HasSuffix(path, "/v1beta") && !strings.HasSuffix(path, "/v1") {
 			path += "/" + p.call.Version
 		}
-		path += "/models/" + cmp.Or(t.model, p.model) + ":" + p.call.Endpoint
+		path += "/models/" + model + ":" + p.call.Endpoint
 	}
 	u.Path = path
-	q := stripQueryParam(in.URL.RawQuery, "key")
+	if plain {
+		t.lastURL.Store(&targetURL{call: Call{API: p.call.API, Endpoint: p.call.Endpoint, Version: p.call.Version}, model: model, u: u})
+		return u, nil
+	}
 	if v := t.provider.apiVersion; v != "" && !strings.Contains(q, "api-version=") {
 		if q != "" {
 			q += "&"

@@ -91,6 +91,43 @@ func TestUpstreamURL(t *testing.T) {
 	}
 }
 
+// One compiled configuration serves calls one after the other: each gets
+// its own path and query, whatever the call before it was (a target keeps
+// its last URL for the next call to the same endpoint).
+func TestUpstreamURLInTurn(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	openai := config.Provider{Name: "O", BaseURL: "https://api.openai.com/v1", Keys: []string{secret("o1")}}
+	gemini := config.Provider{Name: "G", Kind: "gemini", BaseURL: "https://generativelanguage.googleapis.com", Keys: []string{secret("g1")}}
+	snap := w.compile(newConfig(t, openai, gemini, config.Model{Name: "pub", Targets: []config.Target{{Provider: "O"}}},
+		config.Model{Name: "gem-*", Targets: []config.Target{{Provider: "G"}}}))
+	for i, tc := range []struct{ target, want string }{
+		{"/v1/chat/completions", "https://api.openai.com/v1/chat/completions"},
+		{"/v1/chat/completions", "https://api.openai.com/v1/chat/completions"},
+		{"/v1/embeddings", "https://api.openai.com/v1/embeddings"},
+		{"/v1/chat/completions?a=1", "https://api.openai.com/v1/chat/completions?a=1"},
+		{"/v1/chat/completions", "https://api.openai.com/v1/chat/completions"},
+		{"/v1beta/models/gem-a:generateContent", "https://generativelanguage.googleapis.com/v1beta/models/gem-a:generateContent"},
+		{"/v1beta/models/gem-b:generateContent", "https://generativelanguage.googleapis.com/v1beta/models/gem-b:generateContent"},
+		{"/v1beta/models/gem-b:countTokens", "https://generativelanguage.googleapis.com/v1beta/models/gem-b:countTokens"},
+		{"/v1/models/gem-b:countTokens", "https://generativelanguage.googleapis.com/v1/models/gem-b:countTokens"},
+		{"/v1/models/gem-b:countTokens", "https://generativelanguage.googleapis.com/v1/models/gem-b:countTokens"},
+	} {
+		before := len(w.requests())
+		res := w.do(snap, httptestRequest("POST", tc.target, `{"model":"pub"}`), nil)
+		if res.err != nil {
+			t.Fatalf("%d %s: %v", i, tc.target, res.err)
+		}
+		reqs := w.requests()
+		if len(reqs) != before+1 {
+			t.Fatalf("%d %s: attempts %v", i, tc.target, w.attempts())
+		}
+		if got := reqs[len(reqs)-1].url.String(); got != tc.want {
+			t.Errorf("%d %s: URL %s\nwant %s", i, tc.target, got, tc.want)
+		}
+	}
+}
+
 // The header policy of a gateway request: no client credential in any
 // header goes upstream; a choice of organisation or project billed on the
 // operator's key is dropped; static provider headers and defaults are

@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"math"
 	"math/rand/v2"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/llmproxy/llmproxy/access"
@@ -77,6 +79,18 @@ type target struct {
 	model    string // upstream model; "" keeps the requested one
 	weight   int
 	bal      *Balance
+
+	// lastURL is the upstream URL of this target's last call without a
+	// query of its own, shared by the calls that follow for the same
+	// endpoint (a URL sent upstream is never changed): see Plan.url.
+	lastURL atomic.Pointer[targetURL]
+}
+
+// targetURL is a target's upstream URL for one path.
+type targetURL struct {
+	call  Call // API, Version and Endpoint
+	model string
+	u     *url.URL
 }
 
 // ModelInfo is what /v1/models shows of a model.
