@@ -44,11 +44,13 @@ func (s *Stats) Usage(client, model, provider, key string, u meter.Usage, cost i
 	}
 	c := s.usageRow(UsageKey{client, model, provider, key})
 	c.requests.Add(1)
-	c.input.Add(u.Input)
-	c.cached.Add(u.CachedInput)
-	c.cacheWrite.Add(u.CacheWrite)
-	c.output.Add(u.Output)
-	c.reasoning.Add(u.Reasoning)
+	// Counters shared by every request of the row: one that would not
+	// move is not written (most answers read no cache and no reasoning).
+	add(&c.input, u.Input)
+	add(&c.cached, u.CachedInput)
+	add(&c.cacheWrite, u.CacheWrite)
+	add(&c.output, u.Output)
+	add(&c.reasoning, u.Reasoning)
 	if currency != "" && cost > 0 {
 		c.mu.Lock()
 		if c.cost == nil {
@@ -56,6 +58,12 @@ func (s *Stats) Usage(client, model, provider, key string, u meter.Usage, cost i
 		}
 		c.cost[currency] += cost
 		c.mu.Unlock()
+	}
+}
+
+func add(c *atomic.Int64, n int64) {
+	if n != 0 {
+		c.Add(n)
 	}
 }
 
