@@ -137,7 +137,10 @@ func (h *jsonHandler) WithGroup(name string) slog.Handler {
 // appendAttr appends "key":value, — redacted as privacy.Redactor's
 // ReplaceAttr would.
 func (h *jsonHandler) appendAttr(b []byte, a slog.Attr) []byte {
-	v := a.Value.Resolve()
+	v := a.Value
+	if v.Kind() == slog.KindLogValuer {
+		v = v.Resolve()
+	}
 	if a.Key == "" && v.Kind() != slog.KindGroup {
 		return b
 	}
@@ -178,7 +181,7 @@ func (h *jsonHandler) appendAttr(b []byte, a slog.Attr) []byte {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			b = appendJSONString(b, strconv.FormatFloat(f, 'g', -1, 64))
 		} else {
-			b = strconv.AppendFloat(b, f, 'f', -1, 64)
+			b = appendFloat(b, f)
 		}
 	case slog.KindBool:
 		b = strconv.AppendBool(b, v.Bool())
@@ -205,6 +208,49 @@ func (h *jsonHandler) appendAttr(b []byte, a slog.Attr) []byte {
 	}
 	return append(b, ',')
 }
+
+// appendFloat appends f as strconv.AppendFloat(b, f, 'f', -1, 64) does,
+// without its search for the shortest digits when f is a whole number of
+// thousandths or of billionths — the request line's duration_ms and cost,
+// made by dividing an integer so — below 10^15 of them. The division is
+// correctly rounded, so that decimal reads back as f; and as two such
+// decimals differ by at least the unit, more than f's spacing at these
+// magnitudes, no shorter one does. NaN and the infinities are the
+// caller's.
+func appendFloat(b []byte, f float64) []byte {
+	for _, sc := range [...]struct {
+		scale  float64
+		places int
+	}{{1e3, 3}, {1e9, 9}} {
+		m := f * sc.scale
+		if m != math.Trunc(m) || math.Abs(m) >= 1e15 || m/sc.scale != f || m == 0 {
+			continue
+		}
+		n := int64(m)
+		if n < 0 {
+			b = append(b, '-')
+			n = -n
+		}
+		b = strconv.AppendInt(b, n/pow10[sc.places], 10)
+		frac := n % pow10[sc.places]
+		if frac == 0 {
+			return b
+		}
+		var digits [9]byte
+		end := sc.places
+		for i := sc.places - 1; i >= 0; i-- { // the places, zeros kept; the trailing ones dropped
+			digits[i] = byte('0' + frac%10)
+			if digits[i] == '0' && end == i+1 {
+				end = i
+			}
+			frac /= 10
+		}
+		return append(append(b, '.'), digits[:end]...)
+	}
+	return strconv.AppendFloat(b, f, 'f', -1, 64)
+}
+
+var pow10 = [...]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
 
 // appendJSONString appends s quoted as encoding/json does with HTML
 // escaping off (what slog.JSONHandler writes).

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
+	"math/rand/v2"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -204,4 +207,30 @@ func BenchmarkRequestLineParallel(b *testing.B) {
 		}
 	})
 	sink.Flush()
+}
+
+// appendFloat must write what strconv.AppendFloat(…, 'f', -1, 64) writes,
+// for the request line's values (thousandths and billionths of an
+// integer) and for any other.
+func TestAppendFloatMatchesStrconv(t *testing.T) {
+	check := func(f float64) {
+		t.Helper()
+		if got, want := string(appendFloat(nil, f)), strconv.FormatFloat(f, 'f', -1, 64); got != want {
+			t.Fatalf("appendFloat(%v) = %s, want %s", f, got, want)
+		}
+	}
+	for _, f := range []float64{0, math.Copysign(0, -1), 1, -1, 0.5, 0.001, 0.01, 0.1, 0.718, 1.2, 10, 1000.5,
+		0.000027, 1e-9, 2e-9, 123456.789, 999999999999.999, 1e12, 1e15, 1e16, 4.5e6, 0.1 + 0.2, 1.0 / 3, 5e-324,
+		math.MaxFloat64, -0.718, -0.000027} {
+		check(f)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		check(float64(r.Int64N(1e7)) / 1000)    // duration_ms
+		check(float64(r.Int64N(1e13)) / 1e9)    // cost
+		check(float64(r.Int64N(1e15)) / 1e3)    // at the bound
+		check(-float64(r.Int64N(1e12)) / 1e9)   // negative
+		check(math.Float64frombits(r.Uint64())) // anything
+		check(r.Float64() * 1e6)
+	}
 }
