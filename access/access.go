@@ -324,6 +324,15 @@ func Digest(secret string) string {
 // (the form the admin store keeps).
 func (k *Key) Digest() string { return hex.EncodeToString(k.digest[:]) }
 
+// KeyID returns the id (Key.ID) of the key whose secret has the hex digest
+// given (as Digest writes it): its first 12 digits. "" when it is shorter.
+func KeyID(hexDigest string) string {
+	if len(hexDigest) < 12 {
+		return ""
+	}
+	return strings.ToLower(hexDigest[:12])
+}
+
 // List returns the keys in configuration order.
 func (ks *Keys) List() []*Key { return ks.list }
 

@@ -419,3 +419,23 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// KeyID finds a compiled key's id from the digest the admin store keeps:
+// the store's usage rows and the panel's keys page meet on it.
+func TestKeyIDFromDigest(t *testing.T) {
+	t.Parallel()
+	ks, err := Compile([]config.ClientKey{{Name: "alice", Key: aliceKey}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := ks.List()[0]
+	if got := KeyID(k.Digest()); got != k.ID || len(got) != 12 {
+		t.Errorf("KeyID(%s) = %q, want %q", k.Digest(), got, k.ID)
+	}
+	if got := KeyID(strings.ToUpper(Digest(aliceKey))); got != k.ID {
+		t.Errorf("KeyID of an upper-case digest = %q, want %q", got, k.ID)
+	}
+	if got := KeyID("abc"); got != "" {
+		t.Errorf("KeyID of a short digest = %q", got)
+	}
+}

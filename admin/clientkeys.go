@@ -63,6 +63,18 @@ func (u usageTotals) CostText() string {
 	return strings.Join(parts, " + ")
 }
 
+func (u *usageTotals) merge(o usageTotals) {
+	u.Requests += o.Requests
+	u.Input += o.Input
+	u.Output += o.Output
+	for c, n := range o.Cost {
+		if u.Cost == nil {
+			u.Cost = map[string]int64{}
+		}
+		u.Cost[c] += n
+	}
+}
+
 func (u *usageTotals) add(row store.UsageRow) {
 	u.Requests += row.Requests
 	u.Input += row.Input
@@ -94,18 +106,37 @@ func (h *Handler) renderClientKeys(w http.ResponseWriter, r *http.Request, v *vi
 		v.Error = v.T("err_store", err.Error())
 	}
 	from := utcDay(now).AddDate(0, 0, -(keyUsageDays - 1))
-	usage := map[string]*usageTotals{}
+	// A key's usage is found by its id; rows written before ids were kept
+	// (schema v3) by its name, and count for the active key of that name.
+	byID, byName := map[string]*usageTotals{}, map[string]*usageTotals{}
 	rows, err := h.opts.Store.Usage(r.Context(), from, utcDay(now).AddDate(0, 0, 1))
 	if err != nil {
 		v.Error = v.T("err_store", err.Error())
 	}
 	for _, u := range rows {
-		t := usage[u.Client]
+		m, k := byID, u.ClientID
+		if k == "" {
+			m, k = byName, u.Client
+		}
+		t := m[k]
 		if t == nil {
 			t = &usageTotals{}
-			usage[u.Client] = t
+			m[k] = t
 		}
 		t.add(u)
+	}
+	usageOf := func(id, name string, active bool) (usageTotals, bool) {
+		var sum usageTotals
+		found := false
+		if t := byID[id]; t != nil {
+			sum.merge(*t)
+			found = true
+		}
+		if t := byName[name]; t != nil && active {
+			sum.merge(*t)
+			found = true
+		}
+		return sum, found
 	}
 	data := clientKeysData{UsageDays: keyUsageDays}
 	for _, k := range h.opts.Snapshot().Keys().List() {
@@ -123,9 +154,7 @@ func (h *Handler) renderClientKeys(w http.ResponseWriter, r *http.Request, v *vi
 		if !k.Expires.IsZero() && now.After(k.Expires) {
 			row.Status = "expired"
 		}
-		if t := usage[k.Name]; t != nil {
-			row.Usage, row.HasUsage = *t, true
-		}
+		row.Usage, row.HasUsage = usageOf(k.ID, k.Name, true)
 		data.Keys = append(data.Keys, row)
 	}
 	for _, k := range e.ClientKeys {
@@ -140,11 +169,7 @@ func (h *Handler) renderClientKeys(w http.ResponseWriter, r *http.Request, v *vi
 		case !k.Expires.IsZero() && now.After(k.Expires):
 			row.Status = "expired"
 		}
-		// Usage is kept by key name; a revoked key's name may be taken
-		// again, so its usage is the active key's.
-		if t := usage[k.Name]; t != nil && k.RevokedAt.IsZero() {
-			row.Usage, row.HasUsage = *t, true
-		}
+		row.Usage, row.HasUsage = usageOf(access.KeyID(k.Digest), k.Name, k.RevokedAt.IsZero())
 		data.Keys = append(data.Keys, row)
 	}
 	v.Data = data

@@ -10,10 +10,12 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/llmproxy/llmproxy/access"
 	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/gateway"
 	"github.com/llmproxy/llmproxy/store"
@@ -431,6 +433,68 @@ func TestUsagePage(t *testing.T) {
 	row := regexp.MustCompile(`(?s)<tr data-client-key="alice".*?</tr>`).FindString(keys)
 	if !strings.Contains(row, "7 requests") {
 		t.Errorf("the keys page does not show alice's usage: %s", row)
+	}
+}
+
+// The keys page finds a key's usage by its id: a renamed key keeps what it
+// used, a revoked key shows its own, and a new key given a revoked key's
+// name starts with none. Rows written before ids were kept count for the
+// active key of their name.
+func TestKeysPageUsageFollowsTheKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	e.login()
+	for _, name := range []string{"first", "other"} {
+		if w := e.do(request{path: "/admin/keys/save", form: formValues("name", name)}); w.Code != http.StatusSeeOther {
+			t.Fatalf("create %s: %d", name, w.Code)
+		}
+	}
+	digest := map[string]string{}
+	ids := map[string]int64{}
+	for _, k := range e.entries().ClientKeys {
+		digest[k.Name], ids[k.Name] = k.Digest, k.ID
+	}
+	day := utcDay(e.now())
+	if err := e.st.AddUsage(context.Background(), []store.UsageRow{
+		{Day: day, ClientID: access.KeyID(digest["first"]), Client: "first", Model: "m", Requests: 3},
+		{Day: day, ClientID: access.KeyID(digest["other"]), Client: "other", Model: "m", Requests: 5},
+		{Day: day, Client: "other", Model: "m", Requests: 100}, // written before ids were kept
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// "first" is renamed, then "other" revoked and its name given to a new key.
+	if w := e.do(request{path: "/admin/keys/save", form: formValues("id", strconv.FormatInt(ids["first"], 10), "name", "renamed")}); w.Code != http.StatusSeeOther {
+		t.Fatalf("rename: %d", w.Code)
+	}
+	if w := e.do(request{path: "/admin/keys/revoke", form: formValues("id", strconv.FormatInt(ids["other"], 10))}); w.Code != http.StatusSeeOther {
+		t.Fatalf("revoke: %d", w.Code)
+	}
+	if w := e.do(request{path: "/admin/keys/save", form: formValues("name", "other")}); w.Code != http.StatusSeeOther {
+		t.Fatalf("create the new other: %d", w.Code)
+	}
+	keys := e.do(request{path: "/admin/keys"}).Body.String()
+	requests := func(name, status string) string {
+		t.Helper()
+		for _, row := range regexp.MustCompile(`(?s)<tr data-client-key="`+regexp.QuoteMeta(name)+`".*?</tr>`).FindAllString(keys, -1) {
+			if strings.Contains(row, "state-"+status) {
+				m := regexp.MustCompile(`class="usage-requests">([^<]*)<`).FindStringSubmatch(row)
+				if m == nil {
+					t.Fatalf("no usage cell for %s (%s): %s", name, status, row)
+				}
+				return m[1]
+			}
+		}
+		t.Fatalf("no %s row for %s", status, name)
+		return ""
+	}
+	for _, c := range []struct{ name, status, want string }{
+		{"renamed", "active", "3 requests"},
+		{"other", "revoked", "5 requests"},
+		{"other", "active", "100 requests"},
+	} {
+		if got := requests(c.name, c.status); got != c.want {
+			t.Errorf("%s (%s): %q, want %q", c.name, c.status, got, c.want)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/llmproxy/llmproxy/access"
 )
 
 func appliedVersions(t testing.TB, db *sql.DB) []int {
@@ -74,10 +77,10 @@ func TestMigrateFromEmpty(t *testing.T) {
 func testMigrateFromEmpty(t *testing.T, b backend) {
 	opts := b.fresh(t)
 	s := openAt(t, opts, testKey)
-	if got, want := appliedVersions(t, s.r), []int{1, 2}; !reflect.DeepEqual(got, want) {
+	if got, want := appliedVersions(t, s.r), []int{1, 2, 3}; !reflect.DeepEqual(got, want) {
 		t.Errorf("applied %v, want %v", got, want)
 	}
-	if SchemaVersion() != 2 {
+	if SchemaVersion() != 3 {
 		t.Errorf("SchemaVersion() = %d", SchemaVersion())
 	}
 	for _, idx := range []string{"usage_daily_spent", "client_keys_active_name", "provider_keys_provider"} {
@@ -91,13 +94,14 @@ func testMigrateFromEmpty(t *testing.T, b backend) {
 	// Opening again applies nothing twice.
 	s.Close()
 	s = openAt(t, opts, nil)
-	if got := appliedVersions(t, s.r); len(got) != 2 {
+	if got := appliedVersions(t, s.r); len(got) != 3 {
 		t.Errorf("applied %v after reopening", got)
 	}
 }
 
-// A database at v1, with rows written as v1 wrote them, migrates to v2
-// with every row intact.
+// A database at v1, with rows written as v1 wrote them, migrates to the
+// latest version with every row intact; its usage rows, written before
+// ids were kept (v3), count for a budget by their client's name.
 func TestMigrateFromV1(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, testMigrateFromV1)
@@ -142,7 +146,7 @@ VALUES ('2024-05-06', 'old-k', 'old-m', 'old-p', 'main', 'usd', 3, 30, 0, 0, 9, 
 	db.Close()
 
 	s := openAt(t, opts, testKey)
-	if got := appliedVersions(t, s.r); !reflect.DeepEqual(got, []int{1, 2}) {
+	if got := appliedVersions(t, s.r); !reflect.DeepEqual(got, []int{1, 2, 3}) {
 		t.Fatalf("applied %v", got)
 	}
 	if !hasIndex(t, s, "usage_daily_spent") {
@@ -166,9 +170,23 @@ VALUES ('2024-05-06', 'old-k', 'old-m', 'old-p', 'main', 'usd', 3, 30, 0, 0, 9, 
 		e.ClientKeys[0].Models != nil || !e.ClientKeys[0].CreatedAt.Equal(created) {
 		t.Errorf("client keys = %+v", e.ClientKeys)
 	}
-	spent, err := s.Spent(ctx, "old-k", "usd", day(2024, 5, 1))
+	spent, err := s.Spent(ctx, access.KeyID(strings.Repeat("ab", 32)), "old-k", "usd", day(2024, 5, 1))
 	if err != nil || spent != 123 {
 		t.Errorf("Spent = %d, %v", spent, err)
+	}
+	want := []UsageRow{{Day: day(2024, 5, 6), Client: "old-k", Model: "old-m", Provider: "old-p", Key: "main", Currency: "usd",
+		Requests: 3, Input: 30, Output: 9, CostNanos: 123}}
+	if got := usageRows(t, s, day(2024, 5, 1), day(2024, 6, 1)); !reflect.DeepEqual(got, want) {
+		t.Errorf("usage = %+v\nwant %+v", got, want)
+	}
+	// A row of the same day and names, now with the key's id, is a row of
+	// its own (the key may not be the one that wrote the old row).
+	if err := s.AddUsage(ctx, []UsageRow{{Day: day(2024, 5, 6), ClientID: "0123456789ab", Client: "old-k", Model: "old-m",
+		Provider: "old-p", Key: "main", Currency: "usd", Requests: 1, CostNanos: 7}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := usageRows(t, s, day(2024, 5, 1), day(2024, 6, 1)); len(got) != 2 {
+		t.Errorf("usage after a row with an id = %+v", got)
 	}
 	// v2's audit log works on the migrated database.
 	change(t, s, func(tx *Tx) error { return tx.Audit("migrated", "", "") })
@@ -185,7 +203,8 @@ func TestRefusesNewerSchema(t *testing.T) {
 func testRefusesNewerSchema(t *testing.T, b backend) {
 	opts := b.fresh(t)
 	s := openAt(t, opts, nil)
-	if _, err := s.w.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (3, '0003_future.sql', 0)`); err != nil {
+	next := SchemaVersion() + 1
+	if _, err := s.w.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, 'NNNN_future.sql', 0)`, next); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -197,7 +216,7 @@ func testRefusesNewerSchema(t *testing.T, b backend) {
 	if !errors.Is(err, ErrSchemaTooNew) {
 		t.Errorf("err = %v, want ErrSchemaTooNew", err)
 	}
-	for _, says := range []string{"version 3", "up to 2"} {
+	for _, says := range []string{fmt.Sprintf("version %d", next), fmt.Sprintf("up to %d", next-1)} {
 		if !strings.Contains(err.Error(), says) {
 			t.Errorf("error %q does not say %q", err, says)
 		}
@@ -229,7 +248,7 @@ func testConcurrentOpen(t *testing.T, b backend) {
 		defer stores[i].Close()
 	}
 	if errs[0] == nil {
-		if got := appliedVersions(t, stores[0].r); !reflect.DeepEqual(got, []int{1, 2}) {
+		if got := appliedVersions(t, stores[0].r); !reflect.DeepEqual(got, []int{1, 2, 3}) {
 			t.Errorf("applied %v", got)
 		}
 	}

@@ -12,10 +12,15 @@ import (
 )
 
 // UsageRow is usage per UTC day, by client key, model, provider, provider
-// key and currency. It holds names and counts only: never a secret, a
-// prompt or a completion.
+// key and currency. It holds names, the client key's id and counts only:
+// never a secret, a prompt or a completion.
 type UsageRow struct {
-	Day                                                               time.Time // UTC midnight
+	Day time.Time // UTC midnight
+	// ClientID is the client key's access.Key.ID (12 hex digits of its
+	// secret's digest): what a budget is restored by, as a key may be
+	// renamed and a revoked key's name taken again. "" for a caller
+	// without a key, and for rows written before schema v3.
+	ClientID                                                          string
 	Client, Model, Provider, Key, Currency                            string
 	Requests, Input, Cached, CacheWrite, Output, Reasoning, CostNanos int64
 }
@@ -23,8 +28,8 @@ type UsageRow struct {
 // usageKey is a row's identity: the table's primary key, the day as a
 // number so that Record, on every request, formats nothing.
 type usageKey struct {
-	day                                    int64 // days since 1970-01-01, UTC
-	client, model, provider, key, currency string
+	day                                              int64 // days since 1970-01-01, UTC
+	clientID, client, model, provider, key, currency string
 }
 
 const dayLayout = "2006-01-02"
@@ -44,7 +49,7 @@ func dayTime(n int64) time.Time { return time.Unix(n*86400, 0).UTC() }
 func dayString(n int64) string { return dayTime(n).Format(dayLayout) }
 
 func (r UsageRow) key(now func() time.Time) usageKey {
-	return usageKey{dayNumber(r.Day, now), r.Client, r.Model, r.Provider, r.Key, r.Currency}
+	return usageKey{dayNumber(r.Day, now), r.ClientID, r.Client, r.Model, r.Provider, r.Key, r.Currency}
 }
 
 func (r *UsageRow) add(o UsageRow) {
@@ -96,7 +101,7 @@ func (s *Store) AddUsage(ctx context.Context, rows []UsageRow) error {
 		args = args[:0]
 		for _, k := range chunk {
 			r := merged[k]
-			args = append(args, dayString(k.day), k.client, k.model, k.provider, k.key, k.currency,
+			args = append(args, dayString(k.day), k.clientID, k.client, k.model, k.provider, k.key, k.currency,
 				r.Requests, r.Input, r.Cached, r.CacheWrite, r.Output, r.Reasoning, r.CostNanos)
 		}
 		if len(chunk) < batch {
@@ -121,7 +126,7 @@ func (s *Store) AddUsage(ctx context.Context, rows []UsageRow) error {
 }
 
 // usageColumns is the number of values per usage_daily row.
-const usageColumns = 13
+const usageColumns = 14
 
 // usageUpsert is the statement adding n rows to the counters. The rows
 // are distinct (PostgreSQL refuses an upsert that touches a row twice in
@@ -129,7 +134,7 @@ const usageColumns = 13
 func usageUpsert(n int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO usage_daily
-(day, client, model, provider, key_name, currency, requests, input_tokens, cached_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos)
+(day, client_id, client, model, provider, key_name, currency, requests, input_tokens, cached_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos)
 VALUES `)
 	for i := range n {
 		if i > 0 {
@@ -146,7 +151,7 @@ VALUES `)
 		b.WriteByte(')')
 	}
 	b.WriteString(`
-ON CONFLICT (day, client, model, provider, key_name, currency) DO UPDATE SET
+ON CONFLICT (day, client_id, client, model, provider, key_name, currency) DO UPDATE SET
 requests = usage_daily.requests + excluded.requests,
 input_tokens = usage_daily.input_tokens + excluded.input_tokens,
 cached_tokens = usage_daily.cached_tokens + excluded.cached_tokens,
@@ -158,7 +163,7 @@ cost_nanos = usage_daily.cost_nanos + excluded.cost_nanos`)
 }
 
 // Usage returns the rows of every UTC day that overlaps [from, to), in
-// order of day, client, model, provider, key and currency: (now-7d, now)
+// order of day, client, client id, model, provider, key and currency: (now-7d, now)
 // is the last eight days, today included; (first of the month, first of
 // the next) is the month.
 func (s *Store) Usage(ctx context.Context, from, to time.Time) ([]UsageRow, error) {
@@ -167,10 +172,10 @@ func (s *Store) Usage(ctx context.Context, from, to time.Time) ([]UsageRow, erro
 	}
 	first := from.UTC().Format(dayLayout)
 	last := to.Add(-time.Nanosecond).UTC().Format(dayLayout)
-	rows, err := s.r.QueryContext(ctx, `SELECT day, client, model, provider, key_name, currency,
+	rows, err := s.r.QueryContext(ctx, `SELECT day, client_id, client, model, provider, key_name, currency,
 requests, input_tokens, cached_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos
 FROM usage_daily WHERE day >= $1 AND day <= $2
-ORDER BY day, client, model, provider, key_name, currency`, first, last)
+ORDER BY day, client, client_id, model, provider, key_name, currency`, first, last)
 	if err != nil {
 		return nil, fmt.Errorf("store: usage: %w", err)
 	}
@@ -179,7 +184,7 @@ ORDER BY day, client, model, provider, key_name, currency`, first, last)
 	for rows.Next() {
 		var r UsageRow
 		var day string
-		if err := rows.Scan(&day, &r.Client, &r.Model, &r.Provider, &r.Key, &r.Currency,
+		if err := rows.Scan(&day, &r.ClientID, &r.Client, &r.Model, &r.Provider, &r.Key, &r.Currency,
 			&r.Requests, &r.Input, &r.Cached, &r.CacheWrite, &r.Output, &r.Reasoning, &r.CostNanos); err != nil {
 			return nil, fmt.Errorf("store: usage: %w", err)
 		}
@@ -194,13 +199,15 @@ ORDER BY day, client, model, provider, key_name, currency`, first, last)
 	return out, nil
 }
 
-// Spent sums a client's cost in nanos of a currency over the UTC days
+// Spent sums a client key's cost in nanos of a currency over the UTC days
 // from since's day on (budgets restored at start: since is the period's
-// first midnight).
-func (s *Store) Spent(ctx context.Context, client, currency string, since time.Time) (int64, error) {
+// first midnight): the rows of its id, and the rows written before ids
+// were kept (schema v3) under its name.
+func (s *Store) Spent(ctx context.Context, clientID, client, currency string, since time.Time) (int64, error) {
 	var sum int64
 	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(SUM(cost_nanos), 0) FROM usage_daily
-WHERE client = $1 AND currency = $2 AND day >= $3`, client, currency, since.UTC().Format(dayLayout)).Scan(&sum)
+WHERE (client_id = $1 OR (client_id = '' AND client = $2)) AND currency = $3 AND day >= $4`,
+		clientID, client, currency, since.UTC().Format(dayLayout)).Scan(&sum)
 	if err != nil {
 		return 0, fmt.Errorf("store: spent: %w", err)
 	}
@@ -212,7 +219,7 @@ func (k usageKey) compare(o usageKey) int {
 	if c := cmp.Compare(k.day, o.day); c != 0 {
 		return c
 	}
-	for _, p := range [...][2]string{{k.client, o.client}, {k.model, o.model},
+	for _, p := range [...][2]string{{k.client, o.client}, {k.clientID, o.clientID}, {k.model, o.model},
 		{k.provider, o.provider}, {k.key, o.key}, {k.currency, o.currency}} {
 		if c := strings.Compare(p[0], p[1]); c != 0 {
 			return c

@@ -126,31 +126,40 @@ func TestSpent(t *testing.T) {
 func testSpent(t *testing.T, b backend) {
 	s := newStoreOn(t, b)
 	if err := s.AddUsage(context.Background(), []UsageRow{
-		{Day: day(2025, 1, 31), Client: "a", Model: "m", Currency: "usd", CostNanos: 1},
-		{Day: day(2025, 2, 1), Client: "a", Model: "m", Currency: "usd", CostNanos: 10},
-		{Day: day(2025, 2, 1), Client: "a", Model: "n", Currency: "usd", CostNanos: 100},
-		{Day: day(2025, 2, 3), Client: "a", Model: "m", Provider: "p2", Currency: "usd", CostNanos: 1000},
-		{Day: day(2025, 2, 3), Client: "a", Model: "m", Currency: "cny", CostNanos: 10000},
-		{Day: day(2025, 2, 3), Client: "b", Model: "m", Currency: "usd", CostNanos: 100000},
+		{Day: day(2025, 1, 31), ClientID: "id-a", Client: "a", Model: "m", Currency: "usd", CostNanos: 1},
+		{Day: day(2025, 2, 1), ClientID: "id-a", Client: "a", Model: "m", Currency: "usd", CostNanos: 10},
+		{Day: day(2025, 2, 1), ClientID: "id-a", Client: "a", Model: "n", Currency: "usd", CostNanos: 100},
+		{Day: day(2025, 2, 3), ClientID: "id-a", Client: "a", Model: "m", Provider: "p2", Currency: "usd", CostNanos: 1000},
+		{Day: day(2025, 2, 3), ClientID: "id-a", Client: "a", Model: "m", Currency: "cny", CostNanos: 10000},
+		{Day: day(2025, 2, 3), ClientID: "id-b", Client: "b", Model: "m", Currency: "usd", CostNanos: 100000},
+		// Key a renamed "a2": its id stays.
+		{Day: day(2025, 2, 4), ClientID: "id-a", Client: "a2", Model: "m", Currency: "usd", CostNanos: 1000000},
+		// A new key given b's name after b was revoked: its own id.
+		{Day: day(2025, 2, 4), ClientID: "id-b2", Client: "b", Model: "m", Currency: "usd", CostNanos: 10000000},
+		// Written before ids were kept: by name.
+		{Day: day(2025, 2, 2), Client: "c", Model: "m", Currency: "usd", CostNanos: 100000000},
 	}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name, client, currency string
-		since                  time.Time
-		want                   int64
+		name, id, client, currency string
+		since                      time.Time
+		want                       int64
 	}{
-		{"month", "a", "usd", day(2025, 2, 1), 1110},
-		{"day", "a", "usd", day(2025, 2, 3), 1000},
-		{"since mid-day counts that day", "a", "usd", day(2025, 2, 1).Add(15 * time.Hour), 1110},
-		{"all", "a", "usd", time.Time{}, 1111},
-		{"other currency", "a", "cny", day(2025, 2, 1), 10000},
-		{"other client", "b", "usd", day(2025, 1, 1), 100000},
-		{"nobody", "c", "usd", day(2025, 1, 1), 0},
+		{"month", "id-a", "a", "usd", day(2025, 2, 1), 1001110},
+		{"day", "id-a", "a", "usd", day(2025, 2, 3), 1001000},
+		{"since mid-day counts that day", "id-a", "a", "usd", day(2025, 2, 1).Add(15 * time.Hour), 1001110},
+		{"all", "id-a", "a", "usd", time.Time{}, 1001111},
+		{"renamed: by its id", "id-a", "a2", "usd", time.Time{}, 1001111},
+		{"other currency", "id-a", "a", "cny", day(2025, 2, 1), 10000},
+		{"other client", "id-b", "b", "usd", day(2025, 1, 1), 100000},
+		{"a new key with a revoked key's name", "id-b2", "b", "usd", day(2025, 1, 1), 10000000},
+		{"rows without an id: by name", "id-c", "c", "usd", day(2025, 1, 1), 100000000},
+		{"nobody", "id-d", "d", "usd", day(2025, 1, 1), 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := s.Spent(context.Background(), tc.client, tc.currency, tc.since)
+			got, err := s.Spent(context.Background(), tc.id, tc.client, tc.currency, tc.since)
 			if err != nil {
 				t.Fatal(err)
 			}

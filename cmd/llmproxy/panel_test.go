@@ -1055,15 +1055,32 @@ func TestBudgetSpendingSurvivesARestart(t *testing.T) {
 		}
 	}
 	refusedForBudget("before the restart", ask(tight))
+	// A budget follows the key, not its name: "tight" renamed keeps what
+	// it spent, and a new key given its old name starts from nothing.
+	_, page := s.get("/admin/keys")
+	var tightID string
+	for _, m := range revokeFormRE.FindAllStringSubmatch(page, -1) {
+		if m[2] == "tight" {
+			tightID = m[1]
+		}
+	}
+	if tightID == "" {
+		t.Fatal("no store id for tight on the keys page")
+	}
+	s.save("/admin/keys/save", "id", tightID, "name", "tight-renamed", "budget", "1/day")
+	newTight := s.createKey("name", "tight", "budget", "1/day")
 
 	srv = srv.restart(args...)
 	sent := len(fake.Requests())
-	refusedForBudget("after the restart", ask(tight))
+	refusedForBudget("after the restart, renamed", ask(tight))
 	if len(fake.Requests()) != sent {
 		t.Error("the over-budget request reached the provider")
 	}
 	if err := ask(roomy); err != nil {
 		t.Errorf("a key with budget left, after the restart: %v", err)
+	}
+	if err := ask(newTight); err != nil {
+		t.Errorf("a new key given a spent key's old name, after the restart: %v", err)
 	}
 }
 

@@ -252,10 +252,19 @@ func (p *panel) record(res gateway.Result, at time.Time) {
 		model = "-"
 	}
 	p.rec.Record(store.UsageRow{
-		Day: day, Client: clientName(res.Caller), Model: model, Provider: res.Provider, Key: res.Key, Currency: res.Currency,
+		Day: day, ClientID: clientID(res.Caller), Client: clientName(res.Caller), Model: model, Provider: res.Provider, Key: res.Key, Currency: res.Currency,
 		Requests: 1, Input: res.Usage.Input, Cached: res.Usage.CachedInput, CacheWrite: res.Usage.CacheWrite,
 		Output: res.Usage.Output, Reasoning: res.Usage.Reasoning, CostNanos: res.Cost,
 	})
+}
+
+// clientID is the caller's client key's id, "" for a caller without one:
+// what a budget is restored by.
+func clientID(c *access.Caller) string {
+	if c == nil || c.Kind != access.Client {
+		return ""
+	}
+	return c.Key.ID
 }
 
 func clientName(c *access.Caller) string {
@@ -274,7 +283,7 @@ func (p *panel) restoreBudgets(ctx context.Context, snap *gateway.Snapshot, logg
 		if k.Budget == nil {
 			continue
 		}
-		spent, err := p.st.Spent(ctx, k.Name, k.Budget.Currency, k.Budget.Period.Start(now))
+		spent, err := p.st.Spent(ctx, k.ID, k.Name, k.Budget.Currency, k.Budget.Period.Start(now))
 		if err != nil {
 			logger.Warn("could not restore a client key's spending", "client", k.Name, "error", err)
 			continue
