@@ -18,12 +18,19 @@ type UsageRow struct {
 	Day time.Time // UTC midnight
 	// ClientID is the client key's access.Key.ID (12 hex digits of its
 	// secret's digest): what a budget is restored by, as a key may be
-	// renamed and a revoked key's name taken again. "" for a caller
-	// without a key, and for rows written before schema v3.
+	// renamed and a revoked key's name taken again. NoClientID for a
+	// caller without a key (the operator, anonymous); "" only in rows
+	// written before schema v3.
 	ClientID                                                          string
 	Client, Model, Provider, Key, Currency                            string
 	Requests, Input, Cached, CacheWrite, Output, Reasoning, CostNanos int64
 }
+
+// NoClientID is the ClientID of usage by a caller without a client key.
+// It is not "", the mark of rows written before ids were kept, which count
+// for a key of their name: a key named "operator" is not charged the
+// operator's usage.
+const NoClientID = "-"
 
 // usageKey is a row's identity: the table's primary key, the day as a
 // number so that Record, on every request, formats nothing.

@@ -138,6 +138,8 @@ func testSpent(t *testing.T, b backend) {
 		{Day: day(2025, 2, 4), ClientID: "id-b2", Client: "b", Model: "m", Currency: "usd", CostNanos: 10000000},
 		// Written before ids were kept: by name.
 		{Day: day(2025, 2, 2), Client: "c", Model: "m", Currency: "usd", CostNanos: 100000000},
+		// A caller without a key: never a key's, whatever the key's name.
+		{Day: day(2025, 2, 2), ClientID: NoClientID, Client: "operator", Model: "m", Currency: "usd", CostNanos: 1000000000},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -156,6 +158,7 @@ func testSpent(t *testing.T, b backend) {
 		{"a new key with a revoked key's name", "id-b2", "b", "usd", day(2025, 1, 1), 10000000},
 		{"rows without an id: by name", "id-c", "c", "usd", day(2025, 1, 1), 100000000},
 		{"nobody", "id-d", "d", "usd", day(2025, 1, 1), 0},
+		{"a key named as a caller without one", "id-o", "operator", "usd", day(2025, 1, 1), 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -38,7 +38,9 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
+	"github.com/llmproxy/llmproxy/access"
 	"github.com/llmproxy/llmproxy/admin"
+	"github.com/llmproxy/llmproxy/config"
 	"github.com/llmproxy/llmproxy/internal/browsertest"
 	"github.com/llmproxy/llmproxy/providertest"
 	"github.com/llmproxy/llmproxy/store"
@@ -1140,5 +1142,31 @@ func TestLockedProviderKeyDoesNotBlockPanelChanges(t *testing.T) {
 	}
 	if code, _ := chat(t, hc, srv.base(), key, "open-chat"); code != http.StatusOK {
 		t.Error("the change made while the key was locked is gone")
+	}
+}
+
+// The usage row of a caller without a client key carries store.NoClientID,
+// not "" (rows written before ids were kept, which count for a key of
+// their name): a client key named "operator" is never charged the
+// operator's usage at a restart.
+func TestUsageRowClientID(t *testing.T) {
+	t.Parallel()
+	ks, err := access.Compile([]config.ClientKey{{Name: "operator", Key: "ck-named-operator-0000000001"}}, access.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := ks.List()[0]
+	for _, c := range []struct {
+		caller *access.Caller
+		want   string
+	}{
+		{nil, store.NoClientID},
+		{&access.Caller{Kind: access.Operator}, store.NoClientID},
+		{&access.Caller{Kind: access.Anonymous}, store.NoClientID},
+		{&access.Caller{Kind: access.Client, Key: k}, k.ID},
+	} {
+		if got := clientID(c.caller); got != c.want || got == "" {
+			t.Errorf("clientID(%+v) = %q, want %q", c.caller, got, c.want)
+		}
 	}
 }

@@ -258,11 +258,11 @@ func (p *panel) record(res gateway.Result, at time.Time) {
 	})
 }
 
-// clientID is the caller's client key's id, "" for a caller without one:
-// what a budget is restored by.
+// clientID is the caller's client key's id, store.NoClientID for a caller
+// without one: what a budget is restored by.
 func clientID(c *access.Caller) string {
 	if c == nil || c.Kind != access.Client {
-		return ""
+		return store.NoClientID
 	}
 	return c.Key.ID
 }
