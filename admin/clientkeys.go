@@ -63,18 +63,6 @@ func (u usageTotals) CostText() string {
 	return strings.Join(parts, " + ")
 }
 
-func (u *usageTotals) merge(o usageTotals) {
-	u.Requests += o.Requests
-	u.Input += o.Input
-	u.Output += o.Output
-	for c, n := range o.Cost {
-		if u.Cost == nil {
-			u.Cost = map[string]int64{}
-		}
-		u.Cost[c] += n
-	}
-}
-
 func (u *usageTotals) add(row store.UsageRow) {
 	u.Requests += row.Requests
 	u.Input += row.Input
@@ -106,40 +94,38 @@ func (h *Handler) renderClientKeys(w http.ResponseWriter, r *http.Request, v *vi
 		v.Error = v.T("err_store", err.Error())
 	}
 	from := utcDay(now).AddDate(0, 0, -(keyUsageDays - 1))
-	// A key's usage is found by its id; rows written before ids were kept
-	// (schema v3) by its name, and count for the active key of that name.
-	byID, byName := map[string]*usageTotals{}, map[string]*usageTotals{}
+	// A row counts for the key of its id; one written before ids were kept
+	// (schema v3), for the active key of its name.
+	keys := h.opts.Snapshot().Keys().List()
+	activeID := make(map[string]string, len(keys))
+	for _, k := range keys {
+		activeID[k.Name] = k.ID
+	}
+	usage := map[string]*usageTotals{}
 	rows, err := h.opts.Store.Usage(r.Context(), from, utcDay(now).AddDate(0, 0, 1))
 	if err != nil {
 		v.Error = v.T("err_store", err.Error())
 	}
 	for _, u := range rows {
-		m, k := byID, u.ClientID
-		if k == "" {
-			m, k = byName, u.Client
+		id := u.ClientID
+		if id == "" {
+			id = activeID[u.Client]
 		}
-		t := m[k]
+		t := usage[id]
 		if t == nil {
 			t = &usageTotals{}
-			m[k] = t
+			usage[id] = t
 		}
 		t.add(u)
 	}
-	usageOf := func(id, name string, active bool) (usageTotals, bool) {
-		var sum usageTotals
-		found := false
-		if t := byID[id]; t != nil {
-			sum.merge(*t)
-			found = true
+	usageOf := func(id string) (usageTotals, bool) {
+		if t := usage[id]; t != nil {
+			return *t, true
 		}
-		if t := byName[name]; t != nil && active {
-			sum.merge(*t)
-			found = true
-		}
-		return sum, found
+		return usageTotals{}, false
 	}
 	data := clientKeysData{UsageDays: keyUsageDays}
-	for _, k := range h.opts.Snapshot().Keys().List() {
+	for _, k := range keys {
 		if k.Origin == "store" {
 			continue
 		}
@@ -154,7 +140,7 @@ func (h *Handler) renderClientKeys(w http.ResponseWriter, r *http.Request, v *vi
 		if !k.Expires.IsZero() && now.After(k.Expires) {
 			row.Status = "expired"
 		}
-		row.Usage, row.HasUsage = usageOf(k.ID, k.Name, true)
+		row.Usage, row.HasUsage = usageOf(k.ID)
 		data.Keys = append(data.Keys, row)
 	}
 	for _, k := range e.ClientKeys {
@@ -169,7 +155,7 @@ func (h *Handler) renderClientKeys(w http.ResponseWriter, r *http.Request, v *vi
 		case !k.Expires.IsZero() && now.After(k.Expires):
 			row.Status = "expired"
 		}
-		row.Usage, row.HasUsage = usageOf(access.KeyID(k.Digest), k.Name, k.RevokedAt.IsZero())
+		row.Usage, row.HasUsage = usageOf(access.KeyID(k.Digest))
 		data.Keys = append(data.Keys, row)
 	}
 	v.Data = data
